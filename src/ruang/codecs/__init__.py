@@ -1,1 +1,1 @@
-"""codecs"""
+"""Encoders behind one small interface; PyAV implementations."""

@@ -1,1 +1,1 @@
-"""store"""
+"""Where spaces and speakers are kept: SQLite for the embedded default."""

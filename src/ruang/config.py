@@ -1,0 +1,92 @@
+"""Server configuration: every field documents its unit; validated once at start-up."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+MAX_ON_STAGE = 13  # people, host included, per space
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything `ruang serve` can be told. Defaults are the embedded single-node setup."""
+
+    host: str = "127.0.0.1"
+    """Address the public HTTP port binds to."""
+    port: int = 8000
+    """Public HTTP port: pages, API, WHIP (proxied to the media process) and HLS delivery."""
+    data_dir: Path = Path("data")
+    """SQLite database and every space's parts, segments and playlists (the replay)."""
+    public_url: str = ""
+    """Absolute base URL clients use (e.g. https://ruang.example); default http://host:port."""
+    delivery_workers: int = 1
+    """Processes serving listeners (pages, join, HLS); the media pipeline runs in its own process."""
+    ice_addresses: tuple[str, ...] = ()
+    """Host candidate addresses offered to WebRTC peers; empty = every interface but loopback."""
+    max_on_stage: int = MAX_ON_STAGE
+    """People allowed to publish at once per space, host included."""
+    max_body_bytes: int = 64 * 1024
+    """Largest request body accepted (JSON or SDP), in bytes."""
+    blocking_timeout_s: float = 6.0
+    """How long an LL-HLS blocking request may wait for its part (3 target durations), seconds."""
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not 0 < self.port < 65536:
+            raise ValueError(f"port must be 1..65535, got {self.port}")
+        if self.delivery_workers < 1:
+            raise ValueError(f"delivery_workers must be >= 1, got {self.delivery_workers}")
+        if not 1 <= self.max_on_stage <= 64:
+            raise ValueError(f"max_on_stage must be 1..64, got {self.max_on_stage}")
+
+    @property
+    def base_url(self) -> str:
+        """The absolute URL prefix for links handed to clients, without a trailing slash."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def db_path(self) -> Path:
+        """The SQLite database file."""
+        return self.data_dir / "ruang.sqlite3"
+
+    @property
+    def spaces_dir(self) -> Path:
+        """Folder holding one sub-folder of media per space."""
+        return self.data_dir / "spaces"
+
+    @property
+    def control_socket(self) -> Path:
+        """Unix socket on which the media process serves control requests (API writes, WHIP)."""
+        return self.data_dir / "control.sock"
+
+    def to_env(self) -> dict[str, str]:
+        """Serialise for a child process (delivery workers)."""
+        return {
+            "RUANG_HOST": self.host,
+            "RUANG_PORT": str(self.port),
+            "RUANG_DATA_DIR": str(self.data_dir),
+            "RUANG_PUBLIC_URL": self.public_url,
+            "RUANG_DELIVERY_WORKERS": str(self.delivery_workers),
+            "RUANG_ICE_ADDRESSES": ",".join(self.ice_addresses),
+            "RUANG_MAX_ON_STAGE": str(self.max_on_stage),
+        }
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Config:
+        """Read a configuration from RUANG_* environment variables, defaults for the rest."""
+        e = dict(os.environ if env is None else env)
+        d = cls()
+        return cls(
+            host=e.get("RUANG_HOST", d.host),
+            port=int(e.get("RUANG_PORT", d.port)),
+            data_dir=Path(e.get("RUANG_DATA_DIR", str(d.data_dir))),
+            public_url=e.get("RUANG_PUBLIC_URL", d.public_url),
+            delivery_workers=int(e.get("RUANG_DELIVERY_WORKERS", d.delivery_workers)),
+            ice_addresses=tuple(a for a in e.get("RUANG_ICE_ADDRESSES", "").split(",") if a),
+            max_on_stage=int(e.get("RUANG_MAX_ON_STAGE", d.max_on_stage)),
+        )

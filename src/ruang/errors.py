@@ -1,0 +1,43 @@
+"""The one error type the HTTP layer turns into a JSON 4xx: ``{"error": code, "message": sentence}``."""
+
+from __future__ import annotations
+
+
+class ApiError(Exception):
+    """A refusal a client can act on: an HTTP status, a stable machine code and a human sentence."""
+
+    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers = headers or {}
+
+    def body(self) -> dict[str, str]:
+        """The JSON body of the refusal."""
+        return {"error": self.code, "message": self.message}
+
+
+def not_found(what: str) -> ApiError:
+    """404 for an unknown object, naming it."""
+    return ApiError(404, "not_found", f"{what} does not exist.")
+
+
+def unauthorized(message: str = "A valid Bearer token is required.") -> ApiError:
+    """401: no credentials, or credentials that do not match anything."""
+    return ApiError(401, "unauthorized", message, {"WWW-Authenticate": "Bearer"})
+
+
+def forbidden(message: str) -> ApiError:
+    """403: credentials are valid but not for this action."""
+    return ApiError(403, "forbidden", message)
+
+
+def bad_request(code: str, message: str) -> ApiError:
+    """400 with a specific code."""
+    return ApiError(400, code, message)
+
+
+def conflict(code: str, message: str) -> ApiError:
+    """409: the request is well-formed but the space's state forbids it."""
+    return ApiError(409, code, message)

@@ -1,0 +1,197 @@
+"""A space's media on disk: every part fsync'd as it is made, an append-only index, playlists.
+
+Layout of ``<spaces_dir>/<space_id>/``::
+
+    init.mp4            CMAF header (ftyp+moov)
+    <msn>.<part>.m4s    one CMAF chunk per part, 0.512 s
+    <msn>.m4s           a whole segment, the concatenation of its parts
+    index.jsonl         one JSON line per part, appended and fsync'd after the part file
+    live.m3u8           the LL-HLS live playlist, replaced atomically after each part
+    replay.m3u8         the replay: EVENT while live, VOD with ENDLIST once ended
+
+The replay is these files as they are: no second encode. A crash loses at most the part
+being written; `recover()` rebuilds the segment list from the index and the part files.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from ruang.hls.playlist import Part, Segment, render_live, render_replay
+
+log = logging.getLogger(__name__)
+
+PARTS_PER_SEGMENT = 4  # 4 × 0.512 s = 2.048 s segments
+
+
+def _fsync_write(path: Path, data: bytes) -> None:
+    """Write a file completely and durably, replacing any previous one atomically."""
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@dataclass(frozen=True, slots=True)
+class PartRecord:
+    """What the index remembers of one part."""
+
+    msn: int
+    index: int
+    samples: int
+    size: int
+    pdt: datetime  # wall-clock time of the part's first sample
+    discontinuity: bool = False
+
+    def line(self) -> str:
+        """The index line for this part."""
+        return json.dumps(
+            {
+                "msn": self.msn,
+                "part": self.index,
+                "samples": self.samples,
+                "size": self.size,
+                "pdt": self.pdt.isoformat(),
+                "disc": self.discontinuity,
+            },
+            separators=(",", ":"),
+        )
+
+
+class SpaceMediaStore:
+    """Durable writer and playlist renderer for one space. Not thread-safe: one writer at a time
+    (the space's media pipeline calls it from a single writer thread)."""
+
+    def __init__(self, directory: Path, sample_rate: int = 48_000) -> None:
+        self.dir = directory
+        self.sample_rate = sample_rate
+        self.segments: list[Segment] = []
+        self._segment_bytes: list[bytes] = []
+        self.dir.mkdir(parents=True, exist_ok=True)
+
+    # -- recovery ---------------------------------------------------------------------------
+    def recover(self) -> int:
+        """Load what a previous run wrote; returns the number of parts recovered.
+
+        Every recovered segment is marked complete (a segment cut short by a crash or a restart
+        stays short), and any missing whole-segment file is rebuilt from its parts.
+        """
+        index = self.dir / "index.jsonl"
+        if not index.exists():
+            return 0
+        records: list[PartRecord] = []
+        for raw in index.read_bytes().split(b"\n"):
+            try:
+                d = json.loads(raw)
+                rec = PartRecord(
+                    d["msn"],
+                    d["part"],
+                    d["samples"],
+                    d["size"],
+                    datetime.fromisoformat(d["pdt"]),
+                    d["disc"],
+                )
+            except (ValueError, KeyError, TypeError):
+                continue  # a torn last line from a crash, or the trailing newline
+            part_file = self.dir / f"{rec.msn}.{rec.index}.m4s"
+            if not part_file.exists() or part_file.stat().st_size != rec.size:
+                log.warning(
+                    "space %s: part %s.%s missing or torn; replay stops before it",
+                    self.dir.name,
+                    rec.msn,
+                    rec.index,
+                )
+                break
+            records.append(rec)
+        for rec in records:
+            self._append_to_list(rec)
+        for seg in self.segments:
+            seg.complete = True
+            seg_file = self.dir / seg.uri
+            if not seg_file.exists():
+                _fsync_write(seg_file, b"".join((self.dir / p.uri).read_bytes() for p in seg.parts))
+        self._segment_bytes = []
+        return len(records)
+
+    # -- writing ----------------------------------------------------------------------------
+    def write_init(self, data: bytes) -> None:
+        """Store the CMAF header (same codec settings on every run, so it may be rewritten)."""
+        _fsync_write(self.dir / "init.mp4", data)
+
+    def next_position(self, new_run: bool) -> tuple[int, int]:
+        """(msn, part index) for the next part; a new run (after a restart) starts a new segment."""
+        if not self.segments:
+            return 0, 0
+        last = self.segments[-1]
+        if new_run or last.complete:
+            return last.msn + 1, 0
+        return last.msn, len(last.parts)
+
+    def add_part(self, rec: PartRecord, data: bytes) -> None:
+        """Make a part durable, index it, close its segment when full, refresh the playlists."""
+        _fsync_write(self.dir / f"{rec.msn}.{rec.index}.m4s", data)
+        with open(self.dir / "index.jsonl", "a", encoding="utf-8") as f:
+            f.write(rec.line() + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        if rec.index == 0:
+            _fsync_dir(self.dir)
+        self._append_to_list(rec)
+        self._segment_bytes.append(data)
+        if len(self.segments[-1].parts) == PARTS_PER_SEGMENT:
+            self.close_segment()
+        self.write_playlists(ended=False)
+
+    def close_segment(self) -> None:
+        """Mark the open segment complete and write its whole-segment file."""
+        if not self.segments or self.segments[-1].complete:
+            return
+        seg = self.segments[-1]
+        data = (
+            b"".join(self._segment_bytes)
+            if self._segment_bytes
+            else b"".join((self.dir / p.uri).read_bytes() for p in seg.parts)
+        )
+        _fsync_write(self.dir / seg.uri, data)
+        self._segment_bytes = []
+        seg.complete = True
+
+    def write_playlists(self, *, ended: bool) -> None:
+        """Render live.m3u8 and replay.m3u8 (atomic replace; delivery serves them as files)."""
+        _fsync_write(self.dir / "live.m3u8", render_live(self.segments, ended=ended).encode())
+        _fsync_write(self.dir / "replay.m3u8", render_replay(self.segments, ended=ended).encode())
+
+    def end(self) -> None:
+        """Close the last segment and publish the final playlists (VOD replay)."""
+        self.close_segment()
+        self.write_playlists(ended=True)
+
+    def _append_to_list(self, rec: PartRecord) -> None:
+        part = Part(rec.msn, rec.index, rec.samples / self.sample_rate)
+        if not self.segments or self.segments[-1].msn != rec.msn:
+            if self.segments:
+                self.segments[-1].complete = True
+            self.segments.append(Segment(rec.msn, rec.pdt, [], False, rec.discontinuity))
+        self.segments[-1].parts.append(part)
+
+    @property
+    def duration(self) -> float:
+        """Seconds of audio stored."""
+        return sum(p.duration for s in self.segments for p in s.parts)

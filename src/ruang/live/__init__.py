@@ -1,0 +1,1 @@
+"""A live space's media pipeline: mixer clock, encoder, packager, durable store."""

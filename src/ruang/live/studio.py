@@ -1,0 +1,204 @@
+"""The media process's view of all spaces: lifecycle, stage and WHIP sessions.
+
+It owns every live space's pipeline and every peer session; the HTTP layer only translates
+requests into calls here. Authorisation is checked here too, so no route can forget it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime
+
+from ruang.config import Config
+from ruang.errors import ApiError, conflict, forbidden, not_found, unauthorized
+from ruang.hls.store import SpaceMediaStore
+from ruang.live.pipeline import SpacePipeline
+from ruang.media.buffer import InputBuffer
+from ruang.rtc.ice import configure_host_addresses, is_loopback_only
+from ruang.rtc.whip import PeerSession
+from ruang.spaces.model import ID_PATTERN, Role, Space, Speaker, State, utcnow
+from ruang.store.sqlite import SpaceStore
+
+log = logging.getLogger(__name__)
+
+
+class Studio:
+    """Spaces, speakers and sessions of this node's media process."""
+
+    def __init__(self, config: Config, db: SpaceStore) -> None:
+        self.config = config
+        self.db = db
+        self.pipelines: dict[str, SpacePipeline] = {}
+        self.sessions: dict[str, PeerSession] = {}
+        self._loopback_only = is_loopback_only(config.ice_addresses)
+        self._lock = asyncio.Lock()
+
+    async def start(self) -> None:
+        """Configure ICE and resume every space that was live when the process last stopped."""
+        configure_host_addresses(self.config.ice_addresses)
+        self.db.clear_on_stage()
+        for space in self.db.spaces_in_state(State.LIVE):
+            self._start_pipeline(space.id)
+
+    async def stop(self) -> None:
+        """Hang up every session and stop every clock; live spaces stay live for a restart."""
+        for session in list(self.sessions.values()):
+            await session.close()
+        for pipeline in list(self.pipelines.values()):
+            await pipeline.stop(end=False)
+        self.pipelines.clear()
+
+    # -- lookups and permissions -----------------------------------------------------------
+    def space(self, space_id: str) -> Space:
+        """The space, or 404."""
+        space = self.db.get_space(space_id) if ID_PATTERN.match(space_id) else None
+        if space is None:
+            raise not_found(f"Space {space_id!r}")
+        return space
+
+    def member(self, space_id: str, token: str | None) -> Speaker:
+        """The stage member owning this bearer token in this space, or 401/403."""
+        self.space(space_id)
+        if not token:
+            raise unauthorized()
+        speaker = self.db.speaker_by_token(space_id, token)
+        if speaker is None:
+            raise unauthorized("This token does not belong to this space.")
+        if speaker.removed:
+            raise forbidden("You were removed from this space's stage.")
+        return speaker
+
+    def host(self, space_id: str, token: str | None) -> Speaker:
+        """The host, or 401/403."""
+        speaker = self.member(space_id, token)
+        if speaker.role is not Role.HOST:
+            raise forbidden("Only the host can do this.")
+        return speaker
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def create_space(self, title: str, starts_at: datetime | None) -> tuple[Space, str]:
+        """A new space; live at once unless scheduled. Returns it and the host token."""
+        space, _host, token = self.db.create_space(title, starts_at)
+        if space.state is State.LIVE:
+            self._start_pipeline(space.id)
+        log.info("space %s created (%s): %r", space.id, space.state, title)
+        return space, token
+
+    def start_space(self, space_id: str) -> Space:
+        """Scheduled → live (a live space stays live; an ended one is a 409)."""
+        space = self.space(space_id)
+        if space.state is State.ENDED:
+            raise conflict("space_ended", "This space has ended; it cannot start again.")
+        if space.state is State.SCHEDULED:
+            space = self.db.set_state(space_id, State.LIVE, utcnow())
+            self._start_pipeline(space_id)
+        return space
+
+    async def end_space(self, space_id: str) -> Space:
+        """Live → ended: everyone leaves the stage, the replay is finalised before this returns."""
+        async with self._lock:
+            space = self.space(space_id)
+            if space.state is State.ENDED:
+                return space
+            for session in [s for s in self.sessions.values() if s.space_id == space_id]:
+                await session.close()
+            pipeline = self.pipelines.pop(space_id, None)
+            if pipeline is not None:
+                await pipeline.stop(end=True)
+            space = self.db.set_state(space_id, State.ENDED, utcnow())
+            log.info("space %s ended", space_id)
+            return space
+
+    def _start_pipeline(self, space_id: str) -> None:
+        if space_id in self.pipelines:
+            return
+        store = SpaceMediaStore(self.config.spaces_dir / space_id)
+        pipeline = SpacePipeline(space_id, store)
+        self.pipelines[space_id] = pipeline
+        pipeline.start()
+
+    # -- stage -------------------------------------------------------------------------------
+    def invite(self, space_id: str, name: str) -> tuple[Speaker, str]:
+        """A new speaker invitation, up to max_on_stage people including the host."""
+        space = self.space(space_id)
+        if space.state is State.ENDED:
+            raise conflict("space_ended", "This space has ended.")
+        if self.db.count_speakers(space_id) >= self.config.max_on_stage:
+            raise conflict(
+                "stage_full",
+                f"The stage holds {self.config.max_on_stage} people including the host; "
+                "remove someone before inviting another speaker.",
+            )
+        return self.db.add_speaker(space_id, name, Role.SPEAKER)
+
+    def set_muted(self, space_id: str, speaker_id: str, muted: bool) -> Speaker:
+        """Mute or unmute someone on stage; enforced by the mixer from its next tick."""
+        if self.db.get_speaker(space_id, speaker_id) is None:
+            raise not_found(f"Speaker {speaker_id!r}")
+        self.db.update_speaker(space_id, speaker_id, muted=muted)
+        pipeline = self.pipelines.get(space_id)
+        if pipeline is not None:
+            pipeline.set_muted(speaker_id, muted)
+        speaker = self.db.get_speaker(space_id, speaker_id)
+        assert speaker is not None
+        return speaker
+
+    async def remove(self, space_id: str, speaker_id: str) -> None:
+        """Take a speaker off stage for good: their session ends, their token stops working."""
+        speaker = self.db.get_speaker(space_id, speaker_id)
+        if speaker is None or speaker.removed:
+            raise not_found(f"Speaker {speaker_id!r}")
+        if speaker.role is Role.HOST:
+            raise conflict("host_stays", "The host cannot be removed; end the space instead.")
+        self.db.update_speaker(space_id, speaker_id, removed=True)
+        for session in [s for s in self.sessions.values() if s.speaker_id == speaker_id]:
+            await session.close()
+
+    # -- WHIP --------------------------------------------------------------------------------
+    async def publish(self, space_id: str, token: str | None, offer: str) -> PeerSession:
+        """Accept a WHIP offer from a stage member; a second offer with the same token replaces
+        the first session (a speaker who reloads the page)."""
+        speaker = self.member(space_id, token)
+        space = self.space(space_id)
+        if space.state is not State.LIVE:
+            raise conflict(f"space_{space.state.value}", f"This space is {space.state.value}.")
+        for old in [s for s in self.sessions.values() if s.speaker_id == speaker.id]:
+            await old.close()
+        on_stage = sum(1 for s in self.sessions.values() if s.space_id == space_id)
+        if on_stage >= self.config.max_on_stage:
+            raise conflict("stage_full", f"{on_stage} people are already on stage.")
+        session = PeerSession(space_id, speaker.id, self._session_closed)
+        buffer = InputBuffer()
+        try:
+            session.answer = await session.accept(offer, buffer, self._loopback_only)
+        except ApiError:
+            await session.close()
+            raise
+        pipeline = self.pipelines[space_id]
+        sink = session.return_track.feed if session.return_track is not None else None
+        pipeline.add_speaker(speaker.id, buffer, sink)
+        pipeline.set_muted(speaker.id, speaker.muted)
+        self.sessions[session.id] = session
+        self.db.update_speaker(space_id, speaker.id, on_stage=True)
+        log.info("%s: on stage", session.label)
+        return session
+
+    async def unpublish(self, space_id: str, session_id: str, token: str | None) -> None:
+        """WHIP DELETE: the session's owner (or the host) hangs up."""
+        caller = self.member(space_id, token)
+        session = self.sessions.get(session_id)
+        if session is None or session.space_id != space_id:
+            raise not_found(f"Session {session_id!r}")
+        if caller.id != session.speaker_id and caller.role is not Role.HOST:
+            raise forbidden("This session belongs to someone else.")
+        await session.close()
+
+    async def _session_closed(self, session: PeerSession) -> None:
+        if self.sessions.pop(session.id, None) is None:
+            return
+        pipeline = self.pipelines.get(session.space_id)
+        if pipeline is not None:
+            pipeline.remove_speaker(session.speaker_id)
+        self.db.update_speaker(session.space_id, session.speaker_id, on_stage=False)
+        log.info("%s: left the stage", session.label)

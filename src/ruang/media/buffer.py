@@ -1,0 +1,59 @@
+"""Per-speaker input buffer: decoded audio arrives in bursts, the mixer takes one tick at a time."""
+
+from __future__ import annotations
+
+from collections import deque
+
+import numpy as np
+import numpy.typing as npt
+
+SAMPLE_RATE = 48_000  # Hz
+TICK_SAMPLES = 960  # samples per 20 ms mixer tick
+START_DEPTH = 2  # ticks buffered before a speaker is heard: absorbs 20 ms of network jitter
+MAX_DEPTH = 8  # ticks; beyond this (clock drift, a stall) the oldest audio is dropped
+
+Pcm = npt.NDArray[np.float32]
+
+
+class InputBuffer:
+    """A bounded FIFO of mono float32 audio, handed out in whole ticks.
+
+    Audio is heard only once START_DEPTH ticks are buffered, so one late packet does not
+    become a gap; when more than MAX_DEPTH ticks pile up the oldest are dropped, so the
+    delay a speaker adds never grows without bound.
+    """
+
+    def __init__(self) -> None:
+        self._ticks: deque[Pcm] = deque()
+        self._partial: Pcm = np.zeros(0, dtype=np.float32)
+        self._primed = False
+        self.dropped_ticks = 0
+        self.underruns = 0
+
+    def push(self, pcm: Pcm) -> None:
+        """Append mono samples of any length."""
+        data = np.concatenate((self._partial, pcm)) if self._partial.size else pcm
+        whole = data.size // TICK_SAMPLES
+        for i in range(whole):
+            self._ticks.append(data[i * TICK_SAMPLES : (i + 1) * TICK_SAMPLES])
+        self._partial = data[whole * TICK_SAMPLES :].copy()
+        while len(self._ticks) > MAX_DEPTH:
+            self._ticks.popleft()
+            self.dropped_ticks += 1
+
+    def pop(self) -> Pcm | None:
+        """One tick of audio, or None while priming or after an underrun."""
+        if not self._primed:
+            if len(self._ticks) < START_DEPTH:
+                return None
+            self._primed = True
+        if not self._ticks:
+            self._primed = False
+            self.underruns += 1
+            return None
+        return self._ticks.popleft()
+
+    @property
+    def depth(self) -> int:
+        """Whole ticks waiting."""
+        return len(self._ticks)

@@ -1,0 +1,124 @@
+"""Composition root: one media process (the pipelines, WHIP, control API on a Unix socket) and
+N delivery worker processes sharing the public port (pages, join, HLS, proxy to control).
+
+Listeners never share an event loop or a GIL with the mixer clock: a listener flood slows the
+delivery workers, not the speakers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+
+import uvicorn
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from ruang.config import Config
+from ruang.live.studio import Studio
+from ruang.store.sqlite import SpaceStore
+from ruang.web.control import build_control_app
+from ruang.web.metrics import StudioCollector
+
+log = logging.getLogger("ruang")
+
+WORKER_CHECK_S = 1.0  # how often the media process checks that delivery workers are alive
+LISTEN_BACKLOG = 4096  # pending connections on the public port
+
+
+def bind_public(config: Config) -> socket.socket:
+    """Bind the public port once, in the parent; every delivery worker accepts on it."""
+    family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((config.host, config.port))
+    sock.listen(LISTEN_BACKLOG)
+    sock.set_inheritable(True)
+    return sock
+
+
+def spawn_worker(config: Config, sock: socket.socket) -> subprocess.Popen[bytes]:
+    """Start one delivery worker process on the shared socket."""
+    fd = sock.fileno()
+    env = {**os.environ, **config.to_env()}
+    return subprocess.Popen(
+        [sys.executable, "-m", "ruang.delivery.worker", str(fd)], pass_fds=(fd,), env=env
+    )
+
+
+async def run_media(config: Config, sock: socket.socket) -> None:
+    """Run the media process until SIGINT/SIGTERM, supervising the delivery workers."""
+    db = SpaceStore(config.db_path)
+    studio = Studio(config, db)
+    await studio.start()
+    registry = CollectorRegistry()
+    registry.register(StudioCollector(studio))
+
+    async def metrics(request: Request) -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    app = build_control_app(studio)
+    app.router.routes.append(Route("/metrics", metrics))
+    with contextlib.suppress(FileNotFoundError):
+        config.control_socket.unlink()
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            uds=str(config.control_socket),
+            log_level="warning",
+            lifespan="off",
+            timeout_graceful_shutdown=2,
+        )
+    )
+    workers = [spawn_worker(config, sock) for _ in range(config.delivery_workers)]
+
+    async def supervise() -> None:
+        while True:
+            await asyncio.sleep(WORKER_CHECK_S)
+            for i, w in enumerate(workers):
+                if w.poll() is not None and not server.should_exit:
+                    log.error("delivery worker %d exited with %s; restarting", w.pid, w.returncode)
+                    workers[i] = spawn_worker(config, sock)
+
+    supervisor = asyncio.create_task(supervise())
+    log.info(
+        "Ruang on %s (data in %s, %d delivery workers)",
+        config.base_url,
+        config.data_dir,
+        len(workers),
+    )
+    try:
+        await server.serve()
+    finally:
+        supervisor.cancel()
+        for w in workers:
+            w.terminate()
+        await studio.stop()
+        for w in workers:
+            try:
+                w.wait(timeout=3)
+            except subprocess.TimeoutExpired:
+                w.kill()
+        db.close()
+
+
+def serve(config: Config) -> None:
+    """`ruang serve`: blocks until interrupted."""
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    sock = bind_public(config)
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+    signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+    asyncio.run(run_media(config, sock))

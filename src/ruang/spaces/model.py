@@ -1,0 +1,120 @@
+"""Spaces and speakers as plain values, with the rules of their lifecycle."""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+ID_PATTERN = re.compile(r"^[a-z0-9]{10}$")
+_ID_ALPHABET = "abcdefghijkmnopqrstuvwxyz23456789"
+TITLE_MAX_CHARS = 200
+NAME_MAX_CHARS = 60
+
+
+class State(enum.StrEnum):
+    """A space is scheduled, then live, then ended; it never goes back."""
+
+    SCHEDULED = "scheduled"
+    LIVE = "live"
+    ENDED = "ended"
+
+
+class Role(enum.StrEnum):
+    """The host runs the space; speakers are invited by the host."""
+
+    HOST = "host"
+    SPEAKER = "speaker"
+
+
+def new_id() -> str:
+    """A short, unguessable-enough public id (10 chars, ~50 bits)."""
+    return "".join(secrets.choice(_ID_ALPHABET) for _ in range(10))
+
+
+def new_token() -> str:
+    """A secret bearer token (192 bits)."""
+    return secrets.token_urlsafe(24)
+
+
+def hash_token(token: str) -> str:
+    """Tokens are stored hashed, so a leaked database does not leak the right to speak."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def utcnow() -> datetime:
+    """Timezone-aware now, in UTC."""
+    return datetime.now(UTC)
+
+
+def iso(t: datetime | None) -> str | None:
+    """ISO 8601 with milliseconds and Z, or None."""
+    return (
+        None
+        if t is None
+        else t.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Space:
+    """A live audio space as stored."""
+
+    id: str
+    title: str
+    state: State
+    created_at: datetime
+    starts_at: datetime | None = None
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Speaker:
+    """Someone allowed on stage: the host, or an invited speaker."""
+
+    id: str
+    space_id: str
+    name: str
+    role: Role
+    muted: bool = False
+    removed: bool = False
+    on_stage: bool = False
+
+
+def clean_title(raw: object) -> str:
+    """The title as given, trimmed; raises ValueError with the reason if unusable."""
+    if not isinstance(raw, str):
+        raise ValueError("title must be a string")
+    title = " ".join(raw.split())
+    if not title:
+        raise ValueError("title must not be empty")
+    if len(title) > TITLE_MAX_CHARS:
+        raise ValueError(f"title is {len(title)} characters; at most {TITLE_MAX_CHARS}")
+    return title
+
+
+def clean_name(raw: object, default: str) -> str:
+    """A speaker's display name, trimmed, or the default; ValueError if unusable."""
+    if raw is None:
+        return default
+    if not isinstance(raw, str):
+        raise ValueError("name must be a string")
+    name = " ".join(raw.split())[:NAME_MAX_CHARS]
+    return name or default
+
+
+def parse_starts_at(raw: object) -> datetime | None:
+    """An ISO 8601 instant (timezone required or UTC assumed); ValueError if malformed."""
+    if raw is None:
+        return None
+    if not isinstance(raw, str):
+        raise ValueError("starts_at must be an ISO 8601 string")
+    try:
+        t = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"starts_at {raw!r} is not an ISO 8601 date-time") from None
+    return t if t.tzinfo else t.replace(tzinfo=UTC)

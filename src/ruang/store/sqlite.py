@@ -1,0 +1,187 @@
+"""Spaces and speakers in SQLite (WAL), shared by the media process and the delivery workers."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime
+from pathlib import Path
+
+from ruang.spaces.model import (
+    Role,
+    Space,
+    Speaker,
+    State,
+    hash_token,
+    new_id,
+    new_token,
+    utcnow,
+)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS spaces (
+  id TEXT PRIMARY KEY, title TEXT NOT NULL, state TEXT NOT NULL,
+  created_at TEXT NOT NULL, starts_at TEXT, started_at TEXT, ended_at TEXT
+);
+CREATE TABLE IF NOT EXISTS speakers (
+  id TEXT PRIMARY KEY, space_id TEXT NOT NULL REFERENCES spaces(id), name TEXT NOT NULL,
+  role TEXT NOT NULL, token_hash TEXT NOT NULL UNIQUE, muted INTEGER NOT NULL DEFAULT 0,
+  removed INTEGER NOT NULL DEFAULT 0, on_stage INTEGER NOT NULL DEFAULT 0, created_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS speakers_space ON speakers(space_id);
+"""
+
+
+def _t(v: str | None) -> datetime | None:
+    return None if v is None else datetime.fromisoformat(v)
+
+
+def _space(row: sqlite3.Row) -> Space:
+    return Space(
+        id=row["id"],
+        title=row["title"],
+        state=State(row["state"]),
+        created_at=datetime.fromisoformat(row["created_at"]),
+        starts_at=_t(row["starts_at"]),
+        started_at=_t(row["started_at"]),
+        ended_at=_t(row["ended_at"]),
+    )
+
+
+def _speaker(row: sqlite3.Row) -> Speaker:
+    return Speaker(
+        id=row["id"],
+        space_id=row["space_id"],
+        name=row["name"],
+        role=Role(row["role"]),
+        muted=bool(row["muted"]),
+        removed=bool(row["removed"]),
+        on_stage=bool(row["on_stage"]),
+    )
+
+
+class SpaceStore:
+    """Synchronous SQLite access; each call is one short transaction (well under a millisecond)."""
+
+    def __init__(self, path: Path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA busy_timeout=2000")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._db.close()
+
+    def create_space(self, title: str, starts_at: datetime | None) -> tuple[Space, Speaker, str]:
+        """A new space (live at once unless starts_at is given) and its host; returns the token."""
+        now = utcnow()
+        state = State.SCHEDULED if starts_at is not None else State.LIVE
+        space = Space(new_id(), title, state, now, starts_at, None if starts_at else now)
+        with self._db:
+            self._db.execute(
+                "INSERT INTO spaces VALUES (?,?,?,?,?,?,NULL)",
+                (
+                    space.id,
+                    title,
+                    state.value,
+                    now.isoformat(),
+                    starts_at.isoformat() if starts_at else None,
+                    space.started_at.isoformat() if space.started_at else None,
+                ),
+            )
+        host, token = self.add_speaker(space.id, "Host", Role.HOST)
+        return space, host, token
+
+    def get_space(self, space_id: str) -> Space | None:
+        """The space, or None."""
+        row = self._db.execute("SELECT * FROM spaces WHERE id=?", (space_id,)).fetchone()
+        return None if row is None else _space(row)
+
+    def spaces_in_state(self, state: State) -> list[Space]:
+        """All spaces currently in a state (live ones are resumed after a restart)."""
+        rows = self._db.execute("SELECT * FROM spaces WHERE state=?", (state.value,)).fetchall()
+        return [_space(r) for r in rows]
+
+    def set_state(self, space_id: str, state: State, at: datetime) -> Space:
+        """Move a space to `state`, stamping started_at or ended_at."""
+        column = {State.LIVE: "started_at", State.ENDED: "ended_at"}.get(state)
+        with self._db:
+            if column:
+                self._db.execute(
+                    f"UPDATE spaces SET state=?, {column}=? WHERE id=?",
+                    (state.value, at.isoformat(), space_id),
+                )
+            else:
+                self._db.execute("UPDATE spaces SET state=? WHERE id=?", (state.value, space_id))
+        space = self.get_space(space_id)
+        assert space is not None
+        return space
+
+    def add_speaker(self, space_id: str, name: str, role: Role) -> tuple[Speaker, str]:
+        """A new stage member with a fresh secret token (only its hash is kept)."""
+        token = new_token()
+        speaker = Speaker(new_id(), space_id, name, role)
+        with self._db:
+            self._db.execute(
+                "INSERT INTO speakers (id, space_id, name, role, token_hash, created_at)"
+                " VALUES (?,?,?,?,?,?)",
+                (speaker.id, space_id, name, role.value, hash_token(token), utcnow().isoformat()),
+            )
+        return speaker, token
+
+    def speaker_by_token(self, space_id: str, token: str) -> Speaker | None:
+        """The stage member holding this token in this space, even if removed (callers check)."""
+        row = self._db.execute(
+            "SELECT * FROM speakers WHERE space_id=? AND token_hash=?",
+            (space_id, hash_token(token)),
+        ).fetchone()
+        return None if row is None else _speaker(row)
+
+    def get_speaker(self, space_id: str, speaker_id: str) -> Speaker | None:
+        """One stage member by id."""
+        row = self._db.execute(
+            "SELECT * FROM speakers WHERE space_id=? AND id=?", (space_id, speaker_id)
+        ).fetchone()
+        return None if row is None else _speaker(row)
+
+    def speakers(self, space_id: str) -> list[Speaker]:
+        """Everyone invited to the stage and not removed, host first."""
+        rows = self._db.execute(
+            "SELECT * FROM speakers WHERE space_id=? AND removed=0"
+            " ORDER BY role='host' DESC, created_at",
+            (space_id,),
+        ).fetchall()
+        return [_speaker(r) for r in rows]
+
+    def count_speakers(self, space_id: str) -> int:
+        """How many invitations (host included) are not removed."""
+        row = self._db.execute(
+            "SELECT COUNT(*) FROM speakers WHERE space_id=? AND removed=0", (space_id,)
+        ).fetchone()
+        return int(row[0])
+
+    def update_speaker(
+        self,
+        space_id: str,
+        speaker_id: str,
+        *,
+        muted: bool | None = None,
+        removed: bool | None = None,
+        on_stage: bool | None = None,
+    ) -> None:
+        """Set any of the flags of a stage member."""
+        for column, value in (("muted", muted), ("removed", removed), ("on_stage", on_stage)):
+            if value is not None:
+                with self._db:
+                    self._db.execute(
+                        f"UPDATE speakers SET {column}=? WHERE space_id=? AND id=?",
+                        (int(value), space_id, speaker_id),
+                    )
+
+    def clear_on_stage(self) -> None:
+        """After a restart nobody is connected until they publish again."""
+        with self._db:
+            self._db.execute("UPDATE speakers SET on_stage=0")

@@ -1,0 +1,142 @@
+"""What both HTTP apps share: JSON errors, bounded bodies, bearer tokens, space views."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from ruang.config import Config
+from ruang.errors import ApiError
+from ruang.spaces.model import Role, Space, Speaker, iso
+from ruang.store.sqlite import SpaceStore
+
+log = logging.getLogger(__name__)
+
+NO_STORE = {"Cache-Control": "no-store"}
+CORS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Expose-Headers": "Location, Retry-After, Link",
+}
+
+
+def error_response(err: ApiError, cache: str = "no-store") -> JSONResponse:
+    """The JSON body every refusal has."""
+    headers = {"Cache-Control": cache, **CORS, **err.headers}
+    return JSONResponse(err.body(), status_code=err.status, headers=headers)
+
+
+async def on_api_error(request: Request, exc: Exception) -> Response:
+    """Starlette handler for ApiError."""
+    assert isinstance(exc, ApiError)
+    return error_response(exc)
+
+
+async def on_http_exception(request: Request, exc: Exception) -> Response:
+    """Starlette's own 404/405 and friends, as JSON."""
+    assert isinstance(exc, HTTPException)
+    codes = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}
+    message = {
+        404: f"Nothing is served at {request.url.path}.",
+        405: f"{request.method} is not allowed on {request.url.path}.",
+    }.get(exc.status_code, str(exc.detail))
+    err = ApiError(exc.status_code, codes.get(exc.status_code, "http_error"), message)
+    return error_response(err, "public, max-age=1" if exc.status_code == 404 else "no-store")
+
+
+EXCEPTION_HANDLERS: Any = {ApiError: on_api_error, HTTPException: on_http_exception}
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refusing with 413 beyond `limit` bytes without reading it all."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            raise ApiError(400, "bad_length", "Content-Length is not a number.")
+        if int(declared) > limit:
+            raise ApiError(413, "too_large", f"The body is {declared} bytes; at most {limit}.")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise ApiError(413, "too_large", f"The body is over {limit} bytes.")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def read_json(request: Request, limit: int) -> dict[str, Any]:
+    """A JSON object body (an empty body counts as {}), or a clear 4xx."""
+    body = await read_body(request, limit)
+    if not body.strip():
+        return {}
+    ctype = request.headers.get("content-type", "application/json").split(";")[0].strip()
+    if ctype not in ("application/json", ""):
+        raise ApiError(415, "unsupported_media_type", f"Send application/json, not {ctype}.")
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ApiError(400, "invalid_json", f"The body is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ApiError(400, "invalid_json", "The body must be a JSON object.")
+    return data
+
+
+def bearer(request: Request) -> str | None:
+    """The bearer token of the Authorization header, if any."""
+    value = request.headers.get("authorization", "")
+    scheme, _, token = value.partition(" ")
+    return token.strip() or None if scheme.lower() == "bearer" else None
+
+
+def space_urls(config: Config, space_id: str) -> dict[str, str]:
+    """The public links of a space."""
+    base = config.base_url
+    return {
+        "page_url": f"{base}/s/{space_id}",
+        "whip_url": f"{base}/whip/{space_id}",
+        "join_url": f"{base}/api/spaces/{space_id}/join",
+        "replay_url": f"{base}/hls/{space_id}/replay.m3u8",
+    }
+
+
+def member_view(s: Speaker) -> dict[str, Any]:
+    """A stage member as the host sees them."""
+    return {
+        "id": s.id,
+        "name": s.name,
+        "role": s.role.value,
+        "muted": s.muted,
+        "on_stage": s.on_stage,
+    }
+
+
+def space_view(
+    config: Config, db: SpaceStore, space: Space, viewer: Speaker | None = None
+) -> dict[str, Any]:
+    """A space as JSON: public fields, who is on stage; plus `you` (and for the host, every
+    invited speaker) when a stage member asks."""
+    members = db.speakers(space.id)
+    view: dict[str, Any] = {
+        "id": space.id,
+        "title": space.title,
+        "state": space.state.value,
+        "created_at": iso(space.created_at),
+        "starts_at": iso(space.starts_at),
+        "started_at": iso(space.started_at),
+        "ended_at": iso(space.ended_at),
+        **space_urls(config, space.id),
+        "stage": [
+            {"id": m.id, "name": m.name, "role": m.role.value, "muted": m.muted}
+            for m in members
+            if m.on_stage
+        ],
+    }
+    if viewer is not None:
+        view["you"] = member_view(viewer)
+        if viewer.role is Role.HOST:
+            view["speakers"] = [member_view(m) for m in members]
+    return view

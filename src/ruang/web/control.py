@@ -1,0 +1,164 @@
+"""The control API, served by the media process on a Unix socket (the public port proxies it).
+
+Everything that changes a space or puts someone on stage goes through here, so the media
+pipeline and the session state live in one process, apart from listener traffic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from ruang.errors import ApiError, bad_request
+from ruang.live.studio import Studio
+from ruang.rtc.whip import SDP_MAX_BYTES
+from ruang.spaces.model import clean_name, clean_title, parse_starts_at
+from ruang.web.common import (
+    CORS,
+    EXCEPTION_HANDLERS,
+    NO_STORE,
+    bearer,
+    member_view,
+    read_body,
+    read_json,
+    space_urls,
+    space_view,
+)
+
+
+def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(data, status_code=status, headers={**NO_STORE, **CORS, **(headers or {})})
+
+
+def build_control_app(studio: Studio) -> Starlette:
+    """The Starlette app of the control API bound to a running Studio."""
+    config = studio.config
+    db = studio.db
+    limit = config.max_body_bytes
+
+    async def create_space(request: Request) -> Response:
+        data = await read_json(request, limit)
+        try:
+            title = clean_title(data.get("title"))
+            starts_at = parse_starts_at(data.get("starts_at"))
+        except ValueError as exc:
+            raise ApiError(422, "invalid_field", str(exc)) from None
+        space, token = studio.create_space(title, starts_at)
+        view = space_view(config, db, space)
+        view["host_token"] = token
+        view["host_url"] = f"{config.base_url}/s/{space.id}/host#token={token}"
+        return _json(view, 201, {"Location": f"/api/spaces/{space.id}"})
+
+    async def get_space(request: Request) -> Response:
+        space_id = request.path_params["space_id"]
+        space = studio.space(space_id)
+        token = bearer(request)
+        viewer = studio.member(space_id, token) if token else None
+        return _json(space_view(config, db, space, viewer))
+
+    async def start_space(request: Request) -> Response:
+        space_id = request.path_params["space_id"]
+        studio.host(space_id, bearer(request))
+        return _json(space_view(config, db, studio.start_space(space_id)))
+
+    async def end_space(request: Request) -> Response:
+        space_id = request.path_params["space_id"]
+        studio.host(space_id, bearer(request))
+        return _json(space_view(config, db, await studio.end_space(space_id)))
+
+    async def invite(request: Request) -> Response:
+        space_id = request.path_params["space_id"]
+        studio.host(space_id, bearer(request))
+        data = await read_json(request, limit)
+        try:
+            name = clean_name(data.get("name"), "Speaker")
+        except ValueError as exc:
+            raise ApiError(422, "invalid_field", str(exc)) from None
+        speaker, token = studio.invite(space_id, name)
+        body = {
+            **member_view(speaker),
+            "token": token,
+            "whip_url": space_urls(config, space_id)["whip_url"],
+            "invite_url": f"{config.base_url}/s/{space_id}/speak#token={token}",
+        }
+        return _json(body, 201)
+
+    async def mute(request: Request) -> Response:
+        space_id, speaker_id = request.path_params["space_id"], request.path_params["speaker_id"]
+        studio.host(space_id, bearer(request))
+        data = await read_json(request, limit)
+        muted = data.get("muted", True)
+        if not isinstance(muted, bool):
+            raise ApiError(422, "invalid_field", "muted must be true or false.")
+        return _json(member_view(studio.set_muted(space_id, speaker_id, muted)))
+
+    async def remove(request: Request) -> Response:
+        space_id, speaker_id = request.path_params["space_id"], request.path_params["speaker_id"]
+        studio.host(space_id, bearer(request))
+        await studio.remove(space_id, speaker_id)
+        return _json({"removed": True, "id": speaker_id})
+
+    async def whip_publish(request: Request) -> Response:
+        space_id = request.path_params["space_id"]
+        studio.member(space_id, bearer(request))  # refuse before reading the body
+        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if ctype != "application/sdp":
+            raise ApiError(
+                415,
+                "unsupported_media_type",
+                f"WHIP offers are application/sdp, not {ctype or 'nothing'}.",
+            )
+        body = await read_body(request, SDP_MAX_BYTES)
+        try:
+            offer = body.decode("utf-8")
+        except UnicodeDecodeError:
+            raise bad_request("malformed_sdp", "The SDP offer is not UTF-8 text.") from None
+        session = await studio.publish(space_id, bearer(request), offer)
+        location = f"/whip/{space_id}/sessions/{session.id}"
+        return Response(
+            session.answer,
+            status_code=201,
+            media_type="application/sdp",
+            headers={**NO_STORE, **CORS, "Location": location},
+        )
+
+    async def whip_delete(request: Request) -> Response:
+        p = request.path_params
+        await studio.unpublish(p["space_id"], p["session_id"], bearer(request))
+        return Response(status_code=200, headers={**NO_STORE, **CORS})
+
+    async def whip_patch(request: Request) -> Response:
+        raise ApiError(
+            405,
+            "trickle_not_supported",
+            "This server does not take trickled candidates; gather them all first.",
+            {"Allow": "POST, DELETE, OPTIONS"},
+        )
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+
+    s = "/api/spaces/{space_id}"
+    return Starlette(
+        routes=[
+            Route("/api/spaces", create_space, methods=["POST"]),
+            Route(s, get_space, methods=["GET"]),
+            Route(s + "/start", start_space, methods=["POST"]),
+            Route(s + "/end", end_space, methods=["POST"]),
+            Route(s + "/speakers", invite, methods=["POST"]),
+            Route(s + "/speakers/{speaker_id}/mute", mute, methods=["POST"]),
+            Route(s + "/speakers/{speaker_id}", remove, methods=["DELETE"]),
+            Route("/whip/{space_id}", whip_publish, methods=["POST"]),
+            Route("/whip/{space_id}/sessions/{session_id}", whip_delete, methods=["DELETE"]),
+            Route("/whip/{space_id}/sessions/{session_id}", whip_patch, methods=["PATCH"]),
+        ],
+        exception_handlers=EXCEPTION_HANDLERS,
+        lifespan=lifespan,
+    )

@@ -1,0 +1,40 @@
+"""Prometheus metrics of the media process, read from the components' statistics on scrape."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from ruang.live.studio import Studio
+
+
+class StudioCollector(Collector):
+    """Live spaces, people on stage and each space's mixer clock health."""
+
+    def __init__(self, studio: Studio) -> None:
+        self._studio = studio
+
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        """Called by the registry on each scrape."""
+        live = GaugeMetricFamily("ruang_live_spaces", "Spaces whose media pipeline runs here")
+        live.add_metric([], len(self._studio.pipelines))
+        yield live
+        stage = GaugeMetricFamily("ruang_sessions", "WHIP sessions (people on stage)")
+        stage.add_metric([], len(self._studio.sessions))
+        yield stage
+        ticks = CounterMetricFamily("ruang_mixer_ticks", "20 ms mixer ticks", labels=["space"])
+        late = CounterMetricFamily(
+            "ruang_mixer_late_ticks", "Ticks started over 20 ms late", labels=["space"]
+        )
+        busy = CounterMetricFamily(
+            "ruang_mixer_busy_seconds", "Time spent mixing, encoding, packaging", labels=["space"]
+        )
+        parts = CounterMetricFamily("ruang_hls_parts", "LL-HLS parts made", labels=["space"])
+        for sid, p in self._studio.pipelines.items():
+            ticks.add_metric([sid], p.stats.ticks)
+            late.add_metric([sid], p.stats.late_ticks)
+            busy.add_metric([sid], p.stats.busy_s)
+            parts.add_metric([sid], p.stats.parts)
+        yield from (ticks, late, busy, parts)

@@ -1,0 +1,169 @@
+"""The OpenAPI 3.1 document served at /openapi.json (hand-kept beside the routes it describes)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+_ERROR = {"$ref": "#/components/schemas/Error"}
+_SPACE_ID = {"name": "space_id", "in": "path", "required": True, "schema": {"type": "string"}}
+_BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
+
+
+def _op(
+    summary: str,
+    responses: dict[str, str],
+    *,
+    auth: bool = False,
+    body: dict[str, Any] | None = None,
+    params: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    op: dict[str, Any] = {
+        "summary": summary,
+        "parameters": params if params is not None else [_SPACE_ID],
+        "responses": {
+            code: {
+                "description": text,
+                **(
+                    {"content": {"application/json": {"schema": _ERROR}}}
+                    if code.startswith("4")
+                    else {}
+                ),
+            }
+            for code, text in responses.items()
+        },
+    }
+    if auth:
+        op["security"] = _BEARER
+    if body is not None:
+        op["requestBody"] = {"required": False, "content": body}
+    return op
+
+
+def _json_body(props: dict[str, Any]) -> dict[str, Any]:
+    return {"application/json": {"schema": {"type": "object", "properties": props}}}
+
+
+OPENAPI: dict[str, Any] = {
+    "openapi": "3.1.0",
+    "info": {
+        "title": "Ruang",
+        "version": "0.1.0",
+        "description": "Live audio spaces: WHIP in, LL-HLS out, replay after.",
+    },
+    "components": {
+        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        "schemas": {
+            "Error": {
+                "type": "object",
+                "required": ["error", "message"],
+                "properties": {"error": {"type": "string"}, "message": {"type": "string"}},
+            }
+        },
+    },
+    "paths": {
+        "/api/spaces": {
+            "post": _op(
+                "Create a space (live at once, or scheduled with starts_at)",
+                {
+                    "201": "The space, with host_token, whip_url, page_url, replay_url",
+                    "400": "Not JSON",
+                    "413": "Body too large",
+                    "422": "Bad title or starts_at",
+                },
+                params=[],
+                body=_json_body(
+                    {
+                        "title": {"type": "string"},
+                        "starts_at": {"type": "string", "format": "date-time"},
+                    }
+                ),
+            )
+        },
+        "/api/spaces/{space_id}": {
+            "get": _op(
+                "A space: title, state, who is on stage (more for stage members)",
+                {"200": "The space", "404": "Unknown space"},
+            )
+        },
+        "/api/spaces/{space_id}/start": {
+            "post": _op(
+                "Start a scheduled space (harmless on a live one)",
+                {"200": "The space", "401": "No token", "403": "Not the host", "409": "Ended"},
+                auth=True,
+            )
+        },
+        "/api/spaces/{space_id}/end": {
+            "post": _op(
+                "End the space; its replay is final when this returns",
+                {"200": "The space", "401": "No token", "403": "Not the host"},
+                auth=True,
+            )
+        },
+        "/api/spaces/{space_id}/speakers": {
+            "post": _op(
+                "Invite a speaker: a personal token and WHIP URL",
+                {
+                    "201": "token, whip_url, invite_url",
+                    "401": "No token",
+                    "403": "Not the host",
+                    "409": "Stage full (13 including the host)",
+                },
+                auth=True,
+                body=_json_body({"name": {"type": "string"}}),
+            )
+        },
+        "/api/spaces/{space_id}/speakers/{speaker_id}/mute": {
+            "post": _op(
+                "Mute or unmute someone on stage (enforced by the server's mixer)",
+                {"200": "The speaker", "404": "Unknown speaker"},
+                auth=True,
+                body=_json_body({"muted": {"type": "boolean"}}),
+            )
+        },
+        "/api/spaces/{space_id}/speakers/{speaker_id}": {
+            "delete": _op(
+                "Remove a speaker: their session ends and their token stops working",
+                {"200": "Removed", "404": "Unknown speaker"},
+                auth=True,
+            )
+        },
+        "/api/spaces/{space_id}/join": {
+            "post": _op(
+                "Join as a listener: the HLS URL to play",
+                {"200": "listen_url (LL-HLS playlist) and replay_url", "404": "Unknown space"},
+            )
+        },
+        "/whip/{space_id}": {
+            "post": _op(
+                "WHIP (RFC 9725): publish with an SDP offer (Opus); sendrecv hears the others",
+                {
+                    "201": "SDP answer, Location of the session",
+                    "400": "Malformed SDP or no audio",
+                    "401": "No or wrong token",
+                    "409": "Stage full or space not live",
+                    "415": "Not application/sdp",
+                },
+                auth=True,
+            )
+        },
+        "/whip/{space_id}/sessions/{session_id}": {
+            "delete": _op(
+                "WHIP: end the session", {"200": "Ended", "404": "Unknown session"}, auth=True
+            )
+        },
+        "/hls/{space_id}/live.m3u8": {
+            "get": _op(
+                "LL-HLS live playlist (blocking reload with _HLS_msn/_HLS_part)",
+                {"200": "Playlist", "400": "Bad query", "404": "No such space", "503": "Part late"},
+            )
+        },
+        "/hls/{space_id}/replay.m3u8": {
+            "get": _op(
+                "Replay: EVENT playlist while live, VOD with ENDLIST once ended",
+                {"200": "Playlist", "404": "No replay"},
+            )
+        },
+        "/healthz": {"get": _op("Liveness", {"200": "ok"}, params=[])},
+        "/metrics": {"get": _op("Prometheus metrics", {"200": "Text format"}, params=[])},
+    },
+}

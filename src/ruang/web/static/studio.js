@@ -1,0 +1,316 @@
+// Ruang: the studio page, for the host (/s/{id}/host) and invited speakers (/s/{id}/speak).
+"use strict";
+
+(function () {
+  const U = window.RuangUI;
+  const W = window.RuangWhip;
+  const { $, h, api, notify } = U;
+
+  const spaceId = U.spaceIdFromPath();
+  const role = /\/host\/?$/.test(location.pathname) ? "host" : "speaker";
+  const token = U.fragmentParam("token");
+  const enc = encodeURIComponent;
+  const base = spaceId ? "/api/spaces/" + enc(spaceId) : null;
+
+  // Test hook: state of the stage connection, and the last error shown.
+  const hook = window.ruangStudio = { state: "idle", error: null, role };
+
+  let space = null;
+  let loadedOnce = false;
+  let stopped = false;       // removed, ended or unusable link: no more polling
+  let pollTimer = 0;
+  let polling = false;
+  let attempt = 0;           // bumps on every go/leave so stale async steps stop
+  let pc = null, stream = null, resourceUrl = null;
+  let stopMeter = () => {};
+  let selfMuted = false;
+
+  const goButton = $("go-button"), leaveButton = $("leave-button"), micToggle = $("mic-toggle");
+  const remoteAudio = $("remote-audio"), notice = $("notice");
+
+  $("role-label").textContent = role === "host" ? "Host studio" : "Speaker studio";
+  $("host-panel").hidden = role !== "host";
+  $("invite-panel").hidden = role !== "host";
+
+  function showError(message) {
+    hook.error = message;
+    notify(notice, message, "error");
+  }
+
+  // ---- Connection state -------------------------------------------------
+  const STATE_TEXT = {
+    idle: ["Off stage", ""], connecting: ["Connecting…", "dot-busy"],
+    connected: ["On stage: you are live", "dot-ok"], failed: ["Connection failed", "dot-bad"],
+    left: ["You left the stage", ""],
+  };
+
+  function setState(state, error) {
+    hook.state = state;
+    if (error !== undefined) hook.error = error;
+    const [text, dot] = STATE_TEXT[state];
+    $("conn-text").textContent = text + (state === "failed" && hook.error ? ": " + hook.error : "");
+    $("conn-dot").className = "dot " + dot;
+    const onStage = state === "connecting" || state === "connected";
+    goButton.hidden = onStage;
+    goButton.disabled = stopped || !spaceId || !token || (space && space.state === "ended");
+    leaveButton.hidden = !onStage;
+    leaveButton.textContent = state === "connecting" ? "Cancel" : "Leave stage";
+    micToggle.hidden = state !== "connected";
+    $("meter-hint").hidden = onStage;
+  }
+
+  function applyMute() {
+    const hostMuted = !!(space && space.you && space.you.muted);
+    $("host-muted").hidden = !hostMuted;
+    if (stream) for (const t of stream.getAudioTracks()) t.enabled = !(selfMuted || hostMuted);
+    $("meter").classList.toggle("is-muted", selfMuted || hostMuted);
+    micToggle.textContent = selfMuted ? "Unmute my mic" : "Mute my mic";
+  }
+
+  // ---- Going on stage (WHIP) --------------------------------------------
+  async function goOnStage() {
+    if (!spaceId || !token || stopped) return;
+    const mine = ++attempt;
+    if (notice.classList.contains("notice-error")) notify(notice, "");
+    setState("connecting", null);
+    try {
+      const media = await W.getMic();
+      if (mine !== attempt) { media.getTracks().forEach((t) => t.stop()); return; }
+      stream = media;
+      applyMute();
+      stopMeter = W.startMeter(media, $("meter-fill"));
+      const conn = pc = new RTCPeerConnection({ iceServers: [] });
+      conn.addEventListener("track", (e) => {
+        remoteAudio.srcObject = e.streams && e.streams[0] ? e.streams[0] : new MediaStream([e.track]);
+        playRemote();
+      });
+      conn.addEventListener("connectionstatechange", () => onConnectionState(conn, mine));
+      const whipUrl = (space && space.whip_url) || "/whip/" + enc(spaceId);
+      const url = await W.publish(conn, media.getAudioTracks()[0], media, whipUrl, token);
+      if (mine !== attempt) { if (url) W.unpublish(url, token); return; }
+      resourceUrl = url;
+      if (conn.connectionState === "connected") setState("connected");
+    } catch (err) {
+      if (mine !== attempt) return;
+      teardown(true);
+      setState("failed", (err && err.message) || "Could not go on stage.");
+      if (err && [401, 403, 404].includes(err.status)) pollSoon(0);
+    }
+  }
+
+  function onConnectionState(conn, mine) {
+    if (mine !== attempt || conn !== pc) return;
+    const s = conn.connectionState;
+    if (s === "connected") setState("connected");
+    else if (s === "disconnected") $("conn-text").textContent = "Connection unstable, trying to recover…";
+    else if (s === "failed" || s === "closed") {
+      teardown(true);
+      setState("failed", "The connection to the server was lost.");
+      pollSoon(0); // were we removed, or did the space end?
+    }
+  }
+
+  function playRemote() {
+    const p = remoteAudio.play();
+    if (p && p.catch) p.catch(() => { $("hear-button").hidden = false; });
+  }
+
+  // Close everything local; with sendDelete, end the WHIP session on the server.
+  function teardown(sendDelete) {
+    attempt++;
+    const url = resourceUrl;
+    resourceUrl = null;
+    if (pc) { pc.close(); pc = null; }
+    if (stream) { stream.getTracks().forEach((t) => t.stop()); stream = null; }
+    stopMeter();
+    stopMeter = () => {};
+    remoteAudio.srcObject = null;
+    $("hear-button").hidden = true;
+    if (url && sendDelete) W.unpublish(url, token);
+  }
+
+  function leaveStage(byUser) {
+    teardown(true);
+    setState("left", byUser ? null : hook.error);
+  }
+
+  // ---- Space state (poll every 2 s) -------------------------------------
+  function pollSoon(ms) {
+    clearTimeout(pollTimer);
+    if (!stopped) pollTimer = setTimeout(poll, ms);
+  }
+
+  async function poll() {
+    if (polling || stopped) return;
+    polling = true;
+    try {
+      const { data } = await api("GET", base, { token });
+      space = data || {};
+      loadedOnce = true;
+      if (notice.classList.contains("notice-warn")) notify(notice, "");
+      renderSpace();
+    } catch (err) {
+      if ([401, 403, 404].includes(err.status)) stop(goneMessage(err));
+      else notify(notice, err.message + " Retrying…", "warn");
+    } finally {
+      polling = false;
+    }
+    pollSoon(2000);
+  }
+
+  function goneMessage(err) {
+    if (loadedOnce && role === "speaker") return "You were removed from the stage.";
+    if (loadedOnce && err.status === 404) return "This space no longer exists.";
+    return err.message;
+  }
+
+  function stop(message) {
+    stopped = true;
+    clearTimeout(pollTimer);
+    const wasOn = hook.state === "connecting" || hook.state === "connected";
+    teardown(false);
+    showError(message);
+    setState(wasOn || loadedOnce ? "left" : "failed", message);
+  }
+
+  function renderSpace() {
+    const title = space.title || "Untitled space";
+    $("space-title").textContent = title;
+    document.title = title + " · Ruang studio";
+    U.setBadge($("state-badge"), space.state);
+    const when = { scheduled: space.starts_at && "Starts " + U.formatDateTime(space.starts_at) + " (" + U.relativeTime(space.starts_at) + ")",
+      live: space.started_at && "Live since " + U.formatDateTime(space.started_at),
+      ended: space.ended_at && "Ended " + U.formatDateTime(space.ended_at) }[space.state];
+    $("space-when").textContent = when || "";
+    applyMute();
+    renderStage();
+    if (role === "host") renderHostPanel();
+    if (space.state === "ended") {
+      if (hook.state === "connecting" || hook.state === "connected") leaveStage(false);
+      stopped = true;
+      notify(notice, "This space has ended." + (space.replay_url ? " The replay is on the listener page." : ""), "info");
+    }
+    setState(hook.state);
+  }
+
+  function personItem(p) {
+    const you = space.you && p.id === space.you.id;
+    const tags = h("span", { className: "tags" }, [
+      p.role === "host" && h("span", { className: "tag", text: "host" }),
+      you && h("span", { className: "tag", text: "you" }),
+      p.on_stage === false && h("span", { className: "tag", text: "not on stage" }),
+      p.muted && h("span", { className: "tag tag-muted", text: "muted" }),
+    ]);
+    const li = h("li", {}, [
+      h("span", { className: "avatar", text: U.initials(p.name), "aria-hidden": "true" }),
+      h("span", { className: "name", text: p.name || "Speaker" }), tags,
+    ]);
+    if (role === "host" && !you && p.role !== "host") {
+      const name = p.name || "this speaker";
+      li.append(h("span", { className: "actions" }, [
+        h("button", { type: "button", className: "btn btn-small", text: p.muted ? "Unmute" : "Mute",
+          "data-key": "mute:" + p.id, "data-action": "mute", "data-id": p.id, "data-muted": String(!!p.muted),
+          "aria-label": (p.muted ? "Unmute " : "Mute ") + name }),
+        h("button", { type: "button", className: "btn btn-small btn-danger", text: "Remove",
+          "data-key": "remove:" + p.id, "data-action": "remove", "data-id": p.id, "data-name": name,
+          "aria-label": "Remove " + name }),
+      ]));
+    }
+    return li;
+  }
+
+  function renderStage() {
+    let people = space.stage || [];
+    if (role === "host" && Array.isArray(space.speakers)) {
+      // Everyone invited, plus whoever is on stage but not in that list (the host).
+      const ids = new Set(space.speakers.map((p) => p.id));
+      people = space.speakers.concat(people.filter((p) => !ids.has(p.id)));
+    }
+    const items = U.hostFirst(people).map(personItem);
+    U.renderList($("stage-list"), items);
+    $("stage-empty").hidden = items.length > 0;
+  }
+
+  function renderHostPanel() {
+    $("start-button").hidden = space.state !== "scheduled";
+    $("end-button").hidden = space.state === "ended";
+    $("invite-panel").hidden = space.state === "ended";
+    const page = space.page_url || "/s/" + enc(spaceId);
+    $("listen-url").value = new URL(page, location.href).href;
+    const l = space.listeners;
+    $("listeners-box").hidden = !(l && typeof l.current === "number");
+    if (l && typeof l.current === "number") {
+      $("listeners-current").textContent = String(l.current);
+      $("listeners-text").textContent = "listening" + (typeof l.peak === "number" ? " · peak " + l.peak : "");
+    }
+  }
+
+  // ---- Host actions -------------------------------------------------------
+  async function hostAction(button, method, path, body) {
+    button.disabled = true;
+    try {
+      await api(method, base + path, { token, body });
+      pollSoon(0);
+    } catch (err) {
+      showError(err.message);
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  $("stage-list").addEventListener("click", (e) => {
+    const b = e.target.closest("button[data-action]");
+    if (!b) return;
+    const sid = "/speakers/" + enc(b.getAttribute("data-id"));
+    if (b.getAttribute("data-action") === "mute") {
+      hostAction(b, "POST", sid + "/mute", { muted: b.getAttribute("data-muted") !== "true" });
+    } else if (window.confirm("Remove " + b.getAttribute("data-name") + " from the stage? Their invite link stops working.")) {
+      hostAction(b, "DELETE", sid);
+    }
+  });
+
+  $("start-button").addEventListener("click", (e) => hostAction(e.currentTarget, "POST", "/start"));
+  $("end-button").addEventListener("click", (e) => {
+    if (window.confirm("End this space for everyone? Speakers are disconnected and listeners hear the end.")) {
+      hostAction(e.currentTarget, "POST", "/end");
+    }
+  });
+
+  $("invite-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const input = $("invite-name"), err = $("invite-error"), button = $("invite-button");
+    const name = input.value.trim();
+    notify(err, "", "error");
+    if (!name) { notify(err, "Please type the speaker's name.", "error"); input.focus(); return; }
+    button.disabled = true;
+    try {
+      const { data } = await api("POST", base + "/speakers", { token, body: { name } });
+      $("invite-who").textContent = data.name || name;
+      $("invite-url").value = new URL(data.invite_url, location.href).href;
+      $("invite-result").hidden = false;
+      input.value = "";
+      pollSoon(0);
+    } catch (ex) {
+      notify(err, ex.message, "error");
+    } finally {
+      button.disabled = false;
+    }
+  });
+
+  // ---- Wiring -------------------------------------------------------------
+  goButton.addEventListener("click", goOnStage);
+  leaveButton.addEventListener("click", () => leaveStage(true));
+  micToggle.addEventListener("click", () => { selfMuted = !selfMuted; applyMute(); });
+  $("hear-button").addEventListener("click", () => { $("hear-button").hidden = true; playRemote(); });
+  window.addEventListener("pagehide", () => { if (resourceUrl) teardown(true); });
+  U.wireCopyButtons(document);
+
+  async function init() {
+    if (!spaceId) { stopped = true; setState("failed", "No space in this address."); showError("This page needs a space address like /s/abc123/host."); return; }
+    if (!token) { stopped = true; setState("failed", "Missing key."); showError("This link is missing its key. Open the full private link you were given (it ends with #token=…)."); return; }
+    setState("idle");
+    await poll();
+    if (U.queryFlag("autostart") && !stopped) goButton.click();
+  }
+  init();
+})();
