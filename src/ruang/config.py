@@ -22,7 +22,7 @@ class Config:
     public_url: str = ""
     """Absolute base URL clients use (e.g. https://ruang.example); default http://host:port."""
     delivery_workers: int = 1
-    """Processes serving listeners (pages, join, HLS); the media pipeline runs in its own process."""
+    """Processes serving listeners (pages, join, HLS); the media pipeline has its own."""
     ice_addresses: tuple[str, ...] = ()
     """Host candidate addresses offered to WebRTC peers; empty = every interface but loopback."""
     max_on_stage: int = MAX_ON_STAGE

@@ -1,4 +1,4 @@
-"""The one error type the HTTP layer turns into a JSON 4xx: ``{"error": code, "message": sentence}``."""
+"""The one error type the HTTP layer turns into JSON: ``{"error": code, "message": text}``."""
 
 from __future__ import annotations
 

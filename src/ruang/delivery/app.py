@@ -127,6 +127,10 @@ def build_delivery_app(config: Config) -> Starlette:
         if msn is None:
             if part is not None:
                 raise ApiError(400, "bad_query", "_HLS_part needs _HLS_msn.")
+            if pl.next_part is not None and pl.next_part[0] == 0:
+                # Not one whole segment yet (the space has just started): hold the request
+                # until there is, so that players that do not know parts (ffmpeg, VLC) can start.
+                await files.wait_for(pl, 0, None, config.blocking_timeout_s)
             return playlist_response(pl.text, LIVE_PLAYLIST)
         if pl.next_part is not None and msn > pl.next_part[0] + 2:
             raise ApiError(

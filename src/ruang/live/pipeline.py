@@ -8,6 +8,7 @@ listeners' players and the replay always advance in step with the wall clock. Di
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -149,10 +150,8 @@ class SpacePipeline:
         """Stop the clock. With `end`, flush the encoder and publish the final VOD replay."""
         if self._task is not None:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
             self._task = None
         if end:
             self._publish(self._packager.add(self._encoder.flush()) + self._packager.flush())

@@ -163,11 +163,10 @@ class Studio:
         space = self.space(space_id)
         if space.state is not State.LIVE:
             raise conflict(f"space_{space.state.value}", f"This space is {space.state.value}.")
-        for old in [s for s in self.sessions.values() if s.speaker_id == speaker.id]:
-            await old.close()
-        on_stage = sum(1 for s in self.sessions.values() if s.space_id == space_id)
-        if on_stage >= self.config.max_on_stage:
-            raise conflict("stage_full", f"{on_stage} people are already on stage.")
+        others = [s for s in self.sessions.values() if s.space_id == space_id]
+        replaced = [s for s in others if s.speaker_id == speaker.id]
+        if len(others) - len(replaced) >= self.config.max_on_stage:
+            raise conflict("stage_full", f"{len(others)} people are already on stage.")
         session = PeerSession(space_id, speaker.id, self._session_closed)
         buffer = InputBuffer()
         try:
@@ -175,6 +174,8 @@ class Studio:
         except ApiError:
             await session.close()
             raise
+        for old in replaced:  # only once the new offer is good: a bad one changes nothing
+            await old.close()
         pipeline = self.pipelines[space_id]
         sink = session.return_track.feed if session.return_track is not None else None
         pipeline.add_speaker(speaker.id, buffer, sink)

@@ -1,0 +1,284 @@
+// Ruang: the public listener page (/s/{id}). Live via LL-HLS, replay after the end.
+"use strict";
+
+(function () {
+  const U = window.RuangUI;
+  const { $, h, api, notify } = U;
+
+  const spaceId = U.spaceIdFromPath();
+  const base = spaceId ? "/api/spaces/" + encodeURIComponent(spaceId) : null;
+  const audio = $("player"), button = $("play-button"), statusEl = $("listen-status");
+  const notice = $("notice"), readout = $("readout");
+
+  // Test hook: what the player is doing, and how far it has played.
+  const hook = window.ruangListener = { state: "idle", currentTime: 0, mode: null, error: null };
+
+  let space = null;
+  let hls = null;
+  let mode = null;            // "live" | "replay" while a source is attached
+  let sourceUrl = null;
+  let needsTap = false;       // autoplay was refused: the next click calls play()
+  let wantPlay = U.queryFlag("autoplay"); // play as soon as possible
+  let joinSeq = 0, retryTimer = 0, countdownTimer = 0, pollTimer = 0, loadRetries = 0;
+
+  function setState(state, message) {
+    hook.state = state;
+    if (state === "error") hook.error = message || null;
+    if (message !== undefined) statusEl.textContent = message || "";
+    render();
+  }
+
+  function render() {
+    const st = hook.state, ended = space && space.state === "ended";
+    let label = "Play", disabled = !spaceId;
+    if (st === "joining" || st === "waiting") label = "Cancel";
+    else if (st === "playing") label = mode === "replay" ? "Pause" : "Stop";
+    else if (needsTap || (mode === "replay" && sourceUrl)) label = mode === "replay" ? "Play the replay" : "Play";
+    else if (ended) { label = "Play the replay"; disabled = !space.replay_url; }
+    else if (space && space.state === "scheduled") label = wantPlay ? "Waiting for the start… (cancel)" : "Play when it starts";
+    button.textContent = label;
+    button.disabled = disabled;
+    $("volume-box").hidden = mode !== "live";
+    audio.controls = mode === "replay";
+  }
+
+  // ---- Joining the live stream -------------------------------------------
+  function clearTimers() {
+    clearTimeout(retryTimer);
+    clearInterval(countdownTimer);
+  }
+
+  // Show text(secondsLeft) every second, then call again() when it reaches 0.
+  function retryIn(seconds, text, again) {
+    clearTimers();
+    let left = seconds;
+    statusEl.textContent = text(left);
+    countdownTimer = setInterval(() => { left = Math.max(0, left - 1); statusEl.textContent = text(left); }, 1000);
+    retryTimer = setTimeout(again, seconds * 1000);
+  }
+
+  async function join() {
+    const seq = ++joinSeq;
+    clearTimers();
+    notify(notice, "");
+    setState("joining", "Joining…");
+    try {
+      const res = await api("POST", base + "/join", { accept: [202, 503] });
+      if (seq !== joinSeq) return;
+      const data = res.data || {};
+      const wait = U.retryAfterSeconds(res.headers, 5);
+      if (res.status === 202) {
+        setState("waiting");
+        const pos = data.position != null ? data.position : "?";
+        const eta = data.estimated_wait_s != null ? Math.round(data.estimated_wait_s) : wait;
+        retryIn(wait, () => "You are number " + pos + " in line, about " + eta + " s", join);
+      } else if (res.status === 503) {
+        setState("waiting");
+        retryIn(wait, (s) => "Busy, retrying in " + s + " s", join);
+      } else if (data.listen_url) {
+        startPlayback(data.listen_url, "live");
+      } else {
+        if (space) { space.state = data.state || space.state; space.replay_url = data.replay_url || space.replay_url; }
+        setState("idle", data.state === "ended" ? "This space has ended." : "The space is not live yet.");
+        refresh();
+      }
+    } catch (err) {
+      if (seq !== joinSeq) return;
+      setState("error", err.message);
+    }
+  }
+
+  // ---- Playback -----------------------------------------------------------
+  function startPlayback(url, kind) {
+    stopPlayback();
+    mode = kind;
+    sourceUrl = url;
+    hook.mode = kind;
+    setState("joining", kind === "live" ? "Connecting to the live audio…" : "Loading the replay…");
+    if (window.Hls && window.Hls.isSupported()) {
+      const live = kind === "live";
+      hls = new window.Hls({ lowLatencyMode: live, backBufferLength: 30 });
+      hls.on(window.Hls.Events.ERROR, onHlsError);
+      hls.on(window.Hls.Events.MANIFEST_PARSED, () => { loadRetries = 0; });
+      hls.loadSource(url);
+      hls.attachMedia(audio);
+    } else if (audio.canPlayType("application/vnd.apple.mpegurl")) {
+      audio.src = url; // Safari plays HLS by itself
+    } else {
+      setState("error", "This browser can't play this audio stream.");
+      return;
+    }
+    tryPlay();
+  }
+
+  function tryPlay() {
+    needsTap = false;
+    const p = audio.play();
+    if (p && p.catch) {
+      p.catch((err) => {
+        if (err && err.name === "NotAllowedError") {
+          needsTap = true;
+          setState("idle", "Press Play to start listening.");
+        } else if (err && err.name !== "AbortError" && hook.state !== "error") {
+          setState("error", "Could not play: " + (err.message || err.name));
+        }
+      });
+    }
+  }
+
+  function stopPlayback() {
+    if (hls) { hls.destroy(); hls = null; }
+    audio.pause();
+    audio.removeAttribute("src");
+    audio.load();
+    mode = null;
+    sourceUrl = null;
+    needsTap = false;
+    hook.mode = null;
+    readout.hidden = true;
+  }
+
+  function onHlsError(event, data) {
+    if (!data.fatal || !hls) return;
+    const E = window.Hls.ErrorTypes;
+    if (data.type === E.MEDIA_ERROR && loadRetries < 3) {
+      loadRetries++;
+      hls.recoverMediaError();
+    } else if (data.type === E.NETWORK_ERROR && loadRetries < 5) {
+      loadRetries++;
+      const url = sourceUrl, kind = mode, again = loadRetries;
+      statusEl.textContent = "Network trouble, retrying…";
+      setTimeout(() => {
+        if (sourceUrl !== url) return;
+        if (/manifest/i.test(data.details || "")) { startPlayback(url, kind); loadRetries = again; } else if (hls) hls.startLoad();
+      }, 1000 * loadRetries);
+    } else {
+      const msg = mode === "replay" ? "The replay can't be played right now." : "The live audio stopped.";
+      stopPlayback();
+      setState("error", msg + " Try again in a moment.");
+    }
+  }
+
+  audio.addEventListener("playing", () => {
+    setState("playing", mode === "replay" ? "Playing the replay." : "You are listening live.");
+  });
+  audio.addEventListener("waiting", () => { if (hook.state === "playing") statusEl.textContent = "Buffering…"; });
+  audio.addEventListener("pause", () => {
+    if (hook.state === "playing") setState("idle", mode === "replay" ? "Paused." : "Stopped.");
+  });
+  audio.addEventListener("ended", () => {
+    const wasLive = mode === "live";
+    if (wasLive) stopPlayback();
+    setState("idle", wasLive ? "The space has ended." : "End of the replay.");
+    if (wasLive) refresh();
+  });
+  audio.addEventListener("timeupdate", () => { hook.currentTime = audio.currentTime; });
+  audio.addEventListener("durationchange", () => {
+    if (mode === "replay" && Number.isFinite(audio.duration)) {
+      statusEl.textContent = "Replay, " + U.formatDuration(audio.duration) + " long.";
+    }
+  });
+
+  // Latency and buffer, for the curious; refreshed every second.
+  function bufferAhead() {
+    const t = audio.currentTime, b = audio.buffered;
+    for (let i = 0; i < b.length; i++) if (b.start(i) <= t + 0.1 && t <= b.end(i)) return b.end(i) - t;
+    return 0;
+  }
+  setInterval(() => {
+    hook.currentTime = audio.currentTime;
+    if (hook.state !== "playing") { readout.hidden = true; return; }
+    const parts = [];
+    if (mode === "live" && hls && Number.isFinite(hls.latency) && hls.latency > 0) {
+      parts.push("latency " + hls.latency.toFixed(1) + " s");
+    }
+    parts.push("buffer " + bufferAhead().toFixed(1) + " s");
+    if (mode === "replay") parts.push(U.formatDuration(audio.currentTime) + " / " + U.formatDuration(audio.duration));
+    parts.push(hls ? "hls.js " + window.Hls.version : "native HLS");
+    readout.textContent = parts.join(" · ");
+    readout.hidden = false;
+  }, 1000);
+
+  button.addEventListener("click", () => {
+    const st = hook.state;
+    if (st === "joining" || st === "waiting") {
+      joinSeq++;
+      clearTimers();
+      wantPlay = false;
+      stopPlayback();
+      setState("idle", "");
+    } else if (st === "playing") {
+      if (mode === "replay") audio.pause();
+      else { stopPlayback(); setState("idle", "Stopped."); }
+    } else if (needsTap || (mode === "replay" && sourceUrl)) {
+      tryPlay();
+    } else if (space && space.state === "ended") {
+      if (space.replay_url) startPlayback(space.replay_url, "replay");
+    } else if (space && space.state === "scheduled") {
+      wantPlay = !wantPlay;
+      setState("idle", wantPlay ? "It will start playing when the space goes live. Keep this page open." : "");
+    } else {
+      join();
+    }
+  });
+
+  $("volume").addEventListener("input", (e) => { audio.volume = Number(e.target.value); });
+
+  // ---- Space info (poll every 5 s) ---------------------------------------
+  async function refresh() {
+    clearTimeout(pollTimer);
+    try {
+      const { data } = await api("GET", base);
+      space = data || {};
+      if (notice.classList.contains("notice-warn")) notify(notice, "");
+      renderSpace();
+    } catch (err) {
+      if (err.status === 404) {
+        notify(notice, err.message || "This space doesn't exist.", "error");
+        button.disabled = true;
+        return; // nothing more to poll
+      }
+      notify(notice, err.message + " Retrying…", "warn");
+    }
+    pollTimer = setTimeout(refresh, 5000);
+  }
+
+  function renderSpace() {
+    const title = space.title || "Live audio space";
+    $("space-title").textContent = title;
+    document.title = title + " · Ruang";
+    U.setBadge($("state-badge"), space.state);
+    const when = {
+      scheduled: space.starts_at && "Starts " + U.formatDateTime(space.starts_at) + " (" + U.relativeTime(space.starts_at) + ")",
+      live: space.started_at && "Started " + U.relativeTime(space.started_at),
+      ended: space.ended_at && "Ended " + U.formatDateTime(space.ended_at),
+    }[space.state];
+    $("space-when").textContent = when || "";
+    const items = U.hostFirst(space.stage).map((p) => h("li", {}, [
+      h("span", { className: "avatar", text: U.initials(p.name), "aria-hidden": "true" }),
+      h("span", { className: "name", text: p.name || "Speaker" }),
+      h("span", { className: "tags" }, [
+        p.role === "host" && h("span", { className: "tag", text: "host" }),
+        p.muted && h("span", { className: "tag tag-muted", text: "muted" }),
+      ]),
+    ]));
+    U.renderList($("stage-list"), items);
+    $("stage-empty").hidden = items.length > 0;
+    if (space.state === "scheduled" && hook.state === "idle" && !statusEl.textContent) {
+      statusEl.textContent = "This space hasn't started yet.";
+    }
+    if (wantPlay && hook.state === "idle" && !mode) {
+      if (space.state === "live") { wantPlay = false; join(); }
+      else if (space.state === "ended" && space.replay_url) { wantPlay = false; startPlayback(space.replay_url, "replay"); }
+    }
+    render();
+  }
+
+  if (!spaceId) {
+    notify(notice, "No space in this address. Listener links look like /s/abc123.", "error");
+    render();
+  } else {
+    render();
+    refresh();
+  }
+})();
