@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
@@ -22,7 +23,14 @@ from ruang.delivery.files import SpaceFiles
 from ruang.errors import ApiError, not_found
 from ruang.spaces.model import ID_PATTERN, Space, State
 from ruang.store.sqlite import SpaceStore
-from ruang.web.common import CORS, EXCEPTION_HANDLERS, NO_STORE, error_response, space_view
+from ruang.web.common import (
+    CORS,
+    EXCEPTION_HANDLERS,
+    NO_STORE,
+    Preflight,
+    error_response,
+    space_view,
+)
 from ruang.web.openapi import OPENAPI
 
 IMMUTABLE = "public, max-age=31536000, immutable"
@@ -227,13 +235,14 @@ def build_delivery_app(config: Config) -> Starlette:
             Mount("/static", StaticFiles(directory=STATIC)),
             Route("/healthz", healthz),
             Route("/openapi.json", openapi),
+            Route("/metrics", proxy),
             Route(s, get_space, methods=["GET"]),
             Route(s + "/join", join, methods=["POST"]),
             Route("/hls/{space_id}/{name}", hls, methods=["GET", "HEAD"]),
-            Route("/{path:path}", preflight, methods=["OPTIONS"]),
             Route("/api/{path:path}", proxy, methods=["GET", "POST", "DELETE", "PATCH"]),
             Route("/whip/{path:path}", proxy, methods=["POST", "DELETE", "PATCH"]),
         ],
         exception_handlers=EXCEPTION_HANDLERS,
+        middleware=[Middleware(Preflight)],
         lifespan=lifespan,
     )

@@ -24,12 +24,12 @@ def to_mono(frame: av.AudioFrame) -> Pcm:
     data = frame.to_ndarray()
     channels = len(frame.layout.channels)
     if frame.format.is_planar:
-        samples = data.astype(np.float32).mean(axis=0)
+        samples: Pcm = data.astype(np.float32).mean(axis=0, dtype=np.float32)
     else:
-        samples = data.reshape(-1, channels).astype(np.float32).mean(axis=1)
+        samples = data.reshape(-1, channels).astype(np.float32).mean(axis=1, dtype=np.float32)
     if frame.format.name.startswith("s16"):
         samples /= 32768.0
-    return samples.astype(np.float32, copy=False)
+    return samples
 
 
 async def pump_into(track: MediaStreamTrack, buffer: InputBuffer, label: str) -> None:

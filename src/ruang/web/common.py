@@ -9,6 +9,7 @@ from typing import Any
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ruang.config import Config
 from ruang.errors import ApiError
@@ -22,6 +23,29 @@ CORS = {
     "Access-Control-Allow-Origin": "*",
     "Access-Control-Expose-Headers": "Location, Retry-After, Link",
 }
+
+
+class Preflight:
+    """Answers CORS preflight (OPTIONS) for any path at once, so browsers on other origins can
+    use WHIP and the API; every other request passes through untouched."""
+
+    HEADERS = [
+        (b"access-control-allow-origin", b"*"),
+        (b"access-control-allow-methods", b"GET, POST, DELETE, PATCH, OPTIONS"),
+        (b"access-control-allow-headers", b"Authorization, Content-Type"),
+        (b"access-control-max-age", b"600"),
+        (b"content-length", b"0"),
+    ]
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "OPTIONS":
+            await send({"type": "http.response.start", "status": 204, "headers": self.HEADERS})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        await self.app(scope, receive, send)
 
 
 def error_response(err: ApiError, cache: str = "no-store") -> JSONResponse:
