@@ -35,9 +35,11 @@ def decode_mp4(data: bytes) -> Samples:
     return np.concatenate(frames).astype(np.float32) if frames else np.zeros(0, np.float32)
 
 
-def parts_with_times(client: httpx.Client, playlist_url: str) -> list[tuple[datetime, str]]:
+async def parts_with_times(
+    client: httpx.AsyncClient, playlist_url: str
+) -> list[tuple[datetime, str]]:
     """(wall-clock start, absolute URL) of every part in a live playlist, from its PDTs."""
-    text = client.get(playlist_url).text
+    text = (await client.get(playlist_url)).text
     pl = m3u8.loads(text, uri=playlist_url)
     out: list[tuple[datetime, str]] = []
     for seg in pl.segments:

@@ -87,14 +87,13 @@ async def test_two_speakers_mix_mute_and_replay(server) -> None:
         )
         assert r.status_code == 200 and r.json()["muted"] is True
         await asyncio.sleep(3.5)
-        with httpx.Client(timeout=10) as c:
-            parts = parts_with_times(c, listen_url)
-            init = c.get(listen_url.replace("live.m3u8", "init.mp4")).content
-            before = [u for t, u in parts if t + timedelta(seconds=0.6) < muted_at]
-            after = [u for t, u in parts if t >= muted_at + timedelta(seconds=1)]
-            assert before and after, f"parts around the mute: {parts}"
-            audio_before = decode_mp4(init + c.get(before[-1]).content)
-            audio_after = decode_mp4(init + b"".join(c.get(u).content for u in after[:2]))
+        parts = await parts_with_times(api, listen_url)
+        init = (await api.get(listen_url.replace("live.m3u8", "init.mp4"))).content
+        before = [u for t, u in parts if t + timedelta(seconds=0.6) < muted_at]
+        after = [u for t, u in parts if t >= muted_at + timedelta(seconds=1)]
+        assert before and after, f"parts around the mute: {parts}"
+        audio_before = decode_mp4(init + (await api.get(before[-1])).content)
+        audio_after = decode_mp4(init + b"".join([(await api.get(u)).content for u in after[:2]]))
         assert_tones(audio_before, [HOST_HZ, SPEAKER_HZ], [], "program before the mute")
         assert_tones(audio_after, [HOST_HZ], [SPEAKER_HZ], "program 1 s after the mute")
 

@@ -57,42 +57,66 @@ def test_tokens(api: httpx.Client, space: dict[str, str]) -> None:
     end = f"/api/spaces/{space['id']}/end"
     refused(api.post(end), 401)
     refused(api.post(end, headers={"Authorization": "Bearer wrong"}), 401)
-    guest = api.post(f"/api/spaces/{space['id']}/speakers", json={},
-                     headers={"Authorization": f"Bearer {space['host_token']}"}).json()
+    guest = api.post(
+        f"/api/spaces/{space['id']}/speakers",
+        json={},
+        headers={"Authorization": f"Bearer {space['host_token']}"},
+    ).json()
     refused(api.post(end, headers={"Authorization": f"Bearer {guest['token']}"}), 403)
     other = api.post("/api/spaces", json={"title": "Other"}).json()
-    refused(api.post(other["whip_url"], content=AUDIO_OFFER, headers=sdp(space["host_token"])),
-            401)
+    refused(api.post(other["whip_url"], content=AUDIO_OFFER, headers=sdp(space["host_token"])), 401)
 
 
 def test_bad_offers(api: httpx.Client, space: dict[str, str]) -> None:
     url, token = space["whip_url"], space["host_token"]
     refused(api.post(url, content="hello", headers=sdp(token)), 400, "malformed_sdp")
     refused(api.post(url, content=VIDEO_ONLY_OFFER, headers=sdp(token)), 400, "no_audio")
-    refused(api.post(url, content=AUDIO_OFFER.replace("opus", "PCMU"), headers=sdp(token)),
-            400, "no_opus")
+    refused(
+        api.post(url, content=AUDIO_OFFER.replace("opus", "PCMU"), headers=sdp(token)),
+        400,
+        "no_opus",
+    )
     refused(api.post(url, content=AUDIO_OFFER, headers=sdp(token)), 400)  # no ICE/DTLS lines
     refused(api.post(url, content=b"\xff\xfe\x00", headers=sdp(token)), 400, "malformed_sdp")
-    refused(api.post(url, content=AUDIO_OFFER,
-                     headers={"Authorization": f"Bearer {token}", "Content-Type": "text/plain"}),
-            415)
+    refused(
+        api.post(
+            url,
+            content=AUDIO_OFFER,
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "text/plain"},
+        ),
+        415,
+    )
     refused(api.post(url, content="v=0\r\n" + "a=x\r\n" * 20000, headers=sdp(token)), 413)
     refused(api.patch(f"{url}/sessions/abc", headers=sdp(token)), 405)
     refused(api.delete(f"{url}/sessions/nope", headers=sdp(token)), 404)
 
 
 def test_bodies(api: httpx.Client) -> None:
-    refused(api.post("/api/spaces", content=b"{not json",
-                     headers={"Content-Type": "application/json"}), 400, "invalid_json")
+    refused(
+        api.post("/api/spaces", content=b"{not json", headers={"Content-Type": "application/json"}),
+        400,
+        "invalid_json",
+    )
     refused(api.post("/api/spaces", json=["a list"]), 400, "invalid_json")
     refused(api.post("/api/spaces", json={"title": ""}), 422, "invalid_field")
     refused(api.post("/api/spaces", json={"title": 5}), 422, "invalid_field")
     refused(api.post("/api/spaces", json={"title": "x" * 201}), 422, "invalid_field")
     refused(api.post("/api/spaces", json={"title": "ok", "starts_at": "tomorrow"}), 422)
-    refused(api.post("/api/spaces", content=b"x" * 200_000,
-                     headers={"Content-Type": "application/json"}), 413, "too_large")
-    refused(api.post("/api/spaces", content=b"title=x",
-                     headers={"Content-Type": "application/x-www-form-urlencoded"}), 415)
+    refused(
+        api.post(
+            "/api/spaces", content=b"x" * 200_000, headers={"Content-Type": "application/json"}
+        ),
+        413,
+        "too_large",
+    )
+    refused(
+        api.post(
+            "/api/spaces",
+            content=b"title=x",
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        ),
+        415,
+    )
 
 
 def test_fourteenth_speaker_is_refused(api: httpx.Client, space: dict[str, str]) -> None:
@@ -118,15 +142,19 @@ def test_hls_queries(api: httpx.Client, space: dict[str, str]) -> None:
 
 def test_removed_speaker_loses_the_stage(api: httpx.Client, space: dict[str, str]) -> None:
     auth = {"Authorization": f"Bearer {space['host_token']}"}
-    guest = api.post(f"/api/spaces/{space['id']}/speakers", json={"name": "Gone"},
-                     headers=auth).json()
+    guest = api.post(
+        f"/api/spaces/{space['id']}/speakers", json={"name": "Gone"}, headers=auth
+    ).json()
     r = api.delete(f"/api/spaces/{space['id']}/speakers/{guest['id']}", headers=auth)
     assert r.status_code == 200
     refused(api.post(space["whip_url"], content=AUDIO_OFFER, headers=sdp(guest["token"])), 403)
     refused(api.delete(f"/api/spaces/{space['id']}/speakers/{guest['id']}", headers=auth), 404)
     host = api.get(f"/api/spaces/{space['id']}", headers=auth).json()
-    refused(api.delete(f"/api/spaces/{space['id']}/speakers/{host['you']['id']}", headers=auth),
-            409, "host_stays")
+    refused(
+        api.delete(f"/api/spaces/{space['id']}/speakers/{host['you']['id']}", headers=auth),
+        409,
+        "host_stays",
+    )
 
 
 def test_lifecycle(api: httpx.Client) -> None:
@@ -134,14 +162,20 @@ def test_lifecycle(api: httpx.Client) -> None:
     assert r.status_code == 201 and r.json()["state"] == "scheduled"
     space = r.json()
     auth = {"Authorization": f"Bearer {space['host_token']}"}
-    refused(api.post(space["whip_url"], content=AUDIO_OFFER, headers=sdp(space["host_token"])),
-            409, "space_scheduled")
+    refused(
+        api.post(space["whip_url"], content=AUDIO_OFFER, headers=sdp(space["host_token"])),
+        409,
+        "space_scheduled",
+    )
     assert api.post(f"/api/spaces/{space['id']}/start", headers=auth).json()["state"] == "live"
     assert api.post(f"/api/spaces/{space['id']}/start", headers=auth).status_code in (200, 409)
     assert api.post(f"/api/spaces/{space['id']}/end", headers=auth).json()["state"] == "ended"
     refused(api.post(f"/api/spaces/{space['id']}/start", headers=auth), 409, "space_ended")
-    refused(api.post(space["whip_url"], content=AUDIO_OFFER, headers=sdp(space["host_token"])),
-            409, "space_ended")
+    refused(
+        api.post(space["whip_url"], content=AUDIO_OFFER, headers=sdp(space["host_token"])),
+        409,
+        "space_ended",
+    )
     joined = api.post(f"/api/spaces/{space['id']}/join").json()
     assert joined["listen_url"].endswith("/replay.m3u8")
     assert "#EXT-X-ENDLIST" in api.get(joined["listen_url"]).text

@@ -23,7 +23,7 @@ class Limiter:
     def process(self, block: Pcm) -> Pcm:
         """Return the limited block (a new array)."""
         peak = float(np.max(np.abs(block))) if block.size else 0.0
-        wanted = 1.0 if peak * self.gain <= LIMIT else LIMIT / peak
+        wanted = 1.0 if peak <= LIMIT else LIMIT / peak
         target = min(wanted, self.gain + RELEASE_PER_TICK, 1.0)
         if target == self.gain == 1.0:
             return block.copy()
