@@ -1,0 +1,93 @@
+"""A real browser on stage and in the audience: headless Chromium publishes its (fake) microphone
+from the studio page over WHIP, another page plays the listener page, and the tone the browser
+sent is in what the ffmpeg binary decodes from listen_url."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import wave
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+from listening import ffmpeg_decode
+
+from ruang.tools.tones import sine, tone_levels_db
+
+BROWSER_HZ = 880.0
+CHROMIUM = shutil.which("chromium")
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
+
+
+def write_wav(path: Path, seconds: float = 30.0) -> None:
+    """A tone that swells and fades once a second, so that the browser's noise suppression does
+    not take it for steady background noise (a smooth envelope keeps the spectrum clean)."""
+    tone = sine(BROWSER_HZ, seconds, 0.4)
+    envelope = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(tone.size) / 48_000)
+    pcm = (tone * envelope * 32767).astype(np.int16)
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(48_000)
+        w.writeframes(pcm.tobytes())
+
+
+async def test_browser_speaker_reaches_listeners(server, tmp_path: Path) -> None:
+    from playwright.async_api import async_playwright
+
+    wav = tmp_path / "mic.wav"
+    write_wav(wav)
+    async with httpx.AsyncClient(base_url=server.url, timeout=20) as api:
+        space = (await api.post("/api/spaces", json={"title": "Browser"})).json()
+    host_url = space["host_url"].replace("#", "?autostart=1#")
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+                "--disable-quic",
+                "--allow-loopback-in-peer-connection",
+                "--use-fake-device-for-media-stream",
+                "--use-fake-ui-for-media-stream",
+                f"--use-file-for-fake-audio-capture={wav}",
+                "--autoplay-policy=no-user-gesture-required",
+            ],
+        )
+        try:
+            studio = await browser.new_page()
+            await studio.goto(host_url)
+            await studio.wait_for_function(
+                "window.ruangStudio && ['connected', 'failed'].includes(window.ruangStudio.state)",
+                timeout=20_000,
+            )
+            state = await studio.evaluate("window.ruangStudio")
+            assert state["state"] == "connected", state
+
+            listener = await browser.new_page()
+            await listener.goto(space["page_url"] + "?autoplay=1")
+            await listener.wait_for_function(
+                "window.ruangListener && window.ruangListener.state === 'playing'"
+                " && window.ruangListener.currentTime > 2",
+                timeout=30_000,
+            )
+            title = await listener.text_content("h1")
+            assert title and "Browser" in title
+
+            async with httpx.AsyncClient(timeout=20) as c:
+                joined = (await c.post(space["join_url"])).json()
+            heard = await ffmpeg_decode(joined["listen_url"], seconds=6)
+            levels, rest = tone_levels_db(heard, [BROWSER_HZ])
+            assert levels[BROWSER_HZ] - rest >= 20, (levels, rest)
+            played = await listener.evaluate("window.ruangListener.currentTime")
+            await asyncio.sleep(1.0)
+            assert await listener.evaluate("window.ruangListener.currentTime") > played
+        finally:
+            await browser.close()
