@@ -174,9 +174,12 @@ class Studio:
         except ApiError:
             await session.close()
             raise
+        pipeline = self.pipelines.get(space_id)
+        if pipeline is None:  # the host ended the space while this offer was being answered
+            await session.close()
+            raise conflict("space_ended", "This space has ended.")
         for old in replaced:  # only once the new offer is good: a bad one changes nothing
             await old.close()
-        pipeline = self.pipelines[space_id]
         sink = session.return_track.feed if session.return_track is not None else None
         pipeline.add_speaker(speaker.id, buffer, sink)
         pipeline.set_muted(speaker.id, speaker.muted)
