@@ -72,7 +72,18 @@ async def on_http_exception(request: Request, exc: Exception) -> Response:
     return error_response(err, "public, max-age=1" if exc.status_code == 404 else "no-store")
 
 
-EXCEPTION_HANDLERS: Any = {ApiError: on_api_error, HTTPException: on_http_exception}
+async def on_unexpected(request: Request, exc: Exception) -> Response:
+    """A bug: logged with its traceback, answered as JSON so clients can still parse it."""
+    log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+    err = ApiError(500, "internal", "The server hit an unexpected error; it has been logged.")
+    return error_response(err)
+
+
+EXCEPTION_HANDLERS: Any = {
+    ApiError: on_api_error,
+    HTTPException: on_http_exception,
+    Exception: on_unexpected,
+}
 
 
 async def read_body(request: Request, limit: int) -> bytes:
