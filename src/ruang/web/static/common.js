@@ -176,9 +176,15 @@
     el.hidden = !message;
   }
 
-  // Replace a list's children, keeping keyboard focus on the same control
-  // (matched by its data-key) so a poll does not steal the user's place.
-  function renderList(list, items) {
+  // Replace a list's children with build()'s items, but only when data changed
+  // (so a poll does not swallow a click), keeping keyboard focus on the same
+  // control (matched by its data-key).
+  const rendered = new WeakMap();
+  function renderList(list, data, build) {
+    const sig = JSON.stringify(data);
+    if (rendered.get(list) === sig) return list.children.length;
+    rendered.set(list, sig);
+    const items = build();
     const active = document.activeElement;
     const key = active && list.contains(active) ? active.getAttribute("data-key") : null;
     list.replaceChildren(...items);
@@ -186,6 +192,7 @@
       const again = list.querySelector('[data-key="' + CSS.escape(key) + '"]');
       if (again) again.focus();
     }
+    return items.length;
   }
 
   // People on stage, host first, keeping the server's order otherwise.

@@ -74,9 +74,11 @@
     const hostUrl = absolute(space.host_url ||
       "/s/" + encodeURIComponent(space.id) + "/host#token=" + encodeURIComponent(space.host_token || ""));
     $("result-title").textContent = space.title || "";
-    $("result-when").textContent = space.starts_at
-      ? "Scheduled for " + formatDateTime(space.starts_at) + " (" + relativeTime(space.starts_at) + ")."
-      : "Start it from the studio whenever you are ready.";
+    $("result-when").textContent = space.state === "live"
+      ? "It is live now: open the studio and go on stage."
+      : space.starts_at
+        ? "Scheduled for " + formatDateTime(space.starts_at) + " (" + relativeTime(space.starts_at) + "). Start it from the studio."
+        : "Start it from the studio whenever you are ready.";
     $("studio-link").href = hostUrl;
     $("host-url").value = hostUrl;
     $("page-url").value = pageUrl;

@@ -234,7 +234,7 @@
       renderSpace();
     } catch (err) {
       if (err.status === 404) {
-        notify(notice, err.message || "This space doesn't exist.", "error");
+        notify(notice, err.code ? err.message : "This space doesn't exist.", "error");
         button.disabled = true;
         return; // nothing more to poll
       }
@@ -254,18 +254,22 @@
       ended: space.ended_at && "Ended " + U.formatDateTime(space.ended_at),
     }[space.state];
     $("space-when").textContent = when || "";
-    const items = U.hostFirst(space.stage).map((p) => h("li", {}, [
+    const count = U.renderList($("stage-list"), space.stage || [], () => U.hostFirst(space.stage).map((p) => h("li", {}, [
       h("span", { className: "avatar", text: U.initials(p.name), "aria-hidden": "true" }),
       h("span", { className: "name", text: p.name || "Speaker" }),
       h("span", { className: "tags" }, [
         p.role === "host" && h("span", { className: "tag", text: "host" }),
         p.muted && h("span", { className: "tag tag-muted", text: "muted" }),
       ]),
-    ]));
-    U.renderList($("stage-list"), items);
-    $("stage-empty").hidden = items.length > 0;
+    ])));
+    $("stage-empty").hidden = count > 0;
     if (space.state === "scheduled" && hook.state === "idle" && !statusEl.textContent) {
-      statusEl.textContent = "This space hasn't started yet.";
+      statusEl.textContent = wantPlay
+        ? "It will start playing when the space goes live. Keep this page open."
+        : "This space hasn't started yet.";
+    }
+    if (space.state === "ended" && mode === "live" && hook.state === "playing") {
+      statusEl.textContent = "The space has ended. You are hearing its last moments.";
     }
     if (wantPlay && hook.state === "idle" && !mode) {
       if (space.state === "live") { wantPlay = false; join(); }

@@ -29,8 +29,6 @@
   const remoteAudio = $("remote-audio"), notice = $("notice");
 
   $("role-label").textContent = role === "host" ? "Host studio" : "Speaker studio";
-  $("host-panel").hidden = role !== "host";
-  $("invite-panel").hidden = role !== "host";
 
   function showError(message) {
     hook.error = message;
@@ -40,7 +38,7 @@
   // ---- Connection state -------------------------------------------------
   const STATE_TEXT = {
     idle: ["Off stage", ""], connecting: ["Connecting…", "dot-busy"],
-    connected: ["On stage: you are live", "dot-ok"], failed: ["Connection failed", "dot-bad"],
+    connected: ["On stage: you are live", "dot-ok"], failed: ["Can't go on stage", "dot-bad"],
     left: ["You left the stage", ""],
   };
 
@@ -51,7 +49,7 @@
     $("conn-text").textContent = text + (state === "failed" && hook.error ? ": " + hook.error : "");
     $("conn-dot").className = "dot " + dot;
     const onStage = state === "connecting" || state === "connected";
-    goButton.hidden = onStage;
+    goButton.hidden = onStage || stopped;
     goButton.disabled = stopped || !spaceId || !token || (space && space.state === "ended");
     leaveButton.hidden = !onStage;
     leaveButton.textContent = state === "connecting" ? "Cancel" : "Leave stage";
@@ -118,15 +116,17 @@
   // Close everything local; with sendDelete, end the WHIP session on the server.
   function teardown(sendDelete) {
     attempt++;
-    const url = resourceUrl;
+    const url = resourceUrl, conn = pc;
     resourceUrl = null;
-    if (pc) { pc.close(); pc = null; }
+    pc = null;
     if (stream) { stream.getTracks().forEach((t) => t.stop()); stream = null; }
     stopMeter();
     stopMeter = () => {};
     remoteAudio.srcObject = null;
     $("hear-button").hidden = true;
-    if (url && sendDelete) W.unpublish(url, token);
+    // End the session with DELETE first, then close the peer connection (at most 1.5 s later).
+    const ended = url && sendDelete ? Promise.race([W.unpublish(url, token), U.sleep(1500)]) : Promise.resolve();
+    ended.then(() => { if (conn) conn.close(); });
   }
 
   function leaveStage(byUser) {
@@ -160,8 +160,8 @@
 
   function goneMessage(err) {
     if (loadedOnce && role === "speaker") return "You were removed from the stage.";
-    if (loadedOnce && err.status === 404) return "This space no longer exists.";
-    return err.message;
+    if (err.status === 404) return loadedOnce ? "This space no longer exists." : (err.code ? err.message : "This space doesn't exist.");
+    return err.code ? err.message : "This link is not valid (its key was refused).";
   }
 
   function stop(message) {
@@ -169,6 +169,7 @@
     clearTimeout(pollTimer);
     const wasOn = hook.state === "connecting" || hook.state === "connected";
     teardown(false);
+    $("host-muted").hidden = true;
     showError(message);
     setState(wasOn || loadedOnce ? "left" : "failed", message);
   }
@@ -226,12 +227,13 @@
       const ids = new Set(space.speakers.map((p) => p.id));
       people = space.speakers.concat(people.filter((p) => !ids.has(p.id)));
     }
-    const items = U.hostFirst(people).map(personItem);
-    U.renderList($("stage-list"), items);
-    $("stage-empty").hidden = items.length > 0;
+    const you = space.you && space.you.id;
+    const count = U.renderList($("stage-list"), [people, you], () => U.hostFirst(people).map(personItem));
+    $("stage-empty").hidden = count > 0;
   }
 
   function renderHostPanel() {
+    $("host-panel").hidden = false;
     $("start-button").hidden = space.state !== "scheduled";
     $("end-button").hidden = space.state === "ended";
     $("invite-panel").hidden = space.state === "ended";
@@ -303,6 +305,7 @@
   micToggle.addEventListener("click", () => { selfMuted = !selfMuted; applyMute(); });
   $("hear-button").addEventListener("click", () => { $("hear-button").hidden = true; playRemote(); });
   window.addEventListener("pagehide", () => { if (resourceUrl) teardown(true); });
+  window.addEventListener("pageshow", (e) => { if (e.persisted) location.reload(); }); // back/forward cache
   U.wireCopyButtons(document);
 
   async function init() {

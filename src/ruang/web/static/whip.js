@@ -36,13 +36,15 @@
     analyser.fftSize = 1024;
     ctx.createMediaStreamSource(stream).connect(analyser);
     const buf = new Float32Array(analyser.fftSize);
-    let raf = 0;
+    let raf = 0, level = 0;
     const tick = () => {
       analyser.getFloatTimeDomainData(buf);
       let sum = 0;
       for (const v of buf) sum += v * v;
       const db = 20 * Math.log10(Math.sqrt(sum / buf.length) || 1e-8);
-      fillEl.style.transform = "scaleX(" + Math.min(1, Math.max(0, (db + 60) / 60)).toFixed(3) + ")";
+      // Rise at once, fall slowly: calmer to watch.
+      level = Math.max(Math.min(1, Math.max(0, (db + 60) / 60)), level * 0.9);
+      fillEl.style.transform = "scaleX(" + level.toFixed(3) + ")";
       raf = requestAnimationFrame(tick);
     };
     tick();
