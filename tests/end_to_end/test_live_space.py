@@ -181,3 +181,20 @@ def test_replay_survives_kill_9(server_factory, seconds: float) -> None:
     audio = asyncio.run(ffmpeg_decode(space["replay_url"]))
     assert abs(audio.size / 48_000 - total) < 0.6
     assert_tones(audio[48_000 : 48_000 * 4], [HOST_HZ], [], "replay before the crash")
+
+
+async def test_obs_style_offer_with_video_publishes_audio_only(server) -> None:
+    from aiortc.mediastreams import VideoStreamTrack
+
+    async with httpx.AsyncClient(base_url=server.url, timeout=20) as api:
+        space = (await api.post("/api/spaces", json={"title": "OBS"})).json()
+        pub = WhipPublisher(space["whip_url"], space["host_token"], tone(HOST_HZ), "sendonly")
+        pub._pc.addTransceiver(VideoStreamTrack(), direction="sendonly")
+        answer = await pub.start()
+        video = answer.text[answer.text.index("m=video") :]
+        assert "a=inactive" in video
+        await pub.wait_connected()
+        r = await api.post(f"/api/spaces/{space['id']}/join")
+        heard = await ffmpeg_decode(r.json()["listen_url"], seconds=4)
+        assert_tones(heard[24_000:], [HOST_HZ], [SPEAKER_HZ], "sendonly publisher with video")
+        await pub.stop()

@@ -96,16 +96,21 @@ class PeerSession:
         except Exception as exc:  # aiortc raises ValueError and others on bad SDP
             raise bad_request("malformed_sdp", f"The SDP offer could not be used: {exc}") from exc
         opus = [c for c in RTCRtpSender.getCapabilities("audio").codecs if c.name == "opus"]
+        audio_seen = False
         for t in pc.getTransceivers():
-            if t.kind == "audio":
-                t.setCodecPreferences(opus)
-                if direction == "sendrecv":
-                    self.return_track = ReturnTrack()
-                    t.sender.replaceTrack(self.return_track)
-                    t.direction = "sendrecv"
-                else:
-                    t.direction = "recvonly"
-                break
+            if t.kind != "audio" or audio_seen:
+                # Video (OBS sends some) and extra audio sections are declined: nothing is
+                # received on them, so nothing piles up in a queue nobody reads.
+                t.direction = "inactive"
+                continue
+            audio_seen = True
+            t.setCodecPreferences(opus)
+            if direction == "sendrecv":
+                self.return_track = ReturnTrack()
+                t.sender.replaceTrack(self.return_track)
+                t.direction = "sendrecv"
+            else:
+                t.direction = "recvonly"
         try:
             await pc.setLocalDescription(await pc.createAnswer())
         except Exception as exc:
