@@ -1,0 +1,1 @@
+"""The guard: listener tickets, admission and the waiting room, load shedding."""
