@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import sys
 from pathlib import Path
 
 from ruang import __version__
@@ -74,6 +75,15 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
 
 
+def _bench_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "bench",
+        help="run a benchmark (latency, s2s, cpu, listeners, isolation); see bench/README.md",
+        add_help=False,
+    )
+    p.add_argument("bench_args", nargs=argparse.REMAINDER)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Parse the command line and run the chosen command."""
     parser = argparse.ArgumentParser(
@@ -83,6 +93,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--version", action="version", version=f"ruang {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     _serve_parser(sub)
+    _bench_parser(sub)
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["bench"]:  # its own parser takes every option after the word
+        from ruang.bench import main as bench_main
+
+        bench_main(argv[1:])
+        return
     args = parser.parse_args(argv)
     if args.command == "serve":
         from ruang.server import serve

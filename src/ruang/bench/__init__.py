@@ -1,0 +1,31 @@
+"""`ruang bench <name>`: measurements of a running Ruang, each printing a JSON result and a
+one-line summary. Every benchmark starts its own server in a temporary folder unless --url
+is given. See bench/README.md for how to run them all and docs/BENCHMARKS.md for the figures."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+
+BENCHMARKS = {
+    "latency": "glass-to-ear latency of an LL-HLS listener (part availability and player)",
+    "s2s": "speaker-to-speaker delay through the server, against a direct aiortc baseline",
+    "cpu": "CPU per live space and how many publishing speakers one core sustains",
+    "listeners": "listener playlist+part requests per second, Ruang alone vs nginx",
+    "isolation": "a listener flood against speakers: late ticks, return gaps, part timing",
+}
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Parse `ruang bench` arguments and run one benchmark."""
+    parser = argparse.ArgumentParser(
+        prog="ruang bench",
+        description="Measure Ruang. Each benchmark prints a JSON result, then a one-line summary.",
+    )
+    sub = parser.add_subparsers(dest="bench", required=True, metavar="NAME")
+    for name, help_text in BENCHMARKS.items():
+        module = importlib.import_module(f"ruang.bench.{name}")
+        p = sub.add_parser(name, help=help_text, description=module.__doc__)
+        module.add_arguments(p)
+    args = parser.parse_args(argv)
+    importlib.import_module(f"ruang.bench.{args.bench}").run(args)

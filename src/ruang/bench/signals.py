@@ -1,0 +1,91 @@
+"""Test signals for timing: silence with short tone bursts, and finding their onsets again."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from ruang.tools.tones import SAMPLE_RATE, Samples, band_envelope, sine
+
+FRAME = 960  # samples per 20 ms WebRTC frame; bursts start on a frame boundary
+ONSET_BLOCK = 48  # 1 ms analysis blocks for onset detection
+
+
+@dataclass
+class Bursts:
+    """`count` bursts of a `freq` Hz tone, `length_s` long, one every `period_s`, the first at
+    `first_s` after the signal starts; silence elsewhere.
+
+    Call the object as a SignalTrack signal. It remembers when (time.time()) the frame holding
+    each onset was handed to the sender, which is when a microphone would have captured it
+    (the track releases each frame at its real time)."""
+
+    freq: float = 1000.0
+    period_s: float = 3.0
+    length_s: float = 0.2
+    first_s: float = 2.0
+    count: int = 10
+    amplitude: float = 0.25
+    released_at: dict[int, float] = field(default_factory=dict)  # onset sample -> time.time()
+
+    @property
+    def onsets(self) -> list[int]:
+        """Sample index of each burst's first sample (multiples of one 20 ms frame)."""
+        first = round(self.first_s * SAMPLE_RATE / FRAME) * FRAME
+        period = round(self.period_s * SAMPLE_RATE / FRAME) * FRAME
+        return [first + k * period for k in range(self.count)]
+
+    @property
+    def duration_s(self) -> float:
+        """From the start of the signal to the end of the last burst."""
+        return self.onsets[-1] / SAMPLE_RATE + self.length_s
+
+    def __call__(self, start: int, n: int) -> Samples:
+        out = np.zeros(n, dtype=np.float32)
+        length = round(self.length_s * SAMPLE_RATE)
+        for onset in self.onsets:
+            lo, hi = max(start, onset), min(start + n, onset + length)
+            if lo < hi:
+                out[lo - start : hi - start] = sine(
+                    self.freq, (hi - lo) / SAMPLE_RATE, self.amplitude, lo - onset
+                )
+            if start <= onset < start + n:
+                self.released_at[onset] = time.time()
+        return out
+
+
+def tone_signal(freq: float, amplitude: float = 0.25) -> Callable[[int, int], Samples]:
+    """A continuous tone, as a SignalTrack signal."""
+
+    def signal(start: int, n: int) -> Samples:
+        return sine(freq, n / SAMPLE_RATE, amplitude, start)
+
+    return signal
+
+
+def find_onsets(audio: Samples, freq: float, threshold: float, min_gap_s: float = 0.5) -> list[int]:
+    """Sample indices where `freq` rises above `threshold` (linear amplitude of the tone),
+    at least `min_gap_s` after the previous onset. 1 ms resolution."""
+    env = band_envelope(audio, freq, ONSET_BLOCK)
+    above = env > threshold
+    onsets: list[int] = []
+    gap = round(min_gap_s * SAMPLE_RATE)
+    for i in np.flatnonzero(above[1:] & ~above[:-1]) + 1:
+        sample = int(i) * ONSET_BLOCK
+        if not onsets or sample - onsets[-1] >= gap:
+            onsets.append(sample)
+    if above.size and above[0]:
+        onsets.insert(0, 0)
+    return onsets
+
+
+def tone_blocks_missing(
+    audio: Samples, freq: float, threshold: float, block: int = FRAME
+) -> npt.NDArray[np.bool_]:
+    """Per 20 ms block: True where a tone that should be continuous is below `threshold`."""
+    env = band_envelope(audio, freq, block)
+    return np.asarray(env < threshold)
