@@ -1,0 +1,204 @@
+"""`ruang bench isolation`: a listener flood against the speakers.
+
+Two speakers publish tones on sendrecv (A 450 Hz, B 700 Hz) and record what the server
+returns to them (B hears A's tone, A hears B's). The same window length is measured twice:
+without listeners, then while wrk floods the delivery port with as many playlist and part
+requests as it can (the listeners Lua mix, many connections). Compared between the two:
+
+- mixer late ticks and ticks made (from /metrics);
+- return-audio continuity at each speaker: 20 ms blocks in which the other's tone is missing
+  (gaps, underruns), and gaps of more than 60 ms between arriving frames;
+- part production: when each part file was written (its mtime; the index's pdt is computed
+  from the sample count, so it is regular by construction) — interval between consecutive
+  parts and the lag of each write behind the part's PROGRAM-DATE-TIME end;
+- CPU of the media process and of the delivery workers, and whether the publishers (in this
+  process, sharing the cores with everything) kept their own pace.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+
+from ruang.bench.common import (
+    BenchServer,
+    CpuMeter,
+    MachineLoad,
+    Space,
+    add_server_arguments,
+    create_space,
+    emit,
+    end_space,
+    fetch_metrics,
+    metric,
+    percentiles,
+    server_for,
+)
+from ruang.bench.loadgen import listener_paths, run_wrk, write_script
+from ruang.bench.publishers import Lateness, OpusToneTrack
+from ruang.bench.signals import tone_blocks_missing
+from ruang.rtc.ice import configure_host_addresses
+from ruang.tools.whip_client import WhipPublisher
+
+A_HZ, B_HZ = 450.0, 700.0
+TONE_PRESENT = 0.02  # envelope of a 0.2-amplitude tone after the mix-minus reads ~0.1
+ARRIVAL_GAP_S = 0.060  # a pause this long between two return frames is a glitch
+PART_S = 0.512
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Options of this benchmark."""
+    add_server_arguments(p)
+    p.add_argument("--window", type=float, default=25.0, help="seconds per phase")
+    p.add_argument("--connections", type=int, default=256, help="wrk connections in the flood")
+    p.add_argument("--threads", type=int, default=2, help="wrk threads in the flood")
+
+
+def _return_audio(pub: WhipPublisher, freq: float, t0: float, t1: float) -> dict[str, Any]:
+    frames = [(t, s) for t, s in pub.received if t0 <= t <= t1]
+    if not frames:
+        return {"frames": 0}
+    audio = np.concatenate([s for _, s in frames])
+    missing = tone_blocks_missing(audio, freq, TONE_PRESENT)
+    arrivals = np.array([t for t, _ in frames])
+    gaps = np.diff(arrivals)
+    return {
+        "frames": len(frames),
+        "expected_frames": round((t1 - t0) / 0.02),
+        "blocks_missing_tone": int(missing.sum()),
+        "blocks": int(missing.size),
+        "arrival_gaps_over_60ms": int((gaps > ARRIVAL_GAP_S).sum()),
+        "max_arrival_gap_ms": round(float(gaps.max()) * 1000, 1) if gaps.size else 0.0,
+    }
+
+
+def _parts(space_dir: Path, t0: float, t1: float) -> dict[str, Any]:
+    """Write times of the parts made in [t0, t1] (file mtimes), against their PDT."""
+    rows = []
+    for line in (space_dir / "index.jsonl").read_text().splitlines():
+        try:
+            d = json.loads(line)
+        except ValueError:
+            continue
+        f = space_dir / f"{d['msn']}.{d['part']}.m4s"
+        if not f.exists():
+            continue
+        written = f.stat().st_mtime_ns / 1e9
+        end = datetime.fromisoformat(d["pdt"]).timestamp() + d["samples"] / 48_000
+        if t0 <= written <= t1:
+            rows.append((written, written - end))
+    rows.sort()
+    intervals = [b[0] - a[0] for a, b in zip(rows, rows[1:], strict=False)]
+    return {
+        "parts": len(rows),
+        "expected_parts": round((t1 - t0) / PART_S),
+        "interval_s": percentiles(intervals, (50, 99)),
+        "write_lag_behind_pdt_end_s": percentiles([lag for _, lag in rows], (50, 99)),
+    }
+
+
+async def _phase(
+    server: BenchServer,
+    space: Space,
+    pubs: tuple[WhipPublisher, WhipPublisher],
+    lateness: Lateness,
+    window: float,
+    flood: Any,
+) -> dict[str, Any]:
+    assert server.spaces_dir is not None
+    meter = CpuMeter({"media": [server.media_pid or 0], "delivery": server.worker_pids()})
+    lateness.frames = lateness.late = 0
+    lateness.worst = 0.0
+    m0 = await fetch_metrics(server)
+    t0 = time.time()
+    meter.start()
+    if flood is None:
+        await asyncio.sleep(window)
+        wrk = None
+    else:
+        wrk = await flood
+    cpu = meter.read()
+    t1 = time.time()
+    m1 = await fetch_metrics(server)
+    a, b = pubs
+    return {
+        "late_ticks": int(
+            metric(m1, "ruang_mixer_late_ticks", space.id)
+            - metric(m0, "ruang_mixer_late_ticks", space.id)
+        ),
+        "ticks": int(
+            metric(m1, "ruang_mixer_ticks", space.id) - metric(m0, "ruang_mixer_ticks", space.id)
+        ),
+        "expected_ticks": round((t1 - t0) / 0.02),
+        "b_hears_a": _return_audio(b, A_HZ, t0, t1),
+        "a_hears_b": _return_audio(a, B_HZ, t0, t1),
+        "parts": _parts(server.spaces_dir / space.id, t0, t1),
+        "publisher_frames": lateness.frames,
+        "publisher_late_frames": lateness.late,
+        "publisher_max_late_s": round(lateness.worst, 4),
+        "flood": wrk,
+        **cpu,
+    }
+
+
+async def measure(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
+    """Quiet window, then flood window."""
+    configure_host_addresses(("127.0.0.1",))
+    with server_for(args) as server, tempfile.TemporaryDirectory() as tmp:
+        if server.spaces_dir is None:
+            raise SystemExit("isolation needs the server's files: give --data-dir with --url")
+        load = MachineLoad([] if server.proc else [server.media_pid or 0, *server.worker_pids()])
+        load.start()
+        async with httpx.AsyncClient(base_url=server.url, timeout=20) as api:
+            space = await create_space(api, "bench isolation", speakers=1)
+            lateness = Lateness()
+            a = WhipPublisher(space.whip_url, space.host_token, OpusToneTrack(A_HZ, lateness))
+            token, whip = space.speakers[0]
+            b = WhipPublisher(whip, token, OpusToneTrack(B_HZ, lateness))
+            for p in (a, b):
+                await p.start()
+                await p.wait_connected()
+            await asyncio.sleep(3.0)
+            playlist, parts = await listener_paths(server.url, space.id)
+            script = write_script(Path(tmp), playlist, parts)
+            quiet = await _phase(server, space, (a, b), lateness, args.window, None)
+            flood = run_wrk(server.url, script, args.window, args.connections, args.threads)
+            flooded = await _phase(server, space, (a, b), lateness, args.window, flood)
+            await a.stop()
+            await b.stop()
+            await end_space(api, space)
+        machine = load.read()
+    result = {
+        "no_flood": quiet,
+        "flood": flooded,
+        "workers": args.workers,
+        "machine_load": machine,
+        "nproc": os.cpu_count(),
+    }
+
+    def line(r: dict[str, Any]) -> str:
+        return (
+            f"late ticks {r['late_ticks']}, B missing-tone blocks "
+            f"{r['b_hears_a'].get('blocks_missing_tone')}/{r['b_hears_a'].get('blocks')}, "
+            f"part interval p99 {r['parts']['interval_s'].get('p99', 0) * 1000:.0f} ms"
+        )
+
+    rps = flooded["flood"]["requests_per_s"] if flooded["flood"] else 0
+    summary = f"isolation: no flood: {line(quiet)}; flood of {rps} req/s: {line(flooded)}"
+    return result, summary
+
+
+def run(args: argparse.Namespace) -> None:
+    """Entry point."""
+    result, summary = asyncio.run(measure(args))
+    emit("isolation", args, result, summary)

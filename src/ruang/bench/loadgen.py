@@ -1,0 +1,106 @@
+"""Listener load with wrk: a Lua script alternating live playlist and part requests, as LL-HLS
+listeners do (one playlist reload per part), with a JSON summary printed by wrk itself."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from ruang.bench.common import need
+from ruang.bench.llhls import parse_playlist
+
+_LUA = """-- written by ruang bench: alternate the live playlist and existing parts
+local playlist = "%(playlist)s"
+local parts = { %(parts)s }
+local n = 0
+request = function()
+  n = n + 1
+  if n %% 2 == 1 then
+    return wrk.format("GET", playlist)
+  end
+  return wrk.format("GET", parts[(n / 2) %% #parts + 1])
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'WRKJSON {"requests":%%d,"duration_us":%%d,"bytes":%%d,"connect_errors":%%d,' ..
+    '"read_errors":%%d,"write_errors":%%d,"status_errors":%%d,"timeouts":%%d,' ..
+    '"p50_us":%%d,"p90_us":%%d,"p99_us":%%d,"max_us":%%d,"mean_us":%%.1f}\\n',
+    summary.requests, summary.duration, summary.bytes, e.connect, e.read, e.write,
+    e.status, e.timeout, latency:percentile(50), latency:percentile(90),
+    latency:percentile(99), latency.max, latency.mean))
+end
+"""
+
+
+async def listener_paths(base_url: str, space_id: str) -> tuple[str, list[str]]:
+    """The live playlist path and the paths of the parts it lists now."""
+    playlist = f"/hls/{space_id}/live.m3u8"
+    async with httpx.AsyncClient(timeout=10) as c:
+        r = await c.get(base_url + playlist)
+    r.raise_for_status()
+    parts = [f"/hls/{space_id}/{p.uri}" for p in parse_playlist(r.text).parts.values()]
+    if not parts:
+        raise RuntimeError("the live playlist lists no parts yet")
+    return playlist, parts
+
+
+def write_script(directory: Path, playlist: str, parts: list[str]) -> Path:
+    """The wrk Lua script for these paths."""
+    path = directory / "listeners.lua"
+    quoted = ", ".join(f'"{p}"' for p in parts)
+    path.write_text(_LUA % {"playlist": playlist, "parts": quoted})
+    return path
+
+
+async def run_wrk(
+    url: str, script: Path, seconds: float, connections: int, threads: int = 1
+) -> dict[str, Any]:
+    """Run wrk and return its summary (requests per second, latency percentiles, errors)."""
+    wrk = need("wrk")
+    args = [
+        wrk,
+        f"-t{threads}",
+        f"-c{connections}",
+        f"-d{max(1, round(seconds))}s",
+        "--timeout",
+        "5s",
+        "-s",
+        str(script),
+        url,
+    ]
+    proc = await asyncio.create_subprocess_exec(
+        *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), seconds + 30)
+    m = re.search(r"WRKJSON (\{.*\})", out.decode())
+    if proc.returncode != 0 or m is None:
+        raise RuntimeError(f"wrk failed ({proc.returncode}): {out.decode()} {err.decode()}")
+    raw = json.loads(m.group(1))
+    secs = raw["duration_us"] / 1e6
+    return {
+        "requests": raw["requests"],
+        "requests_per_s": round(raw["requests"] / secs),
+        "p50_ms": round(raw["p50_us"] / 1000, 2),
+        "p90_ms": round(raw["p90_us"] / 1000, 2),
+        "p99_ms": round(raw["p99_us"] / 1000, 2),
+        "max_ms": round(raw["max_us"] / 1000, 2),
+        "mb_per_s": round(raw["bytes"] / secs / 1e6, 2),
+        "errors": {
+            k: raw[k]
+            for k in (
+                "connect_errors",
+                "read_errors",
+                "write_errors",
+                "status_errors",
+                "timeouts",
+            )
+            if raw[k]
+        },
+        "command": " ".join(args[1:]),
+    }
