@@ -29,6 +29,15 @@ class Config:
     """People allowed to publish at once per space, host included."""
     max_body_bytes: int = 64 * 1024
     """Largest request body accepted (JSON or SDP), in bytes."""
+    ticket_key: str = ""
+    """Secret for listener tickets, shared by every node and edge (RUANG_TICKET_KEY, at least 32
+    characters); empty = a random key kept in data_dir/ticket.key."""
+    ticket_ttl_s: int = 15 * 60
+    """How long a listener ticket admits its holder, seconds; pages renew at half-life."""
+    max_listeners: int = 20_000
+    """Concurrent listeners one node admits before the waiting room opens."""
+    joins_per_s: float = 2_000.0
+    """Admissions per second one node grants (a steady pace through a surge)."""
     blocking_timeout_s: float = 6.0
     """How long an LL-HLS blocking request may wait for its part (3 target durations), seconds."""
     extra: dict[str, str] = field(default_factory=dict)
@@ -74,6 +83,10 @@ class Config:
             "RUANG_DELIVERY_WORKERS": str(self.delivery_workers),
             "RUANG_ICE_ADDRESSES": ",".join(self.ice_addresses),
             "RUANG_MAX_ON_STAGE": str(self.max_on_stage),
+            "RUANG_TICKET_KEY": self.ticket_key,
+            "RUANG_TICKET_TTL_S": str(self.ticket_ttl_s),
+            "RUANG_MAX_LISTENERS": str(self.max_listeners),
+            "RUANG_JOINS_PER_S": str(self.joins_per_s),
         }
 
     @classmethod
@@ -89,4 +102,13 @@ class Config:
             delivery_workers=int(e.get("RUANG_DELIVERY_WORKERS", d.delivery_workers)),
             ice_addresses=tuple(a for a in e.get("RUANG_ICE_ADDRESSES", "").split(",") if a),
             max_on_stage=int(e.get("RUANG_MAX_ON_STAGE", d.max_on_stage)),
+            ticket_key=e.get("RUANG_TICKET_KEY", d.ticket_key),
+            ticket_ttl_s=int(e.get("RUANG_TICKET_TTL_S", d.ticket_ttl_s)),
+            max_listeners=int(e.get("RUANG_MAX_LISTENERS", d.max_listeners)),
+            joins_per_s=float(e.get("RUANG_JOINS_PER_S", d.joins_per_s)),
         )
+
+    @property
+    def ticket_key_path(self) -> Path:
+        """Where the generated ticket key is kept when none is configured."""
+        return self.data_dir / "ticket.key"

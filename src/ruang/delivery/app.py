@@ -3,7 +3,9 @@ to the media process for everything that changes a space (rare, small requests).
 
 from __future__ import annotations
 
+import ipaddress
 import re
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import resources
@@ -21,6 +23,8 @@ from starlette.staticfiles import StaticFiles
 from ruang.config import Config
 from ruang.delivery.files import SpaceFiles
 from ruang.errors import ApiError, not_found
+from ruang.guard.admission import Admission, Limits, Waiting
+from ruang.guard.tickets import TicketError, TicketSigner, load_or_create_key
 from ruang.spaces.model import ID_PATTERN, Space, State
 from ruang.store.sqlite import SpaceStore
 from ruang.web.common import (
@@ -29,6 +33,7 @@ from ruang.web.common import (
     NO_STORE,
     Preflight,
     error_response,
+    read_json,
     space_view,
 )
 from ruang.web.openapi import OPENAPI
@@ -65,10 +70,28 @@ def _int_param(request: Request, name: str) -> int | None:
     return int(raw)
 
 
+def network_of(request: Request) -> str:
+    """The caller's network: its /24 (IPv4) or /64 (IPv6), the unit of fairness and limits."""
+    host = request.client.host if request.client else "0.0.0.0"
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    prefix = 24 if ip.version == 4 else 64
+    return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False))
+
+
 def build_delivery_app(config: Config) -> Starlette:
     """The Starlette app a delivery worker serves on the public port."""
     db = SpaceStore(config.db_path)
     files = SpaceFiles(config.spaces_dir)
+    key = load_or_create_key(config.ticket_key_path, config.ticket_key)
+    signer = TicketSigner(key, config.ticket_ttl_s)
+    admission = Admission(
+        Limits(config.max_listeners, config.joins_per_s, max(1, int(config.joins_per_s))),
+        key,
+        time.time(),
+    )
     control = httpx.AsyncClient(
         transport=httpx.AsyncHTTPTransport(uds=str(config.control_socket)),
         base_url="http://control",
@@ -97,19 +120,70 @@ def build_delivery_app(config: Config) -> Starlette:
 
     async def join(request: Request) -> Response:
         space = known_space(request.path_params["space_id"])
-        base = f"{config.base_url}/hls/{space.id}"
+        data = await read_json(request, config.max_body_bytes)
+        now = time.time()
+        listener = renewing(space.id, data.get("ticket"), now)
+        if listener is None:
+            if space.state is State.SCHEDULED:
+                admission.schedule(space.id)
+            else:
+                admission.start(space.id)
+            queue = data.get("queue")
+            decision = admission.join(
+                space.id, network_of(request), queue if isinstance(queue, str) else None, now
+            )
+            if isinstance(decision, Waiting):
+                body: dict[str, Any] = {
+                    "space_id": space.id,
+                    "state": space.state.value,
+                    "position": decision.position,
+                    "estimated_wait_s": decision.estimated_wait_s,
+                    "queue": decision.token,
+                    "retry_after": decision.retry_after_s,
+                }
+                headers = {**NO_STORE, **CORS, "Retry-After": str(decision.retry_after_s)}
+                return JSONResponse(body, status_code=202, headers=headers)
+        ticket = signer.issue(space.id, now, listener)
+        admission.seen(space.id, ticket.split(".", 1)[0], now)
+        base = f"{config.base_url}/hls/{space.id}/t/{ticket}"
+        playlist = "replay.m3u8" if space.state is State.ENDED else "live.m3u8"
         body = {
             "space_id": space.id,
             "state": space.state.value,
-            "listen_url": f"{base}/live.m3u8"
-            if space.state is not State.ENDED
-            else f"{base}/replay.m3u8",
+            "listen_url": f"{base}/{playlist}",
             "replay_url": f"{base}/replay.m3u8",
+            "ticket": ticket,
+            "expires_in_s": signer.ttl_s,
+            "renew_after_s": signer.ttl_s // 2,
         }
         return JSONResponse(body, headers={**NO_STORE, **CORS})
 
+    def renewing(space_id: str, ticket: object, now: float) -> str | None:
+        """The listener id of a still-valid ticket being renewed (renewals skip the line)."""
+        if not isinstance(ticket, str):
+            return None
+        try:
+            return signer.verify(ticket, space_id, now).listener
+        except TicketError:
+            return None
+
+    async def hls_ticketed(request: Request) -> Response:
+        space_id, name = request.path_params["space_id"], request.path_params["name"]
+        now = time.time()
+        try:
+            ticket = signer.verify(request.path_params["ticket"], space_id, now)
+        except TicketError as exc:
+            status = 401 if exc.code in ("missing", "expired") else 403
+            return error_response(ApiError(status, f"ticket_{exc.code}", exc.message), "no-store")
+        if name.endswith(".m3u8"):
+            admission.seen(space_id, ticket.listener, now)
+        return await serve_hls(request, space_id, name)
+
     async def hls(request: Request) -> Response:
         space_id, name = request.path_params["space_id"], request.path_params["name"]
+        return await serve_hls(request, space_id, name)
+
+    async def serve_hls(request: Request, space_id: str, name: str) -> Response:
         try:
             if not ID_PATTERN.match(space_id):
                 raise not_found(f"Space {space_id!r}")
@@ -238,6 +312,7 @@ def build_delivery_app(config: Config) -> Starlette:
             Route("/metrics", proxy),
             Route(s, get_space, methods=["GET"]),
             Route(s + "/join", join, methods=["POST"]),
+            Route("/hls/{space_id}/t/{ticket}/{name}", hls_ticketed, methods=["GET", "HEAD"]),
             Route("/hls/{space_id}/{name}", hls, methods=["GET", "HEAD"]),
             Route("/api/{path:path}", proxy, methods=["GET", "POST", "DELETE", "PATCH"]),
             Route("/whip/{path:path}", proxy, methods=["POST", "DELETE", "PATCH"]),
