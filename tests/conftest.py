@@ -33,6 +33,7 @@ class RuangServer:
     port: int
     proc: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
+    args: tuple[str, ...] = ()
 
     @property
     def url(self) -> str:
@@ -58,6 +59,7 @@ class RuangServer:
                 "127.0.0.1",
                 "--log-level",
                 "info",
+                *self.args,
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -103,8 +105,10 @@ def server_factory(tmp_path: Path) -> Iterator[type[RuangServer]]:
     """Make servers on demand (for crash/restart tests); all are stopped afterwards."""
     made: list[RuangServer] = []
 
-    def make(data_dir: Path | None = None, port: int | None = None) -> RuangServer:
-        s = RuangServer(data_dir or tmp_path / "data", port or free_port())
+    def make(
+        data_dir: Path | None = None, port: int | None = None, args: tuple[str, ...] = ()
+    ) -> RuangServer:
+        s = RuangServer(data_dir or tmp_path / "data", port or free_port(), args=args)
         made.append(s)
         return s
 

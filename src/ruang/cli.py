@@ -13,61 +13,74 @@ from ruang.config import Config
 
 
 def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    d = Config()
+    d = Config.from_env()  # RUANG_* environment variables become the defaults
     p = sub.add_parser(
         "serve",
         help="run the server (embedded defaults: one node, SQLite, local disk)",
         description="Run Ruang: a media process (mixing, WHIP, replay writing) and delivery "
         "worker processes (pages, join, HLS) on one public port. Every option can also be "
-        "given as a RUANG_* environment variable.",
+        "given as the RUANG_* environment variable named in its help. The listener ticket "
+        "secret is read from RUANG_TICKET_KEY only (never from the command line); without it "
+        "a random key is kept in DATA_DIR/ticket.key.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    p.add_argument(
-        "--host",
-        default=os.environ.get("RUANG_HOST", d.host),
-        help="address to bind the public HTTP port to (RUANG_HOST)",
-    )
-    p.add_argument(
-        "--port",
-        type=int,
-        default=int(os.environ.get("RUANG_PORT", d.port)),
-        help="public HTTP port (RUANG_PORT)",
-    )
-    p.add_argument(
+    a = p.add_argument
+    a("--host", default=d.host, help="address the public HTTP port binds to (RUANG_HOST)")
+    a("--port", type=int, default=d.port, help="public HTTP port (RUANG_PORT)")
+    a(
         "--data-dir",
         type=Path,
-        default=Path(os.environ.get("RUANG_DATA_DIR", str(d.data_dir))),
+        default=d.data_dir,
         help="folder for the SQLite database and every space's media and replay (RUANG_DATA_DIR)",
     )
-    p.add_argument(
+    a(
         "--public-url",
-        default=os.environ.get("RUANG_PUBLIC_URL", ""),
-        help="absolute base URL put in links handed to clients, e.g. "
-        "https://live.example.org when behind a proxy; default http://HOST:PORT "
-        "(RUANG_PUBLIC_URL)",
+        default=d.public_url,
+        help="absolute base URL put in links handed to clients, e.g. https://live.example.org "
+        "behind a proxy or CDN; default http://HOST:PORT (RUANG_PUBLIC_URL)",
     )
-    p.add_argument(
+    a(
         "--workers",
         type=int,
-        default=int(os.environ.get("RUANG_DELIVERY_WORKERS", d.delivery_workers)),
-        help="delivery worker processes serving listeners; the media pipeline has "
-        "its own process (RUANG_DELIVERY_WORKERS)",
+        default=d.delivery_workers,
+        help="delivery worker processes serving listeners; the media pipeline has its own "
+        "process (RUANG_DELIVERY_WORKERS)",
     )
-    p.add_argument(
+    a(
         "--ice-address",
         action="append",
-        default=[a for a in os.environ.get("RUANG_ICE_ADDRESSES", "").split(",") if a],
-        help="an address to offer WebRTC peers as a host candidate (repeatable); "
-        "default: every interface address except loopback; 127.0.0.1 alone for "
-        "local tests (RUANG_ICE_ADDRESSES, comma-separated)",
+        default=list(d.ice_addresses),
+        help="an address to offer WebRTC peers as a host candidate (repeatable); default: every "
+        "interface address except loopback; 127.0.0.1 alone for local tests "
+        "(RUANG_ICE_ADDRESSES, comma-separated)",
     )
-    p.add_argument(
+    a(
         "--max-on-stage",
         type=int,
         default=d.max_on_stage,
-        help="people allowed to publish at once in a space, host included",
+        help="people allowed to publish at once in a space, host included (RUANG_MAX_ON_STAGE)",
     )
-    p.add_argument(
+    a(
+        "--max-listeners",
+        type=int,
+        default=d.max_listeners,
+        help="concurrent listeners this node admits before new ones wait in line "
+        "(RUANG_MAX_LISTENERS)",
+    )
+    a(
+        "--joins-per-s",
+        type=float,
+        default=d.joins_per_s,
+        help="listeners admitted per second; a surge beyond it waits in a FIFO line "
+        "(RUANG_JOINS_PER_S)",
+    )
+    a(
+        "--ticket-ttl",
+        type=int,
+        default=d.ticket_ttl_s,
+        help="seconds a listener ticket is valid; the listener page renews it (RUANG_TICKET_TTL_S)",
+    )
+    a(
         "--log-level",
         default="info",
         choices=["debug", "info", "warning", "error"],
@@ -118,6 +131,10 @@ def main(argv: list[str] | None = None) -> None:
                 delivery_workers=args.workers,
                 ice_addresses=tuple(args.ice_address),
                 max_on_stage=args.max_on_stage,
+                max_listeners=args.max_listeners,
+                joins_per_s=args.joins_per_s,
+                ticket_ttl_s=args.ticket_ttl,
+                ticket_key=os.environ.get("RUANG_TICKET_KEY", ""),
             )
         )
 

@@ -20,6 +20,7 @@
   let needsTap = false;       // autoplay was refused: the next click calls play()
   let wantPlay = U.queryFlag("autoplay"); // play as soon as possible
   let joinSeq = 0, retryTimer = 0, countdownTimer = 0, pollTimer = 0, loadRetries = 0;
+  let queueToken = null, ticket = null, renewTimer = 0;
 
   function setState(state, message) {
     hook.state = state;
@@ -63,11 +64,14 @@
     notify(notice, "");
     setState("joining", "Joining…");
     try {
-      const res = await api("POST", base + "/join", { accept: [202, 503] });
+      const res = await api("POST", base + "/join", {
+        accept: [202, 503], body: queueToken ? { queue: queueToken } : {},
+      });
       if (seq !== joinSeq) return;
       const data = res.data || {};
       const wait = U.retryAfterSeconds(res.headers, 5);
       if (res.status === 202) {
+        queueToken = data.queue || queueToken; // our place in line: keep it for the next try
         setState("waiting");
         const pos = data.position != null ? data.position : "?";
         const eta = data.estimated_wait_s != null ? Math.round(data.estimated_wait_s) : wait;
@@ -76,7 +80,9 @@
         setState("waiting");
         retryIn(wait, (s) => "Busy, retrying in " + s + " s", join);
       } else if (data.listen_url) {
-        startPlayback(data.listen_url, "live");
+        queueToken = null;
+        keepTicket(data);
+        startPlayback(data.listen_url, data.state === "ended" ? "replay" : "live");
       } else {
         if (space) { space.state = data.state || space.state; space.replay_url = data.replay_url || space.replay_url; }
         setState("idle", data.state === "ended" ? "This space has ended." : "The space is not live yet.");
@@ -88,6 +94,27 @@
     }
   }
 
+  // ---- Tickets ------------------------------------------------------------
+  // The listen URL carries a short-lived ticket in its path (/t/<ticket>/). It is renewed at
+  // half-life, and hls.js rewrites every request to use the newest one: playback never stops.
+  function keepTicket(data) {
+    ticket = data.ticket || null;
+    clearTimeout(renewTimer);
+    if (!ticket || !data.renew_after_s) return;
+    renewTimer = setTimeout(async () => {
+      try {
+        const res = await api("POST", base + "/join", { body: { ticket } });
+        if (res.data && res.data.ticket) keepTicket(res.data);
+      } catch (err) {
+        renewTimer = setTimeout(() => keepTicket(data), 10000); // try again soon
+      }
+    }, data.renew_after_s * 1000);
+  }
+
+  function withTicket(url) {
+    return ticket ? url.replace(/\/t\/[^/]+\//, "/t/" + ticket + "/") : url;
+  }
+
   // ---- Playback -----------------------------------------------------------
   function startPlayback(url, kind) {
     stopPlayback();
@@ -97,7 +124,10 @@
     setState("joining", kind === "live" ? "Connecting to the live audio…" : "Loading the replay…");
     if (window.Hls && window.Hls.isSupported()) {
       const live = kind === "live";
-      hls = new window.Hls({ lowLatencyMode: live, backBufferLength: 30 });
+      hls = new window.Hls({
+        lowLatencyMode: live, backBufferLength: 30,
+        xhrSetup: (xhr, u) => { xhr.open("GET", withTicket(u), true); },
+      });
       hls.on(window.Hls.Events.ERROR, onHlsError);
       hls.on(window.Hls.Events.MANIFEST_PARSED, () => { loadRetries = 0; });
       hls.loadSource(url);
@@ -213,7 +243,7 @@
     } else if (needsTap || (mode === "replay" && sourceUrl)) {
       tryPlay();
     } else if (space && space.state === "ended") {
-      if (space.replay_url) startPlayback(space.replay_url, "replay");
+      join(); // an ended space's join answers with the replay, ticketed
     } else if (space && space.state === "scheduled") {
       wantPlay = !wantPlay;
       setState("idle", wantPlay ? "It will start playing when the space goes live. Keep this page open." : "");
@@ -273,7 +303,7 @@
     }
     if (wantPlay && hook.state === "idle" && !mode) {
       if (space.state === "live") { wantPlay = false; join(); }
-      else if (space.state === "ended" && space.replay_url) { wantPlay = false; startPlayback(space.replay_url, "replay"); }
+      else if (space.state === "ended") { wantPlay = false; join(); }
     }
     render();
   }

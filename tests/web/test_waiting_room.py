@@ -1,0 +1,49 @@
+"""The waiting room over HTTP: beyond the admission pace, joins get 202 with a place in line,
+and people are let in first come, first served — whatever order they retry in."""
+
+from __future__ import annotations
+
+import random
+import time
+
+import httpx
+
+
+def test_surge_waits_in_a_fifo_line(server_factory) -> None:
+    srv = server_factory(args=("--joins-per-s", "5"))
+    srv.start()
+    with httpx.Client(base_url=srv.url, timeout=10) as api:
+        space = api.post("/api/spaces", json={"title": "Surge"}).json()
+        join = f"/api/spaces/{space['id']}/join"
+        admitted_now = 0
+        waiting: dict[int, str] = {}
+        for i in range(25):
+            r = api.post(join)
+            if r.status_code == 200:
+                assert not waiting, "someone got in after people started waiting"
+                admitted_now += 1
+                continue
+            assert r.status_code == 202, r.text
+            body = r.json()
+            assert body["position"] == len(waiting) + 1
+            assert int(r.headers["retry-after"]) >= 1 and body["estimated_wait_s"] >= 0
+            waiting[i] = body["queue"]
+        assert 1 <= admitted_now <= 6 and len(waiting) >= 19
+        order: list[int] = []
+        rng = random.Random(3)
+        deadline = time.monotonic() + 30
+        while waiting and time.monotonic() < deadline:
+            for i in rng.sample(sorted(waiting), len(waiting)):
+                r = api.post(join, json={"queue": waiting[i]})
+                if r.status_code == 200:
+                    assert "/t/" in r.json()["listen_url"]
+                    order.append(i)
+                    del waiting[i]
+                else:
+                    assert r.status_code == 202
+                    waiting[i] = r.json()["queue"]
+            time.sleep(0.1)
+        assert not waiting, f"{len(waiting)} still waiting after 30 s"
+        assert order == sorted(order), order
+        r = api.post(join, json={"queue": "q.0." + "0" * 32})  # a forged place goes to the back
+        assert r.status_code == 202 and r.json()["position"] >= 1
