@@ -129,5 +129,5 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RuangServer]:
 @pytest.fixture
 def api(server: RuangServer) -> Iterator[httpx.Client]:
     """An HTTP client on the shared server."""
-    with httpx.Client(base_url=server.url, timeout=20) as c:
+    with httpx.Client(base_url=server.url, timeout=20, follow_redirects=True) as c:
         yield c

@@ -42,9 +42,15 @@ async def parts_with_times(
     text = (await client.get(playlist_url)).text
     pl = m3u8.loads(text, uri=playlist_url)
     out: list[tuple[datetime, str]] = []
+    clock: datetime | None = None
     for seg in pl.segments:
-        start = seg.program_date_time
+        # m3u8 leaves the PDT of the trailing, still-growing segment unset: it follows the last
+        start = seg.program_date_time or clock
+        assert start is not None, "a live playlist must carry PROGRAM-DATE-TIME"
         for p in seg.parts:
             out.append((start, p.absolute_uri))
             start = start + timedelta(seconds=p.duration)
+        clock = (seg.program_date_time or start) + timedelta(seconds=seg.duration or 0)
+        if not seg.uri:
+            clock = start
     return out

@@ -39,7 +39,7 @@ async def test_browser_speaker_reaches_listeners(server, tmp_path: Path) -> None
 
     wav = tmp_path / "mic.wav"
     write_wav(wav)
-    async with httpx.AsyncClient(base_url=server.url, timeout=20) as api:
+    async with httpx.AsyncClient(base_url=server.url, timeout=20, follow_redirects=True) as api:
         space = (await api.post("/api/spaces", json={"title": "Browser"})).json()
     host_url = space["host_url"].replace("#", "?autostart=1#")
     async with async_playwright() as p:

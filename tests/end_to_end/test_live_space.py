@@ -36,7 +36,7 @@ def assert_tones(audio, present: list[float], absent: list[float], what: str) ->
 
 
 async def test_two_speakers_mix_mute_and_replay(server) -> None:
-    async with httpx.AsyncClient(base_url=server.url, timeout=20) as api:
+    async with httpx.AsyncClient(base_url=server.url, timeout=20, follow_redirects=True) as api:
         r = await api.post("/api/spaces", json={"title": "Tones"})
         assert r.status_code == 201, r.text
         space = r.json()
@@ -117,9 +117,9 @@ async def test_two_speakers_mix_mute_and_replay(server) -> None:
 
 
 async def test_blocking_reload_waits_for_the_part(server) -> None:
-    async with httpx.AsyncClient(base_url=server.url, timeout=20) as api:
+    async with httpx.AsyncClient(base_url=server.url, timeout=20, follow_redirects=True) as api:
         space = (await api.post("/api/spaces", json={"title": "Blocking"})).json()
-        live = f"/hls/{space['id']}/live.m3u8"
+        live = (await api.post(f"/api/spaces/{space['id']}/join")).json()["listen_url"]
         await asyncio.sleep(1.2)
         text = (await api.get(live)).text
         hint = m3u8.loads(text).preload_hint
@@ -131,11 +131,11 @@ async def test_blocking_reload_waits_for_the_part(server) -> None:
         assert r.status_code == 200
         assert f'URI="{wanted[0]}.{wanted[1]}.m4s"' in r.text
         assert "max-age" in r.headers["cache-control"]
-        part_r = await api.get(f"/hls/{space['id']}/{wanted[0]}.{wanted[1]}.m4s")
+        part_r = await api.get(live.replace("live.m3u8", f"{wanted[0]}.{wanted[1]}.m4s"))
         assert part_r.status_code == 200 and "immutable" in part_r.headers["cache-control"]
         # The preload-hinted part itself is held until it exists.
         hinted = m3u8.loads(r.text).preload_hint.uri
-        r = await api.get(f"/hls/{space['id']}/{hinted}")
+        r = await api.get(live.replace("live.m3u8", hinted))
         assert r.status_code == 200 and r.content[4:8] == b"moof"
         r = await api.get(live, params={"_HLS_msn": wanted[0] + 10})
         assert r.status_code == 400 and r.json()["error"] == "too_far_ahead"
@@ -145,7 +145,7 @@ async def test_blocking_reload_waits_for_the_part(server) -> None:
 def test_replay_survives_kill_9(server_factory, seconds: float) -> None:
     srv = server_factory()
     srv.start()
-    with httpx.Client(base_url=srv.url, timeout=20) as api:
+    with httpx.Client(base_url=srv.url, timeout=20, follow_redirects=True) as api:
         space = api.post("/api/spaces", json={"title": "Crash"}).json()
         auth = {"Authorization": f"Bearer {space['host_token']}"}
 
@@ -186,7 +186,7 @@ def test_replay_survives_kill_9(server_factory, seconds: float) -> None:
 async def test_obs_style_offer_with_video_publishes_audio_only(server) -> None:
     from aiortc.mediastreams import VideoStreamTrack
 
-    async with httpx.AsyncClient(base_url=server.url, timeout=20) as api:
+    async with httpx.AsyncClient(base_url=server.url, timeout=20, follow_redirects=True) as api:
         space = (await api.post("/api/spaces", json={"title": "OBS"})).json()
         pub = WhipPublisher(space["whip_url"], space["host_token"], tone(HOST_HZ), "sendonly")
         pub._pc.addTransceiver(VideoStreamTrack(), direction="sendonly")

@@ -128,16 +128,19 @@ def test_fourteenth_speaker_is_refused(api: httpx.Client, space: dict[str, str])
 
 
 def test_hls_queries(api: httpx.Client, space: dict[str, str]) -> None:
-    live = f"/hls/{space['id']}/live.m3u8"
-    refused(api.get(live, params={"_HLS_part": 1}), 400, "bad_query")
-    refused(api.get(live, params={"_HLS_msn": "-1"}), 400, "bad_query")
-    refused(api.get(live, params={"_HLS_msn": "1e9"}), 400, "bad_query")
-    r = api.get(f"/hls/{space['id']}/../../ruang.sqlite3")
-    assert r.status_code == 404
-    refused(api.get(f"/hls/{space['id']}/evil.m4s"), 404)
-    r = api.get(f"/hls/{space['id']}/999999.0.m4s")
+    listen = api.post(f"/api/spaces/{space['id']}/join").json()["listen_url"]
+    refused(api.get(listen, params={"_HLS_part": 1}), 400, "bad_query")
+    refused(api.get(listen, params={"_HLS_msn": "-1"}), 400, "bad_query")
+    refused(api.get(listen, params={"_HLS_msn": "1e9"}), 400, "bad_query")
+    assert api.get(f"/hls/{space['id']}/../../ruang.sqlite3").status_code == 404
+    refused(api.get(listen.replace("live.m3u8", "evil.m4s")), 404)
+    r = api.get(listen.replace("live.m3u8", "999999.0.m4s"))
     refused(r, 404)
     assert r.headers["cache-control"] == "public, max-age=1"
+    refused(api.get(f"/hls/{space['id']}/0.0.m4s"), 401, "ticket_missing")
+    r = api.get(f"/hls/{space['id']}/live.m3u8", follow_redirects=False)
+    assert r.status_code == 302 and "/t/" in r.headers["location"]
+    assert r.headers["cache-control"] == "no-store"
 
 
 def test_removed_speaker_loses_the_stage(api: httpx.Client, space: dict[str, str]) -> None:

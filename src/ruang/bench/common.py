@@ -263,6 +263,18 @@ def process_cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime (fields 14, 15)
 
 
+def run_delay_s(pid: int) -> float:
+    """Seconds the process's threads have spent runnable but waiting for a CPU (schedstat)."""
+    total = 0
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with (
+            contextlib.suppress(OSError, ValueError, IndexError),
+            open(f"/proc/{pid}/task/{task}/schedstat", encoding="ascii") as f,
+        ):
+            total += int(f.read().split()[1])
+    return total / 1e9
+
+
 def children_of(pid: int) -> list[int]:
     """Direct child processes of pid."""
     kids: list[int] = []
@@ -295,30 +307,35 @@ class CpuMeter:
         self.pids = pids
         self._t0 = 0.0
         self._cpu0: dict[str, float] = {}
+        self._wait0: dict[str, float] = {}
         self._machine0 = (0.0, 0.0)
 
-    def _sample(self) -> dict[str, float]:
-        out = {}
+    def _sample(self) -> tuple[dict[str, float], dict[str, float]]:
+        cpu, wait = {}, {}
         for name, pids in self.pids.items():
-            total = 0.0
+            cpu[name] = wait[name] = 0.0
             for pid in pids:
                 with contextlib.suppress(OSError):
-                    total += process_cpu_s(pid)
-            out[name] = total
-        return out
+                    cpu[name] += process_cpu_s(pid)
+                    wait[name] += run_delay_s(pid)
+        return cpu, wait
 
     def start(self) -> None:
         """Begin a measurement window."""
         self._t0 = time.monotonic()
-        self._cpu0 = self._sample()
+        self._cpu0, self._wait0 = self._sample()
         self._machine0 = machine_cpu()
 
     def read(self) -> dict[str, float]:
-        """Cores used by each group over the window (1.0 = one core busy), plus the machine."""
+        """Cores used by each group over the window (1.0 = one core busy), the time its
+        threads waited for a CPU while runnable (seconds per second, summed over threads),
+        and the machine."""
         wall = time.monotonic() - self._t0
-        now = self._sample()
+        now, wait = self._sample()
         busy, total = machine_cpu()
         out = {f"{k}_cores": round((now[k] - self._cpu0[k]) / wall, 4) for k in now}
+        for k in wait:
+            out[f"{k}_cpu_wait"] = round((wait[k] - self._wait0[k]) / wall, 4)
         out["machine_cores_busy"] = round((busy - self._machine0[0]) / wall, 4)
         out["machine_busy_fraction"] = round(
             (busy - self._machine0[0]) / max(1e-9, total - self._machine0[1]), 4

@@ -59,11 +59,13 @@ def write_script(directory: Path, playlist: str, parts: list[str]) -> Path:
 
 
 async def run_wrk(
-    url: str, script: Path, seconds: float, connections: int, threads: int = 1
+    url: str, script: Path, seconds: float, connections: int, threads: int = 1, nice: int = 0
 ) -> dict[str, Any]:
-    """Run wrk and return its summary (requests per second, latency percentiles, errors)."""
+    """Run wrk (at `nice` if not 0) and return its summary (requests per second, latency
+    percentiles, errors)."""
     wrk = need("wrk")
     args = [
+        *(["nice", "-n", str(nice)] if nice else []),
         wrk,
         f"-t{threads}",
         f"-c{connections}",
@@ -102,5 +104,5 @@ async def run_wrk(
             )
             if raw[k]
         },
-        "command": " ".join(args[1:]),
+        "command": " ".join(["wrk", *args[args.index(wrk) + 1 :]]),
     }

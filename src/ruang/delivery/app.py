@@ -4,7 +4,6 @@ to the media process for everything that changes a space (rare, small requests).
 from __future__ import annotations
 
 import ipaddress
-import re
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -22,9 +21,11 @@ from starlette.staticfiles import StaticFiles
 
 from ruang.config import Config
 from ruang.delivery.files import SpaceFiles
+from ruang.delivery.gate import Gate
+from ruang.delivery.hls import HlsService
 from ruang.errors import ApiError, not_found
-from ruang.guard.admission import Admission, Limits, Waiting
-from ruang.guard.tickets import TicketError, TicketSigner, load_or_create_key
+from ruang.guard.admission import Limits
+from ruang.guard.tickets import load_or_create_key
 from ruang.spaces.model import ID_PATTERN, Space, State
 from ruang.store.sqlite import SpaceStore
 from ruang.web.common import (
@@ -38,13 +39,8 @@ from ruang.web.common import (
 )
 from ruang.web.openapi import OPENAPI
 
-IMMUTABLE = "public, max-age=31536000, immutable"
-LIVE_PLAYLIST = "public, max-age=1"  # about one part
-BLOCKING_PLAYLIST = "public, max-age=6"  # a blocking answer never changes; edges may keep it
-ERROR_CACHE = "public, max-age=1"
 METADATA_CACHE = "public, max-age=2"
-_MEDIA_NAME = re.compile(r"^(?:init\.mp4|\d{1,9}(?:\.\d{1,2})?\.m4s)$")
-_PART_NAME = re.compile(r"^(\d{1,9})\.(\d{1,2})\.m4s$")
+PAGE_CACHE = "public, max-age=60"
 _PROXY_HEADERS = ("authorization", "content-type", "content-length", "accept")
 _PROXY_BACK = (
     "content-type",
@@ -57,26 +53,12 @@ _PROXY_BACK = (
 STATIC = Path(str(resources.files("ruang.web") / "static"))
 
 
-def _hls_error(err: ApiError) -> Response:
-    return error_response(err, ERROR_CACHE)
-
-
-def _int_param(request: Request, name: str) -> int | None:
-    raw = request.query_params.get(name)
-    if raw is None:
-        return None
-    if not raw.isdigit() or len(raw) > 9:
-        raise ApiError(400, "bad_query", f"{name}={raw!r} is not a non-negative integer.")
-    return int(raw)
-
-
-def network_of(request: Request) -> str:
-    """The caller's network: its /24 (IPv4) or /64 (IPv6), the unit of fairness and limits."""
-    host = request.client.host if request.client else "0.0.0.0"
+def network_of(host: str | None) -> str:
+    """A client's network: its /24 (IPv4) or /64 (IPv6), the unit of fairness and limits."""
     try:
-        ip = ipaddress.ip_address(host)
+        ip = ipaddress.ip_address(host or "0.0.0.0")
     except ValueError:
-        return host
+        return host or ""
     prefix = 24 if ip.version == 4 else 64
     return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False))
 
@@ -86,27 +68,28 @@ def build_delivery_app(config: Config) -> Starlette:
     db = SpaceStore(config.db_path)
     files = SpaceFiles(config.spaces_dir)
     key = load_or_create_key(config.ticket_key_path, config.ticket_key)
-    signer = TicketSigner(key, config.ticket_ttl_s)
-    admission = Admission(
-        Limits(config.max_listeners, config.joins_per_s, max(1, int(config.joins_per_s))),
-        key,
-        time.time(),
-    )
+    limits = Limits(config.max_listeners, config.joins_per_s, max(1, int(config.joins_per_s)))
+    gate = Gate(key, config.ticket_ttl_s, limits, time.time())
     control = httpx.AsyncClient(
         transport=httpx.AsyncHTTPTransport(uds=str(config.control_socket)),
         base_url="http://control",
         timeout=httpx.Timeout(20.0),
     )
 
+    def find_space(space_id: str) -> Space | None:
+        return db.get_space(space_id) if ID_PATTERN.match(space_id) else None
+
+    hls_service = HlsService(config, files, gate, find_space)
+
     def known_space(space_id: str) -> Space:
-        space = db.get_space(space_id) if ID_PATTERN.match(space_id) else None
+        space = find_space(space_id)
         if space is None:
             raise not_found(f"Space {space_id!r}")
         return space
 
     def page(name: str) -> Any:
         async def endpoint(request: Request) -> Response:
-            return FileResponse(STATIC / name, headers={"Cache-Control": "public, max-age=60"})
+            return FileResponse(STATIC / name, headers={"Cache-Control": PAGE_CACHE})
 
         return endpoint
 
@@ -121,134 +104,46 @@ def build_delivery_app(config: Config) -> Starlette:
     async def join(request: Request) -> Response:
         space = known_space(request.path_params["space_id"])
         data = await read_json(request, config.max_body_bytes)
-        now = time.time()
-        listener = renewing(space.id, data.get("ticket"), now)
-        if listener is None:
-            if space.state is State.SCHEDULED:
-                admission.schedule(space.id)
-            else:
-                admission.start(space.id)
-            queue = data.get("queue")
-            decision = admission.join(
-                space.id, network_of(request), queue if isinstance(queue, str) else None, now
-            )
-            if isinstance(decision, Waiting):
-                body: dict[str, Any] = {
-                    "space_id": space.id,
-                    "state": space.state.value,
-                    "position": decision.position,
-                    "estimated_wait_s": decision.estimated_wait_s,
-                    "queue": decision.token,
-                    "retry_after": decision.retry_after_s,
-                }
-                headers = {**NO_STORE, **CORS, "Retry-After": str(decision.retry_after_s)}
-                return JSONResponse(body, status_code=202, headers=headers)
-        ticket = signer.issue(space.id, now, listener)
-        admission.seen(space.id, ticket.split(".", 1)[0], now)
-        base = f"{config.base_url}/hls/{space.id}/t/{ticket}"
+        host = request.client.host if request.client else None
+        decision = gate.admit(
+            space.id,
+            space.state,
+            network_of(host),
+            time.time(),
+            renew=data.get("ticket"),
+            queue=data.get("queue"),
+        )
+        if not isinstance(decision, str):
+            body: dict[str, Any] = {
+                "space_id": space.id,
+                "state": space.state.value,
+                "position": decision.position,
+                "estimated_wait_s": decision.estimated_wait_s,
+                "queue": decision.token,
+                "retry_after": decision.retry_after_s,
+            }
+            headers = {**NO_STORE, **CORS, "Retry-After": str(decision.retry_after_s)}
+            return JSONResponse(body, status_code=202, headers=headers)
+        base = f"{config.base_url}/hls/{space.id}/t/{decision}"
         playlist = "replay.m3u8" if space.state is State.ENDED else "live.m3u8"
         body = {
             "space_id": space.id,
             "state": space.state.value,
             "listen_url": f"{base}/{playlist}",
             "replay_url": f"{base}/replay.m3u8",
-            "ticket": ticket,
-            "expires_in_s": signer.ttl_s,
-            "renew_after_s": signer.ttl_s // 2,
+            "ticket": decision,
+            "expires_in_s": gate.signer.ttl_s,
+            "renew_after_s": gate.signer.ttl_s // 2,
         }
         return JSONResponse(body, headers={**NO_STORE, **CORS})
 
-    def renewing(space_id: str, ticket: object, now: float) -> str | None:
-        """The listener id of a still-valid ticket being renewed (renewals skip the line)."""
-        if not isinstance(ticket, str):
-            return None
-        try:
-            return signer.verify(ticket, space_id, now).listener
-        except TicketError:
-            return None
-
-    async def hls_ticketed(request: Request) -> Response:
-        space_id, name = request.path_params["space_id"], request.path_params["name"]
-        now = time.time()
-        try:
-            ticket = signer.verify(request.path_params["ticket"], space_id, now)
-        except TicketError as exc:
-            status = 401 if exc.code in ("missing", "expired") else 403
-            return error_response(ApiError(status, f"ticket_{exc.code}", exc.message), "no-store")
-        if name.endswith(".m3u8"):
-            admission.seen(space_id, ticket.listener, now)
-        return await serve_hls(request, space_id, name)
-
     async def hls(request: Request) -> Response:
-        space_id, name = request.path_params["space_id"], request.path_params["name"]
-        return await serve_hls(request, space_id, name)
-
-    async def serve_hls(request: Request, space_id: str, name: str) -> Response:
-        try:
-            if not ID_PATTERN.match(space_id):
-                raise not_found(f"Space {space_id!r}")
-            if name == "live.m3u8":
-                return await live_playlist(request, space_id)
-            if name == "replay.m3u8":
-                data = files.replay(space_id)
-                if data is None:
-                    raise not_found(f"The replay of space {space_id!r}")
-                ended = b"#EXT-X-ENDLIST" in data
-                return playlist_response(data, "public, max-age=300" if ended else LIVE_PLAYLIST)
-            if not _MEDIA_NAME.match(name):
-                raise not_found(f"{name!r}")
-            return await media(space_id, name)
-        except ApiError as err:
-            return _hls_error(err)
-
-    async def live_playlist(request: Request, space_id: str) -> Response:
-        msn, part = _int_param(request, "_HLS_msn"), _int_param(request, "_HLS_part")
-        pl = files.live(space_id)
-        if not pl.text:
-            raise not_found(f"A live playlist for space {space_id!r}")
-        if msn is None:
-            if part is not None:
-                raise ApiError(400, "bad_query", "_HLS_part needs _HLS_msn.")
-            if pl.next_part is not None and pl.next_part[0] == 0:
-                # Not one whole segment yet (the space has just started): hold the request
-                # until there is, so that players that do not know parts (ffmpeg, VLC) can start.
-                await files.wait_for(pl, 0, None, config.blocking_timeout_s)
-            return playlist_response(pl.text, LIVE_PLAYLIST)
-        if pl.next_part is not None and msn > pl.next_part[0] + 2:
-            raise ApiError(
-                400,
-                "too_far_ahead",
-                f"_HLS_msn={msn} is more than two segments beyond the live edge.",
-            )
-        if not await files.wait_for(pl, msn, part, config.blocking_timeout_s):
-            raise ApiError(
-                503, "part_late", "The requested part did not arrive in time.", {"Retry-After": "1"}
-            )
-        return playlist_response(pl.text, BLOCKING_PLAYLIST)
-
-    async def media(space_id: str, name: str) -> Response:
-        data = files.media(space_id, name)
-        if data is None:
-            m = _PART_NAME.match(name)
-            pl = files.live(space_id)
-            if m and pl.next_part is not None:
-                # The preload hint names the next part: hold the request until it exists.
-                wanted = (int(m.group(1)), int(m.group(2)))
-                if wanted <= pl.next_part and await files.wait_for(
-                    pl, wanted[0], wanted[1], config.blocking_timeout_s
-                ):
-                    data = files.media(space_id, name)
-            if data is None:
-                raise not_found(f"{name!r} of space {space_id!r}")
-        ctype = "audio/mp4" if name.endswith(".m4s") or name.endswith(".mp4") else "video/mp4"
-        return Response(data, media_type=ctype, headers={"Cache-Control": IMMUTABLE, **CORS})
-
-    def playlist_response(data: bytes, cache: str) -> Response:
-        return Response(
-            data,
-            media_type="application/vnd.apple.mpegurl",
-            headers={"Cache-Control": cache, **CORS},
+        p = request.path_params
+        host = request.client.host if request.client else None
+        r = await hls_service.handle(
+            p["space_id"], p.get("ticket"), p["name"], request.query_params, network_of(host)
         )
+        return Response(r.body, status_code=r.status, headers=dict(r.headers))
 
     async def proxy(request: Request) -> Response:
         headers = {k: v for k, v in request.headers.items() if k in _PROXY_HEADERS}
@@ -276,17 +171,6 @@ def build_delivery_app(config: Config) -> Starlette:
             upstream.content, status_code=upstream.status_code, headers={**back, **CORS}
         )
 
-    async def preflight(request: Request) -> Response:
-        return Response(
-            status_code=204,
-            headers={
-                **CORS,
-                "Access-Control-Allow-Methods": "GET, POST, DELETE, PATCH, OPTIONS",
-                "Access-Control-Allow-Headers": "Authorization, Content-Type",
-                "Access-Control-Max-Age": "600",
-            },
-        )
-
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"}, headers=NO_STORE)
 
@@ -300,8 +184,10 @@ def build_delivery_app(config: Config) -> Starlette:
         db.close()
 
     s = "/api/spaces/{space_id}"
-    return Starlette(
+    app = Starlette(
         routes=[
+            Route("/hls/{space_id}/t/{ticket}/{name}", hls, methods=["GET", "HEAD"]),
+            Route("/hls/{space_id}/{name}", hls, methods=["GET", "HEAD"]),
             Route("/", page("index.html")),
             Route("/s/{space_id}", page("listen.html")),
             Route("/s/{space_id}/host", page("studio.html")),
@@ -312,8 +198,6 @@ def build_delivery_app(config: Config) -> Starlette:
             Route("/metrics", proxy),
             Route(s, get_space, methods=["GET"]),
             Route(s + "/join", join, methods=["POST"]),
-            Route("/hls/{space_id}/t/{ticket}/{name}", hls_ticketed, methods=["GET", "HEAD"]),
-            Route("/hls/{space_id}/{name}", hls, methods=["GET", "HEAD"]),
             Route("/api/{path:path}", proxy, methods=["GET", "POST", "DELETE", "PATCH"]),
             Route("/whip/{path:path}", proxy, methods=["POST", "DELETE", "PATCH"]),
         ],
@@ -321,3 +205,5 @@ def build_delivery_app(config: Config) -> Starlette:
         middleware=[Middleware(Preflight)],
         lifespan=lifespan,
     )
+    app.state.hls = hls_service
+    return app

@@ -1,0 +1,46 @@
+"""The gate between a listener and the media: admission decides, tickets carry the decision."""
+
+from __future__ import annotations
+
+from ruang.guard.admission import Admission, Limits, Waiting
+from ruang.guard.tickets import TicketError, TicketSigner
+from ruang.spaces.model import State
+
+
+class Gate:
+    """Admits listeners to spaces on this node and issues their tickets."""
+
+    def __init__(self, key: bytes, ttl_s: int, limits: Limits, now: float) -> None:
+        self.signer = TicketSigner(key, ttl_s)
+        self.admission = Admission(limits, key, now)
+
+    def admit(
+        self,
+        space_id: str,
+        state: State,
+        network: str,
+        now: float,
+        *,
+        renew: object = None,
+        queue: object = None,
+    ) -> str | Waiting:
+        """A ticket, or a place in line. A still-valid ticket being renewed skips the line and
+        keeps its listener identity."""
+        listener = None
+        if isinstance(renew, str):
+            try:
+                listener = self.signer.verify(renew, space_id, now).listener
+            except TicketError:
+                listener = None
+        if listener is None:
+            if state is State.SCHEDULED:
+                self.admission.schedule(space_id)
+            else:
+                self.admission.start(space_id)
+            token = queue if isinstance(queue, str) else None
+            decision = self.admission.join(space_id, network, token, now)
+            if isinstance(decision, Waiting):
+                return decision
+        ticket = self.signer.issue(space_id, now, listener)
+        self.admission.seen(space_id, ticket.split(".", 1)[0], now)
+        return ticket

@@ -1,0 +1,176 @@
+"""LL-HLS delivery without a web framework: the hot path of every listener request.
+
+`HlsService.handle` takes the parts of a request it needs and returns status, headers and
+body, so any HTTP server can call it (Starlette routes today, a leaner server tomorrow).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from ruang.config import Config
+from ruang.delivery.files import SpaceFiles
+from ruang.delivery.gate import Gate
+from ruang.errors import ApiError, not_found
+from ruang.guard.tickets import TicketError
+from ruang.spaces.model import ID_PATTERN, Space
+
+IMMUTABLE = "public, max-age=31536000, immutable"
+LIVE_PLAYLIST = "public, max-age=1"  # about one part
+BLOCKING_PLAYLIST = "public, max-age=6"  # a blocking answer never changes; edges may keep it
+ENDED_PLAYLIST = "public, max-age=300"
+ERROR_CACHE = "public, max-age=1"
+PLAYLIST_TYPE = "application/vnd.apple.mpegurl"
+_MEDIA_NAME = re.compile(r"^(?:init\.mp4|\d{1,9}(?:\.\d{1,2})?\.m4s)$")
+_PART_NAME = re.compile(r"^(\d{1,9})\.(\d{1,2})\.m4s$")
+_CORS = [("Access-Control-Allow-Origin", "*"), ("Access-Control-Expose-Headers", "Location")]
+
+
+@dataclass(slots=True)
+class HlsResponse:
+    """What to send back."""
+
+    status: int
+    body: bytes
+    headers: list[tuple[str, str]] = field(default_factory=list)
+
+
+def _error(err: ApiError, cache: str = ERROR_CACHE) -> HlsResponse:
+    headers = [("Content-Type", "application/json"), ("Cache-Control", cache), *_CORS]
+    headers += list(err.headers.items())
+    return HlsResponse(err.status, json.dumps(err.body()).encode(), headers)
+
+
+def _ok(body: bytes, ctype: str, cache: str) -> HlsResponse:
+    return HlsResponse(200, body, [("Content-Type", ctype), ("Cache-Control", cache), *_CORS])
+
+
+def _int_param(query: Mapping[str, str], name: str) -> int | None:
+    raw = query.get(name)
+    if raw is None:
+        return None
+    if not raw.isdigit() or len(raw) > 9:
+        raise ApiError(400, "bad_query", f"{name}={raw!r} is not a non-negative integer.")
+    return int(raw)
+
+
+class HlsService:
+    """Serves live and replay playlists, parts and segments of every space on this node."""
+
+    def __init__(
+        self,
+        config: Config,
+        files: SpaceFiles,
+        gate: Gate,
+        find_space: Callable[[str], Space | None],
+    ) -> None:
+        self.config = config
+        self.files = files
+        self.gate = gate
+        self.find_space = find_space
+
+    async def handle(
+        self, space_id: str, ticket: str | None, name: str, query: Mapping[str, str], network: str
+    ) -> HlsResponse:
+        """Answer GET /hls/{space}[/t/{ticket}]/{name}?{query}."""
+        try:
+            if not ID_PATTERN.match(space_id):
+                raise not_found(f"Space {space_id!r}")
+            if ticket is None:
+                return self._bare(space_id, name, query, network)
+            now = time.time()
+            try:
+                held = self.gate.signer.verify(ticket, space_id, now)
+            except TicketError as exc:
+                status = 401 if exc.code in ("missing", "expired") else 403
+                return _error(ApiError(status, f"ticket_{exc.code}", exc.message), "no-store")
+            if name == "live.m3u8":
+                self.gate.admission.seen(space_id, held.listener, now)
+                return await self._live(space_id, query)
+            if name == "replay.m3u8":
+                self.gate.admission.seen(space_id, held.listener, now)
+                return self._replay(space_id)
+            if not _MEDIA_NAME.match(name):
+                raise not_found(f"{name!r}")
+            return await self._media(space_id, name)
+        except ApiError as err:
+            return _error(err)
+
+    def _bare(
+        self, space_id: str, name: str, query: Mapping[str, str], network: str
+    ) -> HlsResponse:
+        """A playlist URL without a ticket (a replay_url, a player given a plain link): join on
+        the caller's behalf and redirect to the ticketed URL. Media needs a ticket."""
+        if name not in ("live.m3u8", "replay.m3u8"):
+            raise ApiError(401, "ticket_missing", "Media needs a listener ticket: join first.")
+        space = self.find_space(space_id)
+        if space is None:
+            raise not_found(f"Space {space_id!r}")
+        decision = self.gate.admit(space_id, space.state, network, time.time())
+        if not isinstance(decision, str):
+            wait = str(decision.retry_after_s)
+            raise ApiError(
+                503,
+                "waiting_room",
+                f"The space is full right now; you are number {decision.position} "
+                "in line. Try again soon, or use the listener page to keep your place.",
+                {"Retry-After": wait},
+            )
+        qs = "&".join(f"{k}={v}" for k, v in query.items() if k.startswith("_HLS_"))
+        location = f"/hls/{space_id}/t/{decision}/{name}" + (f"?{qs}" if qs else "")
+        return HlsResponse(
+            302, b"", [("Location", location), ("Cache-Control", "no-store"), *_CORS]
+        )
+
+    def _replay(self, space_id: str) -> HlsResponse:
+        data = self.files.replay(space_id)
+        if data is None:
+            raise not_found(f"The replay of space {space_id!r}")
+        ended = b"#EXT-X-ENDLIST" in data
+        return _ok(data, PLAYLIST_TYPE, ENDED_PLAYLIST if ended else LIVE_PLAYLIST)
+
+    async def _live(self, space_id: str, query: Mapping[str, str]) -> HlsResponse:
+        msn, part = _int_param(query, "_HLS_msn"), _int_param(query, "_HLS_part")
+        pl = self.files.live(space_id)
+        if not pl.text:
+            raise not_found(f"A live playlist for space {space_id!r}")
+        timeout = self.config.blocking_timeout_s
+        if msn is None:
+            if part is not None:
+                raise ApiError(400, "bad_query", "_HLS_part needs _HLS_msn.")
+            if pl.next_part is not None and pl.next_part[0] == 0:
+                # Not one whole segment yet (the space has just started): hold the request
+                # until there is, so that players that do not know parts (ffmpeg, VLC) can start.
+                await self.files.wait_for(pl, 0, None, timeout)
+            return _ok(pl.text, PLAYLIST_TYPE, LIVE_PLAYLIST)
+        if pl.next_part is not None and msn > pl.next_part[0] + 2:
+            raise ApiError(
+                400,
+                "too_far_ahead",
+                f"_HLS_msn={msn} is more than two segments beyond the live edge.",
+            )
+        if not await self.files.wait_for(pl, msn, part, timeout):
+            raise ApiError(
+                503, "part_late", "The requested part did not arrive in time.", {"Retry-After": "1"}
+            )
+        return _ok(pl.text, PLAYLIST_TYPE, BLOCKING_PLAYLIST)
+
+    async def _media(self, space_id: str, name: str) -> HlsResponse:
+        data = self.files.media(space_id, name)
+        if data is None:
+            m = _PART_NAME.match(name)
+            pl = self.files.live(space_id)
+            if m and pl.next_part is not None:
+                # The preload hint names the next part: hold the request until it exists.
+                wanted = (int(m.group(1)), int(m.group(2)))
+                if wanted <= pl.next_part and await self.files.wait_for(
+                    pl, wanted[0], wanted[1], self.config.blocking_timeout_s
+                ):
+                    data = self.files.media(space_id, name)
+            if data is None:
+                raise not_found(f"{name!r} of space {space_id!r}")
+        return _ok(data, "audio/mp4", IMMUTABLE)
