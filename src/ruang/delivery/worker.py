@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
 import logging
 import signal
 import socket
 import sys
 
-import uvicorn
-
 from ruang.config import Config
-from ruang.delivery.app import build_delivery_app
+from ruang.delivery.app import build_delivery_app, network_of
+from ruang.delivery.fastserver import HttpProtocol
 
 PR_SET_PDEATHSIG = 1  # prctl option: signal this process when its parent dies
+log = logging.getLogger(__name__)
 
 
 def die_with_parent() -> None:
@@ -23,32 +24,39 @@ def die_with_parent() -> None:
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     except OSError:
-        logging.getLogger(__name__).warning("prctl unavailable: workers may outlive a crash")
+        log.warning("prctl unavailable: workers may outlive a crash")
+
+
+async def serve(config: Config, sock: socket.socket) -> None:
+    """Accept on `sock` until SIGTERM/SIGINT."""
+    app = build_delivery_app(config)
+    hls = app.state.hls.handle
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(lambda: HttpProtocol(hls, app, network_of), sock=sock)
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    async with server:
+        await stop.wait()
 
 
 def main() -> None:
     """Entry point: `python -m ruang.delivery.worker FD`."""
     die_with_parent()
+    logging.basicConfig(
+        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     fd = int(sys.argv[1])
     config = Config.from_env()
     sock = socket.socket(fileno=fd)
-    server = uvicorn.Server(
-        uvicorn.Config(
-            build_delivery_app(config),
-            log_level="warning",
-            access_log=False,
-            timeout_keep_alive=30,
-            timeout_graceful_shutdown=1,
-            backlog=4096,
-        )
-    )
     try:
         import uvloop
 
         uvloop.install()
     except ImportError:
         pass
-    asyncio.run(server.serve(sockets=[sock]))
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve(config, sock))
 
 
 if __name__ == "__main__":

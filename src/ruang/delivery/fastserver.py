@@ -1,0 +1,288 @@
+"""The delivery workers' HTTP/1.1 server: listener HLS requests answered straight from the
+protocol, everything else handed to the Starlette app through a minimal ASGI bridge.
+
+Why not uvicorn alone: a listener request is tiny (a 1–2 KB playlist or a 4 KB part from
+memory), so per-request framework overhead decides how many listeners a node holds. Parsing
+is httptools (the parser uvicorn uses), the loop is uvloop; what is hand-written here is only
+the dispatch, keep-alive and the timeouts, kept small on purpose.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl, unquote
+
+import httptools
+
+from ruang.delivery.hls import HlsResponse
+
+log = logging.getLogger(__name__)
+
+HEADER_TIMEOUT_S = 10.0  # a request's headers must arrive within this (slowloris)
+IDLE_TIMEOUT_S = 30.0  # keep-alive connections idle longer are closed
+MAX_BODY_BYTES = 64 * 1024  # larger request bodies are refused with 413
+MAX_HEADER_BYTES = 16 * 1024  # URL plus headers
+MAX_PIPELINED = 16  # requests queued on one connection before reading pauses
+
+HlsHandler = Callable[[str, str | None, str, dict[str, str], str], Awaitable[HlsResponse]]
+AsgiApp = Callable[[MutableMapping[str, Any], Any, Any], Awaitable[None]]
+
+_REASONS = {
+    200: b"OK",
+    204: b"No Content",
+    206: b"Partial Content",
+    302: b"Found",
+    304: b"Not Modified",
+    400: b"Bad Request",
+    401: b"Unauthorized",
+    403: b"Forbidden",
+    404: b"Not Found",
+    405: b"Method Not Allowed",
+    408: b"Request Timeout",
+    413: b"Payload Too Large",
+    415: b"Unsupported Media Type",
+    422: b"Unprocessable Content",
+    429: b"Too Many Requests",
+    431: b"Header Too Large",
+    500: b"Internal Server Error",
+    502: b"Bad Gateway",
+    503: b"Service Unavailable",
+}
+
+
+@dataclass(slots=True)
+class _Request:
+    method: str = ""
+    url: bytes = b""
+    headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+    body: bytearray = field(default_factory=bytearray)
+    keep_alive: bool = True
+    http_version: str = "1.1"
+
+
+def _head(
+    status: int, headers: list[tuple[bytes, bytes]], length: int | None, keep_alive: bool
+) -> bytes:
+    lines = [b"HTTP/1.1 %d %s" % (status, _REASONS.get(status, b"Unknown"))]
+    lines += [k + b": " + v for k, v in headers]
+    if length is not None:
+        lines.append(b"content-length: %d" % length)
+    if not keep_alive:
+        lines.append(b"connection: close")
+    return b"\r\n".join(lines) + b"\r\n\r\n"
+
+
+def _split_hls(path: str) -> tuple[str, str | None, str] | None:
+    """(space, ticket, name) for /hls/{space}/{name} and /hls/{space}/t/{ticket}/{name}."""
+    parts = path.split("/")
+    if len(parts) == 4 and parts[1] == "hls":
+        return parts[2], None, parts[3]
+    if len(parts) == 6 and parts[1] == "hls" and parts[3] == "t":
+        return parts[2], parts[4], parts[5]
+    return None
+
+
+class HttpProtocol(asyncio.Protocol):
+    """One client connection: parse, dispatch in order, keep alive, time out."""
+
+    def __init__(self, hls: HlsHandler, app: AsgiApp, network_of: Callable[[str], str]) -> None:
+        self._hls = hls
+        self._app = app
+        self._network_of = network_of
+        self._parser = httptools.HttpRequestParser(self)
+        self._transport: asyncio.Transport | None = None
+        self._client = ("", 0)
+        self._server = ("", 0)
+        self._current = _Request()
+        self._header_bytes = 0
+        self._queue: deque[_Request] = deque()
+        self._worker: asyncio.Task[None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._closed = False
+        self._paused = False
+        self._disconnected = asyncio.Event()
+
+    # -- connection ------------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport  # type: ignore[assignment]  # uvloop's is not a subclass
+        peer = transport.get_extra_info("peername") or ("", 0)
+        sock = transport.get_extra_info("sockname") or ("", 0)
+        self._client = (str(peer[0]), int(peer[1])) if isinstance(peer, tuple) else ("", 0)
+        self._server = (str(sock[0]), int(sock[1])) if isinstance(sock, tuple) else ("", 0)
+        self._arm(HEADER_TIMEOUT_S)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._closed = True
+        self._disconnected.set()
+        if self._timer is not None:
+            self._timer.cancel()
+        if self._worker is not None and not self._worker.done():
+            self._worker.cancel()
+
+    def _arm(self, seconds: float) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        loop = asyncio.get_running_loop()
+        self._timer = loop.call_later(seconds, self._timeout)
+
+    def _timeout(self) -> None:
+        idle = self._worker is None or self._worker.done()
+        if idle and self._transport is not None and not self._transport.is_closing():
+            self._transport.close()  # idle, or headers too slow: no response owed
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self._refuse(400, b"upgrade_not_supported", b"This server does not upgrade.")
+        except httptools.HttpParserCallbackError as exc:
+            r = exc.__context__
+            if isinstance(r, _Refusal):
+                self._refuse(r.status, r.code, r.message)
+            else:
+                log.error("HTTP parser callback failed", exc_info=exc)
+                self._refuse(500, b"internal", b"The server hit an unexpected error.")
+        except httptools.HttpParserError:
+            self._refuse(400, b"bad_request", b"The request is not valid HTTP/1.1.")
+
+    def _refuse(self, status: int, code: bytes, message: bytes) -> None:
+        if self._transport is None or self._transport.is_closing():
+            return
+        body = b'{"error":"%s","message":"%s"}' % (code, message)
+        headers = [(b"content-type", b"application/json"), (b"cache-control", b"no-store")]
+        self._transport.write(_head(status, headers, len(body), False) + body)
+        self._transport.close()
+
+    # -- parser callbacks --------------------------------------------------------------------
+    def on_message_begin(self) -> None:
+        self._current = _Request()
+        self._header_bytes = 0
+        self._arm(HEADER_TIMEOUT_S)
+
+    def on_url(self, url: bytes) -> None:
+        self._current.url += url
+        self._header_bytes += len(url)
+        if self._header_bytes > MAX_HEADER_BYTES:
+            raise _Refusal(431, b"header_too_large", b"The request line or headers are too large.")
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._header_bytes += len(name) + len(value)
+        if self._header_bytes > MAX_HEADER_BYTES:
+            raise _Refusal(431, b"header_too_large", b"The request line or headers are too large.")
+        self._current.headers.append((name.lower(), value))
+
+    def on_headers_complete(self) -> None:
+        self._current.method = self._parser.get_method().decode()
+        self._current.keep_alive = bool(self._parser.should_keep_alive())
+        self._current.http_version = self._parser.get_http_version()
+
+    def on_body(self, body: bytes) -> None:
+        self._current.body += body
+        if len(self._current.body) > MAX_BODY_BYTES:
+            raise _Refusal(413, b"too_large", b"The request body is too large.")
+
+    def on_message_complete(self) -> None:
+        self._queue.append(self._current)
+        if len(self._queue) >= MAX_PIPELINED and self._transport is not None:
+            self._transport.pause_reading()
+            self._paused = True
+        if self._worker is None or self._worker.done():
+            self._worker = asyncio.get_running_loop().create_task(self._serve_queue())
+
+    # -- dispatch ----------------------------------------------------------------------------
+    async def _serve_queue(self) -> None:
+        while self._queue and not self._closed:
+            request = self._queue.popleft()
+            if self._paused and len(self._queue) < MAX_PIPELINED // 2:
+                assert self._transport is not None
+                self._transport.resume_reading()
+                self._paused = False
+            try:
+                await self._dispatch(request)
+            except Exception:
+                log.exception("%s %r failed", request.method, request.url)
+                self._refuse(500, b"internal", b"The server hit an unexpected error.")
+                return
+            if not request.keep_alive and self._transport is not None:
+                self._transport.close()
+                return
+        self._arm(IDLE_TIMEOUT_S)
+
+    async def _dispatch(self, request: _Request) -> None:
+        url = httptools.parse_url(request.url)
+        path = unquote(url.path.decode("latin-1"))
+        if request.method in ("GET", "HEAD"):
+            hls = _split_hls(path)
+            if hls is not None:
+                query = dict(parse_qsl(url.query.decode("latin-1"))) if url.query else {}
+                r = await self._hls(
+                    hls[0], hls[1], hls[2], query, self._network_of(self._client[0])
+                )
+                self._write_hls(request, r)
+                return
+        await self._asgi(request, path, url.query or b"")
+
+    def _write_hls(self, request: _Request, r: HlsResponse) -> None:
+        if self._transport is None or self._transport.is_closing():
+            return
+        headers = [(k.encode(), v.encode()) for k, v in r.headers]
+        head = _head(r.status, headers, len(r.body), request.keep_alive)
+        self._transport.write(head if request.method == "HEAD" else head + r.body)
+
+    async def _asgi(self, request: _Request, path: str, query: bytes) -> None:
+        scope: dict[str, Any] = {
+            "type": "http",
+            "asgi": {"version": "3.0", "spec_version": "2.3"},
+            "http_version": request.http_version,
+            "method": request.method,
+            "scheme": "http",
+            "path": path,
+            "raw_path": request.url.split(b"?", 1)[0],
+            "query_string": query,
+            "root_path": "",
+            "headers": request.headers,
+            "client": self._client,
+            "server": self._server,
+        }
+        body_sent = False
+        started = False
+
+        async def receive() -> dict[str, Any]:
+            nonlocal body_sent
+            if not body_sent:
+                body_sent = True
+                return {"type": "http.request", "body": bytes(request.body), "more_body": False}
+            await self._disconnected.wait()
+            return {"type": "http.disconnect"}
+
+        async def send(message: dict[str, Any]) -> None:
+            nonlocal started
+            transport = self._transport
+            if transport is None or transport.is_closing():
+                return
+            if message["type"] == "http.response.start":
+                started = True
+                headers = [(bytes(k).lower(), bytes(v)) for k, v in message.get("headers", [])]
+                has_length = any(k == b"content-length" for k, _ in headers)
+                if not has_length:
+                    request.keep_alive = False  # no length, no chunking: end marks the body
+                transport.write(_head(message["status"], headers, None, request.keep_alive))
+            elif message["type"] == "http.response.body" and request.method != "HEAD":
+                transport.write(message.get("body", b""))
+
+        await self._app(scope, receive, send)
+        if not started:
+            self._refuse(500, b"internal", b"The application sent no response.")
+
+
+class _Refusal(Exception):
+    def __init__(self, status: int, code: bytes, message: bytes) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
