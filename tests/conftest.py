@@ -2,102 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@dataclass
-class RuangServer:
-    """A running `ruang serve` (media process + delivery workers) and its data folder."""
-
-    data_dir: Path
-    port: int
-    proc: subprocess.Popen[bytes] | None = None
-    log_path: Path | None = None
-    args: tuple[str, ...] = ()
-
-    @property
-    def url(self) -> str:
-        """Base URL."""
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self, timeout: float = 20.0) -> None:
-        """Start and wait until /healthz answers."""
-        self.log_path = self.data_dir.parent / f"server-{self.port}-{time.time_ns()}.log"
-        log = open(self.log_path, "wb")  # noqa: SIM115 - kept open for the process's life
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "ruang.cli",
-                "serve",
-                "--port",
-                str(self.port),
-                "--data-dir",
-                str(self.data_dir),
-                "--ice-address",
-                "127.0.0.1",
-                "--log-level",
-                "info",
-                *self.args,
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=env,
-            cwd=ROOT,
-        )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"ruang serve exited: {self.log()}")
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"ruang serve did not come up: {self.log()}")
-
-    def log(self) -> str:
-        """What the server printed so far."""
-        return self.log_path.read_text(errors="replace") if self.log_path else ""
-
-    def stop(self) -> None:
-        """Graceful stop (SIGTERM), then kill if it hangs."""
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-
-    def kill9(self) -> None:
-        """Crash it: SIGKILL to the media process (its workers die with it)."""
-        assert self.proc is not None
-        self.proc.kill()
-        self.proc.wait()
+from ruangtest import RuangServer, free_port
 
 
 @pytest.fixture
@@ -106,9 +17,14 @@ def server_factory(tmp_path: Path) -> Iterator[type[RuangServer]]:
     made: list[RuangServer] = []
 
     def make(
-        data_dir: Path | None = None, port: int | None = None, args: tuple[str, ...] = ()
+        data_dir: Path | None = None,
+        port: int | None = None,
+        args: tuple[str, ...] = (),
+        env: dict[str, str] | None = None,
     ) -> RuangServer:
-        s = RuangServer(data_dir or tmp_path / "data", port or free_port(), args=args)
+        s = RuangServer(
+            data_dir or tmp_path / "data", port or free_port(), args=args, env=env or {}
+        )
         made.append(s)
         return s
 
