@@ -40,6 +40,7 @@ from ruang.bench.common import (
     emit,
     end_space,
     fetch_metrics,
+    listen_url,
     metric,
     percentiles,
     server_for,
@@ -185,7 +186,7 @@ async def measure(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
                 await p.start()
                 await p.wait_connected()
             await asyncio.sleep(3.0)
-            playlist, parts = await listener_paths(server.url, space.id)
+            playlist, parts = await listener_paths(await listen_url(api, space))
             script = write_script(Path(tmp), playlist, parts)
             quiet = await _phase(server, space, (a, b), lateness, args.window, None)
             flood = run_wrk(

@@ -38,13 +38,16 @@ end
 """
 
 
-async def listener_paths(base_url: str, space_id: str) -> tuple[str, list[str]]:
-    """The live playlist path and the paths of the parts it lists now."""
-    playlist = f"/hls/{space_id}/live.m3u8"
+async def listener_paths(listen_url: str) -> tuple[str, list[str]]:
+    """The path of the live playlist `join` handed out (with its ticket, if any) and the
+    paths of the parts it lists now."""
+    url = httpx.URL(listen_url)
+    playlist = url.raw_path.decode()
+    folder = playlist.rsplit("/", 1)[0]
     async with httpx.AsyncClient(timeout=10) as c:
-        r = await c.get(base_url + playlist)
+        r = await c.get(url)
     r.raise_for_status()
-    parts = [f"/hls/{space_id}/{p.uri}" for p in parse_playlist(r.text).parts.values()]
+    parts = [f"{folder}/{p.uri}" for p in parse_playlist(r.text).parts.values()]
     if not parts:
         raise RuntimeError("the live playlist lists no parts yet")
     return playlist, parts
