@@ -4,6 +4,8 @@ to the media process for everything that changes a space (rare, small requests).
 from __future__ import annotations
 
 import ipaddress
+import logging
+import os
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -39,6 +41,7 @@ from ruang.web.common import (
 )
 from ruang.web.openapi import OPENAPI
 
+log = logging.getLogger(__name__)
 METADATA_CACHE = "public, max-age=2"
 PAGE_CACHE = "public, max-age=60"
 _PROXY_HEADERS = ("authorization", "content-type", "content-length", "accept")
@@ -205,5 +208,19 @@ def build_delivery_app(config: Config) -> Starlette:
         middleware=[Middleware(Preflight)],
         lifespan=lifespan,
     )
+
+    async def report_audience() -> None:
+        """Tell the media process what this worker sees (it adds up every worker)."""
+        report = gate.admission.audience.report(time.time())
+        if not report:
+            return
+        try:
+            await control.post(
+                "/internal/audience", json={"worker": str(os.getpid()), "spaces": report}
+            )
+        except httpx.HTTPError as exc:
+            log.warning("could not report the audience: %s", exc)
+
     app.state.hls = hls_service
+    app.state.report_audience = report_audience
     return app

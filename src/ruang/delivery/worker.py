@@ -10,6 +10,7 @@ import signal
 import socket
 import sys
 
+from ruang.audience import REPORT_EVERY_S
 from ruang.config import Config
 from ruang.delivery.app import build_delivery_app, network_of
 from ruang.delivery.fastserver import HttpProtocol
@@ -36,8 +37,16 @@ async def serve(config: Config, sock: socket.socket) -> None:
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+
+    async def report_forever() -> None:
+        while True:
+            await asyncio.sleep(REPORT_EVERY_S)
+            await app.state.report_audience()
+
+    reporter = asyncio.create_task(report_forever())
     async with server:
         await stop.wait()
+    reporter.cancel()
 
 
 def main() -> None:

@@ -17,11 +17,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+
+from ruang.audience import WorkerAudience
 
 DRAW_SPACE = 2**32  # pre-start draws are uniform in [0, DRAW_SPACE)
-ACTIVE_WINDOW_S = 60.0  # a listener counts as present this long after their last sign of life
 _TOKEN = re.compile(r"^([qp])\.(\d{1,12})\.([0-9a-f]{32})$")
 
 
@@ -65,42 +65,19 @@ class _Line:
     started: bool = True
 
 
-@dataclass
-class Presence:
-    """Distinct listeners seen recently (bounded: the oldest are forgotten first)."""
-
-    window_s: float = ACTIVE_WINDOW_S
-    limit: int = 1_000_000
-    _last: OrderedDict[str, float] = field(default_factory=OrderedDict)
-
-    def seen(self, listener: str, now: float) -> None:
-        """Record a sign of life."""
-        self._last[listener] = now
-        self._last.move_to_end(listener)
-        while len(self._last) > self.limit:
-            self._last.popitem(last=False)
-
-    def count(self, now: float) -> int:
-        """Listeners seen within the window (forgets the others as it goes)."""
-        while self._last:
-            listener, t = next(iter(self._last.items()))
-            if now - t <= self.window_s:
-                break
-            del self._last[listener]
-        return len(self._last)
-
-
 class Admission:
     """One node's gate: a token bucket for the pace, presence for the concurrency, and one
     line per space."""
 
-    def __init__(self, limits: Limits, key: bytes, now: float) -> None:
+    def __init__(
+        self, limits: Limits, key: bytes, now: float, audience: WorkerAudience | None = None
+    ) -> None:
         self.limits = limits
+        self.audience = audience or WorkerAudience()
         self._key = key
         self._tokens = float(limits.burst)
         self._refilled = now
         self._lines: dict[str, _Line] = {}
-        self.presence: dict[str, Presence] = {}
         self.admitted = 0
         self.queued = 0
 
@@ -125,14 +102,11 @@ class Admission:
     # -- the gate -----------------------------------------------------------------------------
     def seen(self, space_id: str, listener: str, now: float) -> None:
         """A listener showed a sign of life (a ticket issued or used)."""
-        presence = self.presence.get(space_id)
-        if presence is None:
-            presence = self.presence[space_id] = Presence()
-        presence.seen(listener, now)
+        self.audience.seen(space_id, listener, now)
 
     def listeners(self, now: float) -> int:
         """Listeners present on this node across all spaces."""
-        return sum(p.count(now) for p in self.presence.values())
+        return self.audience.current(now)
 
     def _refill(self, now: float) -> None:
         elapsed = max(0.0, now - self._refilled)

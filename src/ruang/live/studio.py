@@ -10,6 +10,7 @@ import asyncio
 import logging
 from datetime import datetime
 
+from ruang.audience import AudienceBook
 from ruang.config import Config
 from ruang.errors import ApiError, conflict, forbidden, not_found, unauthorized
 from ruang.hls.store import SpaceMediaStore
@@ -31,6 +32,7 @@ class Studio:
         self.db = db
         self.pipelines: dict[str, SpacePipeline] = {}
         self.sessions: dict[str, PeerSession] = {}
+        self.audience = AudienceBook()
         self._loopback_only = is_loopback_only(config.ice_addresses)
         self._lock = asyncio.Lock()
 

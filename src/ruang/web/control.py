@@ -6,6 +6,7 @@ pipeline and the session state live in one process, apart from listener traffic.
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -18,7 +19,7 @@ from starlette.routing import Route
 from ruang.errors import ApiError, bad_request
 from ruang.live.studio import Studio
 from ruang.rtc.whip import SDP_MAX_BYTES
-from ruang.spaces.model import clean_name, clean_title, parse_starts_at
+from ruang.spaces.model import Role, clean_name, clean_title, parse_starts_at
 from ruang.web.common import (
     CORS,
     EXCEPTION_HANDLERS,
@@ -60,7 +61,10 @@ def build_control_app(studio: Studio) -> Starlette:
         space = studio.space(space_id)
         token = bearer(request)
         viewer = studio.member(space_id, token) if token else None
-        return _json(space_view(config, db, space, viewer))
+        view = space_view(config, db, space, viewer)
+        if viewer is not None and viewer.role is Role.HOST:
+            view["listeners"] = studio.audience.snapshot(space_id, time.time())
+        return _json(view)
 
     async def start_space(request: Request) -> Response:
         space_id = request.path_params["space_id"]
@@ -133,6 +137,15 @@ def build_control_app(studio: Studio) -> Starlette:
         await studio.unpublish(p["space_id"], p["session_id"], bearer(request))
         return Response(status_code=200, headers={**NO_STORE, **CORS})
 
+    async def audience_report(request: Request) -> Response:
+        # Only delivery workers reach this: the public port never proxies /internal/.
+        data = await read_json(request, 4 * 1024 * 1024)
+        spaces = data.get("spaces")
+        if not isinstance(spaces, dict):
+            raise ApiError(422, "invalid_field", "spaces must be an object.")
+        studio.audience.ingest(str(data.get("worker", "?")), spaces, time.time())
+        return Response(status_code=204)
+
     async def whip_patch(request: Request) -> Response:
         raise ApiError(
             405,
@@ -155,6 +168,7 @@ def build_control_app(studio: Studio) -> Starlette:
             Route(s + "/speakers", invite, methods=["POST"]),
             Route(s + "/speakers/{speaker_id}/mute", mute, methods=["POST"]),
             Route(s + "/speakers/{speaker_id}", remove, methods=["DELETE"]),
+            Route("/internal/audience", audience_report, methods=["POST"]),
             Route("/whip/{space_id}", whip_publish, methods=["POST"]),
             Route("/whip/{space_id}/sessions/{session_id}", whip_delete, methods=["DELETE"]),
             Route("/whip/{space_id}/sessions/{session_id}", whip_patch, methods=["PATCH"]),

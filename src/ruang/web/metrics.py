@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -38,3 +39,17 @@ class StudioCollector(Collector):
             busy.add_metric([sid], p.stats.busy_s)
             parts.add_metric([sid], p.stats.parts)
         yield from (ticks, late, busy, parts)
+        now = time.time()
+        current = GaugeMetricFamily("ruang_listeners", "Listeners present now", labels=["space"])
+        peak = GaugeMetricFamily("ruang_listeners_peak", "Most listeners at once", labels=["space"])
+        unique = GaugeMetricFamily(
+            "ruang_listeners_unique",
+            "Distinct listeners so far (HyperLogLog estimate)",
+            labels=["space"],
+        )
+        for sid in self._studio.audience.spaces():
+            snap = self._studio.audience.snapshot(sid, now)
+            current.add_metric([sid], snap["current"])
+            peak.add_metric([sid], snap["peak"])
+            unique.add_metric([sid], snap["unique"])
+        yield from (current, peak, unique)
