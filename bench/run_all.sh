@@ -19,10 +19,10 @@ names=("$@")
 status=0
 for name in "${names[@]}"; do
   echo "== $RUANG bench $name --out $OUT/$name.json" >&2
-  if "$RUANG" bench "$name" --out "$OUT/$name.json" > "$OUT/$name.log"; then
+  if "$RUANG" bench "$name" --out "$OUT/$name.json" > "$OUT/$name.log" 2> "$OUT/$name.err"; then
     tail -n 1 "$OUT/$name.log" | tee -a "$OUT/summary.txt"
   else
-    echo "$name: FAILED (see $OUT/$name.log)" | tee -a "$OUT/summary.txt"
+    echo "$name: FAILED (see $OUT/$name.err)" | tee -a "$OUT/summary.txt"
     status=1
   fi
 done
