@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
@@ -10,6 +11,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -97,3 +99,36 @@ class RuangServer:
         assert self.proc is not None
         self.proc.kill()
         self.proc.wait()
+
+
+def join(
+    api: httpx.Client, space_id: str, body: dict[str, str] | None = None, timeout: float = 30.0
+) -> dict[str, Any]:
+    """Join as a listener the way a well-behaved client does: wait in line (202) or back off
+    (503) as told by Retry-After, keeping the queue token, until admitted (200)."""
+    payload: dict[str, str] = dict(body or {})
+    deadline = time.monotonic() + timeout
+    while True:
+        r = api.post(f"/api/spaces/{space_id}/join", json=payload)
+        if r.status_code == 200:
+            return dict(r.json())
+        assert r.status_code in (202, 503), r.text
+        assert time.monotonic() < deadline, f"still not admitted after {timeout} s: {r.text}"
+        if r.status_code == 202:
+            payload["queue"] = r.json()["queue"]
+        time.sleep(min(float(r.headers.get("retry-after", "1")), 1.0))
+
+
+async def ajoin(api: httpx.AsyncClient, space_id: str, timeout: float = 30.0) -> dict[str, Any]:
+    """`join` for async tests."""
+    payload: dict[str, str] = {}
+    deadline = time.monotonic() + timeout
+    while True:
+        r = await api.post(f"/api/spaces/{space_id}/join", json=payload)
+        if r.status_code == 200:
+            return dict(r.json())
+        assert r.status_code in (202, 503), r.text
+        assert time.monotonic() < deadline, f"still not admitted after {timeout} s: {r.text}"
+        if r.status_code == 202:
+            payload["queue"] = r.json()["queue"]
+        await asyncio.sleep(min(float(r.headers.get("retry-after", "1")), 1.0))

@@ -7,6 +7,7 @@ import time
 import httpx
 
 from ruang.audience import AudienceBook, WorkerAudience
+from ruangtest import join
 
 
 def test_workers_add_up_and_unique_merges() -> None:
@@ -49,7 +50,7 @@ def test_host_sees_listeners(api: httpx.Client) -> None:
     space = api.post("/api/spaces", json={"title": "Audience"}).json()
     auth = {"Authorization": f"Bearer {space['host_token']}"}
     for _ in range(5):
-        listen = api.post(f"/api/spaces/{space['id']}/join").json()["listen_url"]
+        listen = join(api, space["id"])["listen_url"]
         assert api.get(listen).status_code == 200
     deadline = time.monotonic() + 10
     figures = {}

@@ -8,6 +8,8 @@ import socket
 
 import httpx
 
+from ruangtest import join
+
 
 def exchange(port: int, data: bytes, quiet_s: float = 0.5) -> bytes:
     """Send raw bytes; collect what comes back until the server closes or goes quiet."""
@@ -34,7 +36,7 @@ def test_pipelined_requests_are_answered_in_order(server) -> None:
 def test_head_has_length_and_no_body(server) -> None:
     with httpx.Client(base_url=server.url, follow_redirects=True) as api:
         space = api.post("/api/spaces", json={"title": "Head"}).json()
-        listen = api.post(f"/api/spaces/{space['id']}/join").json()["listen_url"]
+        listen = join(api, space["id"])["listen_url"]
         init = listen.replace("live.m3u8", "init.mp4")
         got = api.get(init)
         head = api.head(init)

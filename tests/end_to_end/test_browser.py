@@ -15,6 +15,7 @@ import pytest
 from listening import ffmpeg_decode
 
 from ruang.tools.tones import sine, tone_levels_db
+from ruangtest import ajoin
 
 BROWSER_HZ = 880.0
 CHROMIUM = shutil.which("chromium")
@@ -81,8 +82,8 @@ async def test_browser_speaker_reaches_listeners(server, tmp_path: Path) -> None
             title = await listener.text_content("h1")
             assert title and "Browser" in title
 
-            async with httpx.AsyncClient(timeout=20) as c:
-                joined = (await c.post(space["join_url"])).json()
+            async with httpx.AsyncClient(base_url=server.url, timeout=20) as c:
+                joined = await ajoin(c, space["id"])
             heard = await ffmpeg_decode(joined["listen_url"], seconds=6)
             levels, rest = tone_levels_db(heard, [BROWSER_HZ])
             assert levels[BROWSER_HZ] - rest >= 20, (levels, rest)

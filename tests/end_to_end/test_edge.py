@@ -18,7 +18,7 @@ import m3u8
 import pytest
 
 from ruang.guard.tickets import TicketSigner
-from ruangtest import RuangServer, free_port
+from ruangtest import RuangServer, free_port, join
 
 ROOT = Path(__file__).resolve().parents[2]
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -147,7 +147,7 @@ def test_tickets_are_checked_at_the_edge(edge) -> None:
     nginx, _ = edge
     with httpx.Client(base_url=nginx.url, timeout=20, follow_redirects=True) as api:
         space = api.post("/api/spaces", json={"title": "Edge tickets"}).json()
-        joined = api.post(f"/api/spaces/{space['id']}/join").json()
+        joined = join(api, space["id"])
         listen = joined["listen_url"]
         assert listen.startswith(nginx.url)
         assert api.get(listen).status_code == 200

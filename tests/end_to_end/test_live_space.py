@@ -14,6 +14,7 @@ from listening import decode_mp4, ffmpeg_decode, parts_with_times
 
 from ruang.tools.tones import sine, tone_levels_db
 from ruang.tools.whip_client import SignalTrack, WhipPublisher
+from ruangtest import ajoin
 
 HOST_HZ, SPEAKER_HZ = 440.0, 660.0
 CLEAR_DB = 20.0  # a tone counts as present when this far above the rest of the spectrum
@@ -57,9 +58,7 @@ async def test_two_speakers_mix_mute_and_replay(server) -> None:
         await speaker.start()
         await asyncio.gather(host.wait_connected(), speaker.wait_connected())
 
-        r = await api.post(f"/api/spaces/{space['id']}/join")
-        assert r.status_code == 200, r.text
-        listen_url = r.json()["listen_url"]
+        listen_url = (await ajoin(api, space["id"]))["listen_url"]
         view = (await api.get(f"/api/spaces/{space['id']}")).json()
         assert {m["name"] for m in view["stage"]} == {"Host", "Ana"}
 
@@ -119,7 +118,7 @@ async def test_two_speakers_mix_mute_and_replay(server) -> None:
 async def test_blocking_reload_waits_for_the_part(server) -> None:
     async with httpx.AsyncClient(base_url=server.url, timeout=20, follow_redirects=True) as api:
         space = (await api.post("/api/spaces", json={"title": "Blocking"})).json()
-        live = (await api.post(f"/api/spaces/{space['id']}/join")).json()["listen_url"]
+        live = (await ajoin(api, space["id"]))["listen_url"]
         await asyncio.sleep(1.2)
         text = (await api.get(live)).text
         hint = m3u8.loads(text).preload_hint
@@ -194,7 +193,6 @@ async def test_obs_style_offer_with_video_publishes_audio_only(server) -> None:
         video = answer.text[answer.text.index("m=video") :]
         assert "a=inactive" in video
         await pub.wait_connected()
-        r = await api.post(f"/api/spaces/{space['id']}/join")
-        heard = await ffmpeg_decode(r.json()["listen_url"], seconds=4)
+        heard = await ffmpeg_decode((await ajoin(api, space["id"]))["listen_url"], seconds=4)
         assert_tones(heard[24_000:], [HOST_HZ], [SPEAKER_HZ], "sendonly publisher with video")
         await pub.stop()

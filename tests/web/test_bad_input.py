@@ -6,6 +6,7 @@ import httpx
 import pytest
 
 from ruang.config import MAX_ON_STAGE
+from ruangtest import join
 
 AUDIO_OFFER = (
     "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
@@ -128,7 +129,7 @@ def test_fourteenth_speaker_is_refused(api: httpx.Client, space: dict[str, str])
 
 
 def test_hls_queries(api: httpx.Client, space: dict[str, str]) -> None:
-    listen = api.post(f"/api/spaces/{space['id']}/join").json()["listen_url"]
+    listen = join(api, space["id"])["listen_url"]
     refused(api.get(listen, params={"_HLS_part": 1}), 400, "bad_query")
     refused(api.get(listen, params={"_HLS_msn": "-1"}), 400, "bad_query")
     refused(api.get(listen, params={"_HLS_msn": "1e9"}), 400, "bad_query")
@@ -179,7 +180,7 @@ def test_lifecycle(api: httpx.Client) -> None:
         409,
         "space_ended",
     )
-    joined = api.post(f"/api/spaces/{space['id']}/join").json()
+    joined = join(api, space["id"])
     assert joined["listen_url"].endswith("/replay.m3u8")
     assert "#EXT-X-ENDLIST" in api.get(joined["listen_url"]).text
 

@@ -7,11 +7,12 @@ import time
 import httpx
 
 from ruang.guard.tickets import TicketSigner
+from ruangtest import join
 
 
 def test_join_ticket_opens_hls_and_forgeries_do_not(server, api: httpx.Client) -> None:
     space = api.post("/api/spaces", json={"title": "Tickets"}).json()
-    joined = api.post(f"/api/spaces/{space['id']}/join").json()
+    joined = join(api, space["id"])
     listen = joined["listen_url"]
     assert f"/hls/{space['id']}/t/{joined['ticket']}/live.m3u8" in listen
     assert joined["renew_after_s"] < joined["expires_in_s"]
@@ -39,8 +40,8 @@ def test_join_ticket_opens_hls_and_forgeries_do_not(server, api: httpx.Client) -
 
 def test_renewal_keeps_the_listener_and_skips_the_line(api: httpx.Client) -> None:
     space = api.post("/api/spaces", json={"title": "Renew"}).json()
-    first = api.post(f"/api/spaces/{space['id']}/join").json()
-    again = api.post(f"/api/spaces/{space['id']}/join", json={"ticket": first["ticket"]}).json()
+    first = join(api, space["id"])
+    again = join(api, space["id"], {"ticket": first["ticket"]})
     assert again["ticket"].split(".")[0] == first["ticket"].split(".")[0]
-    fresh = api.post(f"/api/spaces/{space['id']}/join").json()
+    fresh = join(api, space["id"])
     assert fresh["ticket"].split(".")[0] != first["ticket"].split(".")[0]

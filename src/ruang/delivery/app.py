@@ -27,6 +27,7 @@ from ruang.delivery.gate import Gate
 from ruang.delivery.hls import HlsService
 from ruang.errors import ApiError, not_found
 from ruang.guard.admission import Limits
+from ruang.guard.shedding import Shedder
 from ruang.guard.tickets import load_or_create_key
 from ruang.spaces.model import ID_PATTERN, Space, State
 from ruang.store.sqlite import SpaceStore
@@ -43,6 +44,7 @@ from ruang.web.openapi import OPENAPI
 
 log = logging.getLogger(__name__)
 METADATA_CACHE = "public, max-age=2"
+METADATA_CACHE_PRESSED = "public, max-age=30"  # under pressure, edges keep metadata longer
 PAGE_CACHE = "public, max-age=60"
 _PROXY_HEADERS = ("authorization", "content-type", "content-length", "accept")
 _PROXY_BACK = (
@@ -82,7 +84,8 @@ def build_delivery_app(config: Config) -> Starlette:
     def find_space(space_id: str) -> Space | None:
         return db.get_space(space_id) if ID_PATTERN.match(space_id) else None
 
-    hls_service = HlsService(config, files, gate, find_space)
+    shedder = Shedder()
+    hls_service = HlsService(config, files, gate, find_space, shedder)
 
     def known_space(space_id: str) -> Space:
         space = find_space(space_id)
@@ -100,9 +103,8 @@ def build_delivery_app(config: Config) -> Starlette:
         if request.headers.get("authorization"):
             return await proxy(request)  # a stage member's view is the media process's
         space = known_space(request.path_params["space_id"])
-        return JSONResponse(
-            space_view(config, db, space), headers={"Cache-Control": METADATA_CACHE, **CORS}
-        )
+        cache = METADATA_CACHE_PRESSED if shedder.cache_longer else METADATA_CACHE
+        return JSONResponse(space_view(config, db, space), headers={"Cache-Control": cache, **CORS})
 
     async def join(request: Request) -> Response:
         space = known_space(request.path_params["space_id"])
@@ -115,6 +117,7 @@ def build_delivery_app(config: Config) -> Starlette:
             time.time(),
             renew=data.get("ticket"),
             queue=data.get("queue"),
+            crowded=shedder.joins_wait,
         )
         if not isinstance(decision, str):
             body: dict[str, Any] = {
@@ -212,15 +215,17 @@ def build_delivery_app(config: Config) -> Starlette:
     async def report_audience() -> None:
         """Tell the media process what this worker sees (it adds up every worker)."""
         report = gate.admission.audience.report(time.time())
-        if not report:
-            return
+        load = {
+            "level": shedder.level,
+            "shed": {p.name.lower(): n for p, n in shedder.shed.items()},
+        }
+        body = {"worker": str(os.getpid()), "spaces": report, "load": load}
         try:
-            await control.post(
-                "/internal/audience", json={"worker": str(os.getpid()), "spaces": report}
-            )
+            await control.post("/internal/audience", json=body)
         except httpx.HTTPError as exc:
             log.warning("could not report the audience: %s", exc)
 
     app.state.hls = hls_service
+    app.state.shedder = shedder
     app.state.report_audience = report_audience
     return app

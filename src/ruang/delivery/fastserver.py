@@ -20,6 +20,7 @@ from urllib.parse import parse_qsl, unquote
 import httptools
 
 from ruang.delivery.hls import HlsResponse
+from ruang.guard.shedding import RETRY_AFTER_S, Shedder, classify
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,17 @@ _REASONS = {
     502: b"Bad Gateway",
     503: b"Service Unavailable",
 }
+
+
+SHED = HlsResponse(
+    503,
+    b'{"error":"busy","message":"This server is busy with its listeners; try again shortly."}',
+    [
+        ("Content-Type", "application/json"),
+        ("Cache-Control", "no-store"),
+        ("Retry-After", str(RETRY_AFTER_S)),
+    ],
+)
 
 
 @dataclass(slots=True)
@@ -90,8 +102,15 @@ def _split_hls(path: str) -> tuple[str, str | None, str] | None:
 class HttpProtocol(asyncio.Protocol):
     """One client connection: parse, dispatch in order, keep alive, time out."""
 
-    def __init__(self, hls: HlsHandler, app: AsgiApp, network_of: Callable[[str], str]) -> None:
+    def __init__(
+        self,
+        hls: HlsHandler,
+        app: AsgiApp,
+        network_of: Callable[[str], str],
+        shedder: Shedder | None = None,
+    ) -> None:
         self._hls = hls
+        self._shedder = shedder or Shedder()
         self._app = app
         self._network_of = network_of
         self._parser = httptools.HttpRequestParser(self)
@@ -216,6 +235,10 @@ class HttpProtocol(asyncio.Protocol):
     async def _dispatch(self, request: _Request) -> None:
         url = httptools.parse_url(request.url)
         path = unquote(url.path.decode("latin-1"))
+        if self._shedder.refuses(classify(request.method, path)):
+            # refused before any work: the worker keeps its breath for listeners and joins
+            self._write_hls(request, SHED)
+            return
         if request.method in ("GET", "HEAD"):
             hls = _split_hls(path)
             if hls is not None:

@@ -23,6 +23,7 @@ class Gate:
         *,
         renew: object = None,
         queue: object = None,
+        crowded: bool = False,
     ) -> str | Waiting:
         """A ticket, or a place in line. A still-valid ticket being renewed skips the line and
         keeps its listener identity."""
@@ -38,7 +39,7 @@ class Gate:
             else:
                 self.admission.start(space_id)
             token = queue if isinstance(queue, str) else None
-            decision = self.admission.join(space_id, network, token, now)
+            decision = self.admission.join(space_id, network, token, now, crowded)
             if isinstance(decision, Waiting):
                 return decision
         ticket = self.signer.issue(space_id, now, listener)

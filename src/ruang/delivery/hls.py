@@ -16,6 +16,7 @@ from ruang.config import Config
 from ruang.delivery.files import SpaceFiles
 from ruang.delivery.gate import Gate
 from ruang.errors import ApiError, not_found
+from ruang.guard.shedding import Shedder
 from ruang.guard.tickets import TicketError
 from ruang.spaces.model import ID_PATTERN, Space
 
@@ -67,7 +68,9 @@ class HlsService:
         files: SpaceFiles,
         gate: Gate,
         find_space: Callable[[str], Space | None],
+        shedder: Shedder,
     ) -> None:
+        self.shedder = shedder
         self.config = config
         self.files = files
         self.gate = gate
@@ -110,7 +113,9 @@ class HlsService:
         space = self.find_space(space_id)
         if space is None:
             raise not_found(f"Space {space_id!r}")
-        decision = self.gate.admit(space_id, space.state, network, time.time())
+        decision = self.gate.admit(
+            space_id, space.state, network, time.time(), crowded=self.shedder.joins_wait
+        )
         if not isinstance(decision, str):
             wait = str(decision.retry_after_s)
             raise ApiError(

@@ -15,6 +15,7 @@ from ruang.config import Config
 from ruang.delivery.app import build_delivery_app, network_of
 from ruang.delivery.fastserver import HttpProtocol
 
+LAG_PROBE_S = 0.05  # event-loop lag is measured by oversleep of a 50 ms timer
 PR_SET_PDEATHSIG = 1  # prctl option: signal this process when its parent dies
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,10 @@ async def serve(config: Config, sock: socket.socket) -> None:
     app = build_delivery_app(config)
     hls = app.state.hls.handle
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(lambda: HttpProtocol(hls, app, network_of), sock=sock)
+    shedder = app.state.shedder
+    server = await loop.create_server(
+        lambda: HttpProtocol(hls, app, network_of, shedder), sock=sock
+    )
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
@@ -43,10 +47,17 @@ async def serve(config: Config, sock: socket.socket) -> None:
             await asyncio.sleep(REPORT_EVERY_S)
             await app.state.report_audience()
 
-    reporter = asyncio.create_task(report_forever())
+    async def measure_lag() -> None:
+        while True:
+            began = loop.time()
+            await asyncio.sleep(LAG_PROBE_S)
+            shedder.sample(max(0.0, loop.time() - began - LAG_PROBE_S), loop.time())
+
+    tasks = [asyncio.create_task(report_forever()), asyncio.create_task(measure_lag())]
     async with server:
         await stop.wait()
-    reporter.cancel()
+    for task in tasks:
+        task.cancel()
 
 
 def main() -> None:

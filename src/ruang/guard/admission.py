@@ -131,9 +131,11 @@ class Admission:
         self._lines.setdefault(space_id, _Line()).started = True
 
     def join(
-        self, space_id: str, network: str, token: str | None, now: float
+        self, space_id: str, network: str, token: str | None, now: float, crowded: bool = False
     ) -> Admitted | Waiting:
-        """Decide one join. `network` is the caller's /24 or /64; `token` a previous answer's."""
+        """Decide one join. `network` is the caller's /24 or /64; `token` a previous answer's.
+        `crowded` (the node is under pressure): newcomers go to the line even with capacity
+        left, while the line itself keeps moving."""
         line = self._lines.setdefault(space_id, _Line())
         held = self._read(space_id, token)
         if not line.started:
@@ -148,7 +150,7 @@ class Admission:
                 return self._admit()
             return self._wait(space_id, line, kind, n, now)
         nobody_waiting = line.head == line.tail and (line.prestart == 0 or line.threshold >= 1.0)
-        if nobody_waiting and self._take(now):
+        if nobody_waiting and not crowded and self._take(now):
             return self._admit()
         n = line.tail
         line.tail += 1

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import datetime
+from typing import Any
 
 from ruang.audience import AudienceBook
 from ruang.config import Config
@@ -33,6 +34,7 @@ class Studio:
         self.pipelines: dict[str, SpacePipeline] = {}
         self.sessions: dict[str, PeerSession] = {}
         self.audience = AudienceBook()
+        self.worker_load: dict[str, dict[str, Any]] = {}  # delivery workers' shedding reports
         self._loopback_only = is_loopback_only(config.ice_addresses)
         self._lock = asyncio.Lock()
 

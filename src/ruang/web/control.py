@@ -143,7 +143,11 @@ def build_control_app(studio: Studio) -> Starlette:
         spaces = data.get("spaces")
         if not isinstance(spaces, dict):
             raise ApiError(422, "invalid_field", "spaces must be an object.")
-        studio.audience.ingest(str(data.get("worker", "?")), spaces, time.time())
+        worker = str(data.get("worker", "?"))
+        studio.audience.ingest(worker, spaces, time.time())
+        load = data.get("load")
+        if isinstance(load, dict):
+            studio.worker_load[worker] = load
         return Response(status_code=204)
 
     async def whip_patch(request: Request) -> Response:

@@ -53,3 +53,16 @@ class StudioCollector(Collector):
             peak.add_metric([sid], snap["peak"])
             unique.add_metric([sid], snap["unique"])
         yield from (current, peak, unique)
+        level = GaugeMetricFamily(
+            "ruang_pressure_level",
+            "Load-shedding level of each delivery worker (0 calm … 3)",
+            labels=["worker"],
+        )
+        shed = CounterMetricFamily(
+            "ruang_shed_requests", "Requests refused by load shedding", labels=["worker", "class"]
+        )
+        for worker, load in self._studio.worker_load.items():
+            level.add_metric([worker], float(load.get("level", 0)))
+            for cls, n in dict(load.get("shed", {})).items():
+                shed.add_metric([worker, str(cls)], float(n))
+        yield from (level, shed)
