@@ -77,6 +77,8 @@ class RuangServer:
             except httpx.HTTPError:
                 pass
             time.sleep(0.1)
+        self.proc.kill()  # do not leave it running behind a failed test
+        self.proc.wait()
         raise RuntimeError(f"ruang serve did not come up: {self.log()}")
 
     def log(self) -> str:

@@ -3,7 +3,6 @@ to the media process for everything that changes a space (rare, small requests).
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import os
 import time
@@ -27,6 +26,7 @@ from ruang.delivery.gate import Gate
 from ruang.delivery.hls import HlsService
 from ruang.errors import ApiError, not_found
 from ruang.guard.admission import Limits
+from ruang.guard.network import network_of
 from ruang.guard.shedding import Shedder
 from ruang.guard.tickets import load_or_create_key
 from ruang.spaces.model import ID_PATTERN, Space, State
@@ -56,16 +56,6 @@ _PROXY_BACK = (
     "retry-after",
 )
 STATIC = Path(str(resources.files("ruang.web") / "static"))
-
-
-def network_of(host: str | None) -> str:
-    """A client's network: its /24 (IPv4) or /64 (IPv6), the unit of fairness and limits."""
-    try:
-        ip = ipaddress.ip_address(host or "0.0.0.0")
-    except ValueError:
-        return host or ""
-    prefix = 24 if ip.version == 4 else 64
-    return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False))
 
 
 def build_delivery_app(config: Config) -> Starlette:
@@ -147,9 +137,9 @@ def build_delivery_app(config: Config) -> Starlette:
         p = request.path_params
         host = request.client.host if request.client else None
         r = await hls_service.handle(
-            p["space_id"], p.get("ticket"), p["name"], request.query_params, network_of(host)
+            p["space_id"], p.get("ticket"), p["name"], request.query_params, host or ""
         )
-        return Response(r.body, status_code=r.status, headers=dict(r.headers))
+        return Response(r.body, status_code=r.status, headers=r.header_dict())
 
     async def proxy(request: Request) -> Response:
         headers = {k: v for k, v in request.headers.items() if k in _PROXY_HEADERS}

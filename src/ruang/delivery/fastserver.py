@@ -19,7 +19,7 @@ from urllib.parse import parse_qsl, unquote
 
 import httptools
 
-from ruang.delivery.hls import HlsResponse
+from ruang.delivery.hls import HlsResponse, encode_headers
 from ruang.guard.shedding import RETRY_AFTER_S, Shedder, classify
 
 log = logging.getLogger(__name__)
@@ -31,6 +31,7 @@ MAX_HEADER_BYTES = 16 * 1024  # URL plus headers
 MAX_PIPELINED = 16  # requests queued on one connection before reading pauses
 
 HlsHandler = Callable[[str, str | None, str, dict[str, str], str], Awaitable[HlsResponse]]
+HlsNow = Callable[[str, str | None, str, dict[str, str]], HlsResponse | None]
 AsgiApp = Callable[[MutableMapping[str, Any], Any, Any], Awaitable[None]]
 
 _REASONS = {
@@ -59,12 +60,17 @@ _REASONS = {
 SHED = HlsResponse(
     503,
     b'{"error":"busy","message":"This server is busy with its listeners; try again shortly."}',
-    [
-        ("Content-Type", "application/json"),
-        ("Cache-Control", "no-store"),
-        ("Retry-After", str(RETRY_AFTER_S)),
-    ],
+    encode_headers(
+        [
+            ("Content-Type", "application/json"),
+            ("Cache-Control", "no-store"),
+            ("Retry-After", str(RETRY_AFTER_S)),
+        ]
+    ),
 )
+
+
+_STATUS_LINES = {code: b"HTTP/1.1 %d %s\r\n" % (code, reason) for code, reason in _REASONS.items()}
 
 
 @dataclass(slots=True)
@@ -105,14 +111,14 @@ class HttpProtocol(asyncio.Protocol):
     def __init__(
         self,
         hls: HlsHandler,
+        hls_now: HlsNow,
         app: AsgiApp,
-        network_of: Callable[[str], str],
         shedder: Shedder | None = None,
     ) -> None:
         self._hls = hls
+        self._hls_now = hls_now
         self._shedder = shedder or Shedder()
         self._app = app
-        self._network_of = network_of
         self._parser = httptools.HttpRequestParser(self)
         self._transport: asyncio.Transport | None = None
         self._client = ("", 0)
@@ -122,6 +128,7 @@ class HttpProtocol(asyncio.Protocol):
         self._queue: deque[_Request] = deque()
         self._worker: asyncio.Task[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
+        self._deadline = 0.0
         self._closed = False
         self._paused = False
         self._disconnected = asyncio.Event()
@@ -144,14 +151,22 @@ class HttpProtocol(asyncio.Protocol):
             self._worker.cancel()
 
     def _arm(self, seconds: float) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
+        """Set the deadline; one timer per connection checks it lazily (no timer churn per
+        request on the hot path)."""
         loop = asyncio.get_running_loop()
-        self._timer = loop.call_later(seconds, self._timeout)
+        self._deadline = loop.time() + seconds
+        if self._timer is None:
+            self._timer = loop.call_at(self._deadline, self._timeout)
 
     def _timeout(self) -> None:
-        idle = self._worker is None or self._worker.done()
-        if idle and self._transport is not None and not self._transport.is_closing():
+        loop = asyncio.get_running_loop()
+        busy = self._worker is not None and not self._worker.done()
+        if busy or loop.time() < self._deadline:
+            later = max(self._deadline, loop.time() + 1.0) if busy else self._deadline
+            self._timer = loop.call_at(later, self._timeout)
+            return
+        self._timer = None
+        if self._transport is not None and not self._transport.is_closing():
             self._transport.close()  # idle, or headers too slow: no response owed
 
     def data_received(self, data: bytes) -> None:
@@ -206,6 +221,10 @@ class HttpProtocol(asyncio.Protocol):
             raise _Refusal(413, b"too_large", b"The request body is too large.")
 
     def on_message_complete(self) -> None:
+        idle = not self._queue and (self._worker is None or self._worker.done())
+        if idle and self._answer_now(self._current):
+            self._arm(IDLE_TIMEOUT_S)
+            return
         self._queue.append(self._current)
         if len(self._queue) >= MAX_PIPELINED and self._transport is not None:
             self._transport.pause_reading()
@@ -232,6 +251,25 @@ class HttpProtocol(asyncio.Protocol):
                 return
         self._arm(IDLE_TIMEOUT_S)
 
+    def _answer_now(self, request: _Request) -> bool:
+        """Answer a listener request inline, without a task, when its answer is ready (the
+        common case); False leaves it to the full path."""
+        if request.method not in ("GET", "HEAD") or not request.url.startswith(b"/hls/"):
+            return False
+        url = httptools.parse_url(request.url)
+        path = unquote(url.path.decode("latin-1"))
+        hls = _split_hls(path)
+        if hls is None or self._shedder.level >= 2:
+            return False
+        query = dict(parse_qsl(url.query.decode("latin-1"))) if url.query else {}
+        r = self._hls_now(hls[0], hls[1], hls[2], query)
+        if r is None:
+            return False
+        self._write_hls(request, r)
+        if not request.keep_alive and self._transport is not None:
+            self._transport.close()
+        return True
+
     async def _dispatch(self, request: _Request) -> None:
         url = httptools.parse_url(request.url)
         path = unquote(url.path.decode("latin-1"))
@@ -243,9 +281,7 @@ class HttpProtocol(asyncio.Protocol):
             hls = _split_hls(path)
             if hls is not None:
                 query = dict(parse_qsl(url.query.decode("latin-1"))) if url.query else {}
-                r = await self._hls(
-                    hls[0], hls[1], hls[2], query, self._network_of(self._client[0])
-                )
+                r = await self._hls(hls[0], hls[1], hls[2], query, self._client[0])
                 self._write_hls(request, r)
                 return
         await self._asgi(request, path, url.query or b"")
@@ -253,8 +289,14 @@ class HttpProtocol(asyncio.Protocol):
     def _write_hls(self, request: _Request, r: HlsResponse) -> None:
         if self._transport is None or self._transport.is_closing():
             return
-        headers = [(k.encode(), v.encode()) for k, v in r.headers]
-        head = _head(r.status, headers, len(r.body), request.keep_alive)
+        status = _STATUS_LINES.get(r.status) or b"HTTP/1.1 %d %s\r\n" % (
+            r.status,
+            _REASONS.get(r.status, b"Unknown"),
+        )
+        tail = b"content-length: %d\r\n\r\n" % len(r.body)
+        if not request.keep_alive:
+            tail = b"connection: close\r\n" + tail
+        head = status + r.headers + tail
         self._transport.write(head if request.method == "HEAD" else head + r.body)
 
     async def _asgi(self, request: _Request, path: str, query: bytes) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,6 +13,7 @@ from pathlib import Path
 from ruang.hls.playlist import parse_next_part
 
 POLL_S = 0.005  # how often a space with waiting requests checks for a new part, seconds
+RECHECK_S = 0.002  # a playlist fetched again within this reuses the last check
 MEDIA_CACHE_BYTES = 128 * 1024 * 1024  # immutable parts/segments kept in memory per worker
 
 
@@ -26,9 +28,15 @@ class LivePlaylist:
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     waiters: int = 0
     poller: asyncio.Task[None] | None = None
+    checked_at: float = -1.0
 
     def refresh(self) -> bool:
-        """Re-read the playlist if it changed on disk; True if it did."""
+        """Re-read the playlist if it changed on disk; True if it did. Checks at most every
+        RECHECK_S: a burst of requests costs one stat, and waiting requests have the poller."""
+        now = time.monotonic()
+        if now - self.checked_at < RECHECK_S:
+            return False
+        self.checked_at = now
         try:
             st = os.stat(self.path)
         except FileNotFoundError:
@@ -58,7 +66,7 @@ class SpaceFiles:
     def __init__(self, spaces_dir: Path) -> None:
         self.dir = spaces_dir
         self._live: dict[str, LivePlaylist] = {}
-        self._media: OrderedDict[Path, bytes] = OrderedDict()
+        self._media: OrderedDict[str, bytes] = OrderedDict()
         self._media_bytes = 0
 
     def live(self, space_id: str) -> LivePlaylist:
@@ -100,16 +108,16 @@ class SpaceFiles:
 
     def media(self, space_id: str, name: str) -> bytes | None:
         """An immutable file (init, part, segment), from memory when seen before."""
-        path = self.dir / space_id / name
-        data = self._media.get(path)
+        key = f"{space_id}/{name}"
+        data = self._media.get(key)
         if data is not None:
-            self._media.move_to_end(path)
+            self._media.move_to_end(key)
             return data
         try:
-            data = path.read_bytes()
+            data = (self.dir / key).read_bytes()
         except (FileNotFoundError, NotADirectoryError):
             return None
-        self._media[path] = data
+        self._media[key] = data
         self._media_bytes += len(data)
         while self._media_bytes > MEDIA_CACHE_BYTES:
             _, old = self._media.popitem(last=False)

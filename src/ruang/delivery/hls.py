@@ -10,12 +10,13 @@ import json
 import re
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ruang.config import Config
 from ruang.delivery.files import SpaceFiles
 from ruang.delivery.gate import Gate
 from ruang.errors import ApiError, not_found
+from ruang.guard.network import network_of
 from ruang.guard.shedding import Shedder
 from ruang.guard.tickets import TicketError
 from ruang.spaces.model import ID_PATTERN, Space
@@ -31,23 +32,41 @@ _PART_NAME = re.compile(r"^(\d{1,9})\.(\d{1,2})\.m4s$")
 _CORS = [("Access-Control-Allow-Origin", "*"), ("Access-Control-Expose-Headers", "Location")]
 
 
+def encode_headers(headers: list[tuple[str, str]]) -> bytes:
+    """Header lines as sent on the wire (each ending in CRLF)."""
+    return b"".join(f"{k}: {v}\r\n".encode("latin-1") for k, v in headers)
+
+
 @dataclass(slots=True)
 class HlsResponse:
-    """What to send back."""
+    """What to send back; `headers` are pre-encoded lines (the hot path reuses them)."""
 
     status: int
     body: bytes
-    headers: list[tuple[str, str]] = field(default_factory=list)
+    headers: bytes = b""
+
+    def header_dict(self) -> dict[str, str]:
+        """The headers as a dict (for frameworks)."""
+        lines = self.headers.decode("latin-1").split("\r\n")
+        return dict(line.split(": ", 1) for line in lines if line)
+
+
+_OK_HEADERS: dict[tuple[str, str], bytes] = {}
 
 
 def _error(err: ApiError, cache: str = ERROR_CACHE) -> HlsResponse:
     headers = [("Content-Type", "application/json"), ("Cache-Control", cache), *_CORS]
     headers += list(err.headers.items())
-    return HlsResponse(err.status, json.dumps(err.body()).encode(), headers)
+    return HlsResponse(err.status, json.dumps(err.body()).encode(), encode_headers(headers))
 
 
 def _ok(body: bytes, ctype: str, cache: str) -> HlsResponse:
-    return HlsResponse(200, body, [("Content-Type", ctype), ("Cache-Control", cache), *_CORS])
+    headers = _OK_HEADERS.get((ctype, cache))
+    if headers is None:
+        headers = _OK_HEADERS[(ctype, cache)] = encode_headers(
+            [("Content-Type", ctype), ("Cache-Control", cache), *_CORS]
+        )
+    return HlsResponse(200, body, headers)
 
 
 def _int_param(query: Mapping[str, str], name: str) -> int | None:
@@ -76,18 +95,52 @@ class HlsService:
         self.gate = gate
         self.find_space = find_space
 
+    def handle_now(
+        self, space_id: str, ticket: str | None, name: str, query: Mapping[str, str]
+    ) -> HlsResponse | None:
+        """The answer when it is ready without waiting or refusing — what nearly every
+        listener request is — else None (then `handle` decides, and may wait)."""
+        if ticket is None or not ID_PATTERN.match(space_id):
+            return None
+        now = time.time()
+        try:
+            held = self.gate.signer.verify_cached(ticket, space_id, now)
+        except TicketError:
+            return None
+        if name == "live.m3u8":
+            try:
+                msn, part = _int_param(query, "_HLS_msn"), _int_param(query, "_HLS_part")
+            except ApiError:
+                return None
+            pl = self.files.live(space_id)
+            if not pl.text or (msn is None and part is not None):
+                return None
+            if msn is None:
+                ready, cache = pl.next_part is None or pl.next_part[0] > 0, LIVE_PLAYLIST
+            else:
+                ready, cache = pl.has(msn, part), BLOCKING_PLAYLIST
+            if not ready:
+                return None
+            self.gate.admission.seen(space_id, held.listener, now)
+            return _ok(pl.text, PLAYLIST_TYPE, cache)
+        if name != "replay.m3u8" and _MEDIA_NAME.match(name):
+            data = self.files.media(space_id, name)
+            if data is not None:
+                return _ok(data, "audio/mp4", IMMUTABLE)
+        return None
+
     async def handle(
-        self, space_id: str, ticket: str | None, name: str, query: Mapping[str, str], network: str
+        self, space_id: str, ticket: str | None, name: str, query: Mapping[str, str], client: str
     ) -> HlsResponse:
         """Answer GET /hls/{space}[/t/{ticket}]/{name}?{query}."""
         try:
             if not ID_PATTERN.match(space_id):
                 raise not_found(f"Space {space_id!r}")
             if ticket is None:
-                return self._bare(space_id, name, query, network)
+                return self._bare(space_id, name, query, network_of(client))
             now = time.time()
             try:
-                held = self.gate.signer.verify(ticket, space_id, now)
+                held = self.gate.signer.verify_cached(ticket, space_id, now)
             except TicketError as exc:
                 status = 401 if exc.code in ("missing", "expired") else 403
                 return _error(ApiError(status, f"ticket_{exc.code}", exc.message), "no-store")
@@ -128,7 +181,9 @@ class HlsService:
         qs = "&".join(f"{k}={v}" for k, v in query.items() if k.startswith("_HLS_"))
         location = f"/hls/{space_id}/t/{decision}/{name}" + (f"?{qs}" if qs else "")
         return HlsResponse(
-            302, b"", [("Location", location), ("Cache-Control", "no-store"), *_CORS]
+            302,
+            b"",
+            encode_headers([("Location", location), ("Cache-Control", "no-store"), *_CORS]),
         )
 
     def _replay(self, space_id: str) -> HlsResponse:

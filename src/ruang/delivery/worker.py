@@ -12,7 +12,7 @@ import sys
 
 from ruang.audience import REPORT_EVERY_S
 from ruang.config import Config
-from ruang.delivery.app import build_delivery_app, network_of
+from ruang.delivery.app import build_delivery_app
 from ruang.delivery.fastserver import HttpProtocol
 
 LAG_PROBE_S = 0.05  # event-loop lag is measured by oversleep of a 50 ms timer
@@ -36,7 +36,7 @@ async def serve(config: Config, sock: socket.socket) -> None:
     loop = asyncio.get_running_loop()
     shedder = app.state.shedder
     server = await loop.create_server(
-        lambda: HttpProtocol(hls, app, network_of, shedder), sock=sock
+        lambda: HttpProtocol(hls, app.state.hls.handle_now, app, shedder), sock=sock
     )
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -19,12 +19,14 @@ import hmac
 import os
 import re
 import secrets
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
 TICKET_TTL_S = 15 * 60  # seconds a ticket admits its holder; pages renew at half-life
 _SHAPE = re.compile(r"^([A-Za-z0-9_-]{11})\.(\d{10})\.([A-Za-z0-9_-]{43})$")
 KEY_BYTES = 32
+VERIFIED_CACHE = 200_000  # good tickets remembered per worker (~40 MB at most)
 
 
 class TicketError(Exception):
@@ -78,6 +80,7 @@ class TicketSigner:
             raise ValueError("ticket key too short")
         self._key = key
         self.ttl_s = ttl_s
+        self._verified: OrderedDict[tuple[str, str], Ticket] = OrderedDict()
 
     def _mac(self, space_id: str, listener: str, expires: int) -> str:
         msg = f"{space_id}.{listener}.{expires}".encode()
@@ -104,3 +107,16 @@ class TicketSigner:
         if expires < now:
             raise TicketError("expired", "This ticket has expired: join again.")
         return Ticket(listener, expires)
+
+    def verify_cached(self, ticket: str | None, space_id: str, now: float) -> Ticket:
+        """`verify`, remembering good tickets: a player presents the same ticket a few times
+        a second, and one HMAC per ticket is enough. Expiry is still checked every time."""
+        held = self._verified.get((space_id, ticket or ""))
+        if held is None:
+            held = self.verify(ticket, space_id, now)
+            self._verified[(space_id, ticket or "")] = held
+            if len(self._verified) > VERIFIED_CACHE:
+                self._verified.popitem(last=False)
+        elif held.expires < now:
+            raise TicketError("expired", "This ticket has expired: join again.")
+        return held
