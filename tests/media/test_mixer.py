@@ -76,3 +76,11 @@ def test_buffer_is_bounded() -> None:
     assert buf.depth == MAX_DEPTH and buf.dropped_ticks == 5
     first = buf.pop()
     assert first is not None and first[0] == 5 * TICK_SAMPLES  # the oldest audio went first
+
+
+def test_returns_only_for_those_listening() -> None:
+    mixer = Mixer()
+    a, b = tick_of(440), tick_of(660)
+    program, returns = mixer.tick({"a": a, "b": b}, set(), listening={"b"})
+    assert set(returns) == {"b"} and np.allclose(returns["b"], a, atol=1e-6)
+    assert np.allclose(program, a + b, atol=1e-6)

@@ -117,11 +117,9 @@ class SpacePipeline:
     def tick(self) -> None:
         """Mix, return, encode and package one 20 ms tick."""
         inputs = {sid: buf.pop() for sid, buf in self._inputs.items()}
-        program, returns = self._mixer.tick(inputs, self.muted)
+        program, returns = self._mixer.tick(inputs, self.muted, self._sinks.keys())
         for sid, pcm in returns.items():
-            sink = self._sinks.get(sid)
-            if sink is not None:
-                sink(pcm)
+            self._sinks[sid](pcm)
         self._publish(self._packager.add(self._encoder.encode(program)))
         self.stats.ticks += 1
 

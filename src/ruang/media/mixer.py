@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 import numpy as np
 
@@ -25,11 +25,11 @@ class Limiter:
         peak = float(np.max(np.abs(block))) if block.size else 0.0
         wanted = 1.0 if peak <= LIMIT else LIMIT / peak
         target = min(wanted, self.gain + RELEASE_PER_TICK, 1.0)
-        if target == self.gain == 1.0:
-            return block.copy()
-        ramp = np.linspace(self.gain, target, block.size, dtype=np.float32)
-        self.gain = target
-        out = block * ramp
+        if target == self.gain:  # steady: one multiplication, no ramp to build
+            out = block * np.float32(target)
+        else:
+            out = block * np.linspace(self.gain, target, block.size, dtype=np.float32)
+            self.gain = target
         np.clip(out, -LIMIT, LIMIT, out=out)
         return out
 
@@ -45,18 +45,25 @@ class Mixer:
         self._program = Limiter()
         self._returns: dict[str, Limiter] = {}
 
-    def tick(self, inputs: Mapping[str, Pcm | None], muted: set[str]) -> tuple[Pcm, dict[str, Pcm]]:
-        """Mix one tick. `inputs` maps every speaker on stage to their tick (None = silence)."""
+    def tick(
+        self,
+        inputs: Mapping[str, Pcm | None],
+        muted: set[str],
+        listening: Collection[str] | None = None,
+    ) -> tuple[Pcm, dict[str, Pcm]]:
+        """Mix one tick. `inputs` maps every speaker on stage to their tick (None = silence);
+        a mix-minus is made for those in `listening` (default: all of them)."""
         total = np.zeros(TICK_SAMPLES, dtype=np.float32)
         heard: dict[str, Pcm] = {}
         for sid, pcm in inputs.items():
             if pcm is not None and sid not in muted:
                 heard[sid] = pcm
                 total += pcm
-        for gone in self._returns.keys() - inputs.keys():
+        wanted = inputs.keys() if listening is None else listening
+        for gone in self._returns.keys() - wanted:
             del self._returns[gone]
         returns: dict[str, Pcm] = {}
-        for sid in inputs:
+        for sid in wanted:
             own = heard.get(sid)
             limiter = self._returns.setdefault(sid, Limiter())
             returns[sid] = limiter.process(total - own if own is not None else total)

@@ -23,13 +23,14 @@ def to_mono(frame: av.AudioFrame) -> Pcm:
         raise ValueError(f"expected {SAMPLE_RATE} Hz audio, got {frame.sample_rate} Hz")
     data = frame.to_ndarray()
     channels = len(frame.layout.channels)
+    scale = 1.0 / 32768.0 if frame.format.name.startswith("s16") else 1.0
     if frame.format.is_planar:
-        samples: Pcm = data.astype(np.float32).mean(axis=0, dtype=np.float32)
+        rows = data.astype(np.float32)
+        mono: Pcm = rows.sum(axis=0, dtype=np.float32)
     else:
-        samples = data.reshape(-1, channels).astype(np.float32).mean(axis=1, dtype=np.float32)
-    if frame.format.name.startswith("s16"):
-        samples /= 32768.0
-    return samples
+        mono = data.reshape(-1, channels).sum(axis=1, dtype=np.float32)
+    mono *= np.float32(scale / channels)
+    return mono
 
 
 async def pump_into(track: MediaStreamTrack, buffer: InputBuffer, label: str) -> None:
