@@ -19,7 +19,7 @@ from ruang.errors import ApiError, not_found
 from ruang.guard.network import network_of
 from ruang.guard.shedding import Shedder
 from ruang.guard.tickets import TicketError
-from ruang.spaces.model import ID_PATTERN, Space
+from ruang.spaces.model import ID_PATTERN, Space, State
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 LIVE_PLAYLIST = "public, max-age=1"  # about one part
@@ -137,7 +137,7 @@ class HlsService:
             if not ID_PATTERN.match(space_id):
                 raise not_found(f"Space {space_id!r}")
             if ticket is None:
-                return self._bare(space_id, name, query, network_of(client))
+                return await self._bare(space_id, name, query, network_of(client))
             now = time.time()
             try:
                 held = self.gate.signer.verify_cached(ticket, space_id, now)
@@ -156,16 +156,27 @@ class HlsService:
         except ApiError as err:
             return _error(err)
 
-    def _bare(
+    async def _bare(
         self, space_id: str, name: str, query: Mapping[str, str], network: str
     ) -> HlsResponse:
         """A playlist URL without a ticket (a replay_url, a player given a plain link): join on
         the caller's behalf and redirect to the ticketed URL. Media needs a ticket."""
-        if name not in ("live.m3u8", "replay.m3u8"):
-            raise ApiError(401, "ticket_missing", "Media needs a listener ticket: join first.")
         space = self.find_space(space_id)
         if space is None:
             raise not_found(f"Space {space_id!r}")
+        if space.state is State.SCHEDULED and name != "replay.m3u8":
+            # before the start it is silence: public, so players and caches can warm up
+            return (
+                await self._live(space_id, query)
+                if name == "live.m3u8"
+                else (
+                    await self._media(space_id, name)
+                    if _MEDIA_NAME.match(name)
+                    else _error(not_found(f"{name!r}"))
+                )
+            )
+        if name not in ("live.m3u8", "replay.m3u8"):
+            raise ApiError(401, "ticket_missing", "Media needs a listener ticket: join first.")
         decision = self.gate.admit(
             space_id, space.state, network, time.time(), crowded=self.shedder.joins_wait
         )

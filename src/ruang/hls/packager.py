@@ -41,6 +41,12 @@ class Packager:
             parts.append(self._pack(chunk))
         return parts
 
+    def cut(self) -> int:
+        """Start a new segment with the next part (at a scheduled start); returns its msn."""
+        if self._index:
+            self._msn, self._index = self._msn + 1, 0
+        return self._msn
+
     def flush(self) -> list[PackedPart]:
         """The remaining units as a last, shorter part (at the end of a space)."""
         if not self._pending:

@@ -27,6 +27,7 @@ from ruang.hls.playlist import Part, Segment, render_live, render_replay
 log = logging.getLogger(__name__)
 
 PARTS_PER_SEGMENT = 4  # 4 × 0.512 s = 2.048 s segments
+PRESTART_KEEP = 8  # segments of pre-start silence kept (the live window and a little more)
 
 
 def _fsync_write(path: Path, data: bytes) -> None:
@@ -84,6 +85,8 @@ class SpaceMediaStore:
         self.sample_rate = sample_rate
         self.segments: list[Segment] = []
         self._segment_bytes: list[bytes] = []
+        self.prestart = False  # before a scheduled start: silence, not indexed, not replayed
+        self.replay_from = 0  # the replay starts at this media sequence number
         self.dir.mkdir(parents=True, exist_ok=True)
 
     # -- recovery ---------------------------------------------------------------------------
@@ -128,6 +131,7 @@ class SpaceMediaStore:
             if not seg_file.exists():
                 _fsync_write(seg_file, b"".join((self.dir / p.uri).read_bytes() for p in seg.parts))
         self._segment_bytes = []
+        self.replay_from = self.segments[0].msn if self.segments else 0
         return len(records)
 
     # -- writing ----------------------------------------------------------------------------
@@ -146,6 +150,9 @@ class SpaceMediaStore:
 
     def add_part(self, rec: PartRecord, data: bytes) -> None:
         """Make a part durable, index it, close its segment when full, refresh the playlists."""
+        if self.prestart:
+            self._add_prestart_part(rec, data)
+            return
         _fsync_write(self.dir / f"{rec.msn}.{rec.index}.m4s", data)
         with open(self.dir / "index.jsonl", "a", encoding="utf-8") as f:
             f.write(rec.line() + "\n")
@@ -158,6 +165,26 @@ class SpaceMediaStore:
         if len(self.segments[-1].parts) == PARTS_PER_SEGMENT:
             self.close_segment()
         self.write_playlists(ended=False)
+
+    def _add_prestart_part(self, rec: PartRecord, data: bytes) -> None:
+        """Before the start: a rolling window of silence for players and caches to warm up on;
+        nothing is indexed, old segments are deleted, no replay is written."""
+        (self.dir / f"{rec.msn}.{rec.index}.m4s").write_bytes(data)
+        self._append_to_list(rec)
+        self._segment_bytes.append(data)
+        if len(self.segments[-1].parts) == PARTS_PER_SEGMENT:
+            self.close_segment()
+        while len(self.segments) > PRESTART_KEEP and self.segments[0].complete:
+            old = self.segments.pop(0)
+            for name in [old.uri, *(p.uri for p in old.parts)]:
+                (self.dir / name).unlink(missing_ok=True)
+        _fsync_write(self.dir / "live.m3u8", render_live(self.segments).encode())
+
+    def go_live(self, first_msn: int) -> None:
+        """The scheduled start: from `first_msn` on, parts are durable and make the replay."""
+        self.close_segment()
+        self.prestart = False
+        self.replay_from = first_msn
 
     def close_segment(self) -> None:
         """Mark the open segment complete and write its whole-segment file."""
@@ -176,11 +203,14 @@ class SpaceMediaStore:
     def write_playlists(self, *, ended: bool) -> None:
         """Render live.m3u8 and replay.m3u8 (atomic replace; delivery serves them as files)."""
         _fsync_write(self.dir / "live.m3u8", render_live(self.segments, ended=ended).encode())
-        _fsync_write(self.dir / "replay.m3u8", render_replay(self.segments, ended=ended).encode())
+        replay = [seg for seg in self.segments if seg.msn >= self.replay_from]
+        _fsync_write(self.dir / "replay.m3u8", render_replay(replay, ended=ended).encode())
 
     def end(self) -> None:
         """Close the last segment and publish the final playlists (VOD replay)."""
         self.close_segment()
+        if self.prestart:  # ended before it started: nothing to replay
+            self.replay_from = self.segments[-1].msn + 1 if self.segments else 0
         self.write_playlists(ended=True)
 
     def _append_to_list(self, rec: PartRecord) -> None:
@@ -193,5 +223,5 @@ class SpaceMediaStore:
 
     @property
     def duration(self) -> float:
-        """Seconds of audio stored."""
-        return sum(p.duration for s in self.segments for p in s.parts)
+        """Seconds of audio stored for the replay."""
+        return sum(p.duration for s in self.segments if s.msn >= self.replay_from for p in s.parts)

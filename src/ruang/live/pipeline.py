@@ -41,7 +41,7 @@ class PipelineStats:
 class SpacePipeline:
     """The mixer clock of one space, with a buffer in and a return sink out per speaker."""
 
-    def __init__(self, space_id: str, store: SpaceMediaStore) -> None:
+    def __init__(self, space_id: str, store: SpaceMediaStore, live: bool = True) -> None:
         self.space_id = space_id
         self.store = store
         self.stats = PipelineStats()
@@ -52,6 +52,7 @@ class SpacePipeline:
         self._encoder = AacEncoder()
         self._writer = ThreadPoolExecutor(1, thread_name_prefix=f"hls-{space_id}")
         recovered = store.recover()
+        store.prestart = not live and recovered == 0
         msn, index = store.next_position(new_run=recovered > 0)
         parts = sum(len(s.parts) for s in store.segments)
         decode_time = round(store.duration * SAMPLE_RATE)
@@ -91,6 +92,12 @@ class SpacePipeline:
             self.muted.add(speaker_id)
         else:
             self.muted.discard(speaker_id)
+
+    def go_live(self) -> None:
+        """A scheduled space starts: a new segment begins, and the replay with it."""
+        if self.store.prestart:
+            first = self._packager.cut()
+            self._writer.submit(self.store.go_live, first)
 
     # -- clock ---------------------------------------------------------------------------
     def start(self) -> None:

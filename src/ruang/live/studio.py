@@ -44,6 +44,8 @@ class Studio:
         self.db.clear_on_stage()
         for space in self.db.spaces_in_state(State.LIVE):
             self._start_pipeline(space.id)
+        for space in self.db.spaces_in_state(State.SCHEDULED):
+            self._start_pipeline(space.id, live=False)
 
     async def stop(self) -> None:
         """Hang up every session and stop every clock; live spaces stay live for a restart."""
@@ -84,8 +86,8 @@ class Studio:
     def create_space(self, title: str, starts_at: datetime | None) -> tuple[Space, str]:
         """A new space; live at once unless scheduled. Returns it and the host token."""
         space, _host, token = self.db.create_space(title, starts_at)
-        if space.state is State.LIVE:
-            self._start_pipeline(space.id)
+        # a scheduled space is on air with silence already, so players and caches warm up
+        self._start_pipeline(space.id, live=space.state is State.LIVE)
         log.info("space %s created (%s): %r", space.id, space.state, title)
         return space, token
 
@@ -97,6 +99,7 @@ class Studio:
         if space.state is State.SCHEDULED:
             space = self.db.set_state(space_id, State.LIVE, utcnow())
             self._start_pipeline(space_id)
+            self.pipelines[space_id].go_live()
         return space
 
     async def end_space(self, space_id: str) -> Space:
@@ -114,11 +117,11 @@ class Studio:
             log.info("space %s ended", space_id)
             return space
 
-    def _start_pipeline(self, space_id: str) -> None:
+    def _start_pipeline(self, space_id: str, live: bool = True) -> None:
         if space_id in self.pipelines:
             return
         store = SpaceMediaStore(self.config.spaces_dir / space_id)
-        pipeline = SpacePipeline(space_id, store)
+        pipeline = SpacePipeline(space_id, store, live)
         self.pipelines[space_id] = pipeline
         pipeline.start()
 
