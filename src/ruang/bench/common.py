@@ -427,7 +427,7 @@ def machine_facts() -> dict[str, Any]:
             if line.startswith("model name"):
                 model = line.split(":", 1)[1].strip()
                 break
-    commit = ""
+    commit = dirty = ""
     with contextlib.suppress(OSError, subprocess.SubprocessError):
         commit = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"],
@@ -436,6 +436,13 @@ def machine_facts() -> dict[str, Any]:
             text=True,
             timeout=5,
         ).stdout.strip()
+        dirty = subprocess.run(  # uncommitted changes to the code under test
+            ["git", "status", "--porcelain", "--untracked-files=no", "src"],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        ).stdout
     return {
         "nproc": os.cpu_count(),
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -444,6 +451,7 @@ def machine_facts() -> dict[str, Any]:
         "python": platform.python_version(),
         "loadavg": [round(x, 2) for x in os.getloadavg()],
         "git_commit": commit,
+        "src_modified": [line[3:] for line in dirty.splitlines() if line.strip()],
     }
 
 
