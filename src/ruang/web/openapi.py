@@ -129,8 +129,16 @@ OPENAPI: dict[str, Any] = {
         },
         "/api/spaces/{space_id}/join": {
             "post": _op(
-                "Join as a listener: the HLS URL to play",
-                {"200": "listen_url (LL-HLS playlist) and replay_url", "404": "Unknown space"},
+                "Join as a listener: a ticketed HLS URL, or a place in the waiting room",
+                {
+                    "200": "listen_url (LL-HLS playlist, ticket in the path), ticket, "
+                    "renew_after_s; post {ticket} again to renew without queueing",
+                    "202": "Waiting room: position, estimated_wait_s, queue (post {queue} "
+                    "again after Retry-After seconds)",
+                    "404": "Unknown space",
+                    "503": "Shed under overload: try again after Retry-After",
+                },
+                body=_json_body({"ticket": {"type": "string"}, "queue": {"type": "string"}}),
             )
         },
         "/whip/{space_id}": {
