@@ -340,7 +340,14 @@ class HttpProtocol(asyncio.Protocol):
             elif message["type"] == "http.response.body" and request.method != "HEAD":
                 transport.write(message.get("body", b""))
 
-        await self._app(scope, receive, send)
+        try:
+            await self._app(scope, receive, send)
+        except Exception:
+            # Starlette re-raises after it has sent its JSON 500 (and logged it): one answer
+            # per request, so only answer here if nothing was sent.
+            if started:
+                return
+            raise
         if not started:
             self._refuse(500, b"internal", b"The application sent no response.")
 
