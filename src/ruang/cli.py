@@ -81,6 +81,18 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         help="seconds a listener ticket is valid; the listener page renews it (RUANG_TICKET_TTL_S)",
     )
     a(
+        "--redis-url",
+        default=d.redis_url,
+        help="Redis shared by several nodes (spaces, ownership, waiting room), e.g. "
+        "redis://10.0.0.5:6379/0; empty = one node with SQLite (REDIS_URL or RUANG_REDIS_URL)",
+    )
+    a(
+        "--node-url",
+        default=d.node_url,
+        help="base URL at which the other nodes reach this node's public port; default the "
+        "public URL (RUANG_NODE_URL)",
+    )
+    a(
         "--log-level",
         default="info",
         choices=["debug", "info", "warning", "error"],
@@ -134,6 +146,8 @@ def main(argv: list[str] | None = None) -> None:
                 max_listeners=args.max_listeners,
                 joins_per_s=args.joins_per_s,
                 ticket_ttl_s=args.ticket_ttl,
+                redis_url=args.redis_url,
+                node_url=args.node_url,
                 ticket_key=os.environ.get("RUANG_TICKET_KEY", ""),
             )
         )

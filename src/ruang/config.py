@@ -40,6 +40,11 @@ class Config:
     """Admissions per second one node grants (a steady pace through a surge)."""
     blocking_timeout_s: float = 6.0
     """How long an LL-HLS blocking request may wait for its part (3 target durations), seconds."""
+    redis_url: str = ""
+    """Redis shared by every node (spaces, ownership, admission line); empty = embedded, one
+    node with SQLite (REDIS_URL or RUANG_REDIS_URL)."""
+    node_url: str = ""
+    """Base URL other nodes use to reach this node's public port; default the public URL."""
     extra: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -57,6 +62,11 @@ class Config:
             return self.public_url.rstrip("/")
         host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
         return f"http://{host}:{self.port}"
+
+    @property
+    def node(self) -> str:
+        """This node's address for the other nodes, without a trailing slash."""
+        return (self.node_url or self.base_url).rstrip("/")
 
     @property
     def db_path(self) -> Path:
@@ -87,6 +97,8 @@ class Config:
             "RUANG_TICKET_TTL_S": str(self.ticket_ttl_s),
             "RUANG_MAX_LISTENERS": str(self.max_listeners),
             "RUANG_JOINS_PER_S": str(self.joins_per_s),
+            "RUANG_REDIS_URL": self.redis_url,
+            "RUANG_NODE_URL": self.node_url,
         }
 
     @classmethod
@@ -106,6 +118,8 @@ class Config:
             ticket_ttl_s=int(e.get("RUANG_TICKET_TTL_S", d.ticket_ttl_s)),
             max_listeners=int(e.get("RUANG_MAX_LISTENERS", d.max_listeners)),
             joins_per_s=float(e.get("RUANG_JOINS_PER_S", d.joins_per_s)),
+            redis_url=e.get("RUANG_REDIS_URL", e.get("REDIS_URL", d.redis_url)),
+            node_url=e.get("RUANG_NODE_URL", d.node_url),
         )
 
     @property

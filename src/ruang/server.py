@@ -22,10 +22,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from ruang.backends import open_store
 from ruang.config import Config
 from ruang.guard.tickets import load_or_create_key
 from ruang.live.studio import Studio
-from ruang.store.sqlite import SpaceStore
 from ruang.web.control import build_control_app
 from ruang.web.metrics import StudioCollector
 
@@ -58,7 +58,7 @@ def spawn_worker(config: Config, sock: socket.socket) -> subprocess.Popen[bytes]
 async def run_media(config: Config, sock: socket.socket) -> None:
     """Run the media process until SIGINT/SIGTERM, supervising the delivery workers."""
     load_or_create_key(config.ticket_key_path, config.ticket_key)  # before any worker reads it
-    db = SpaceStore(config.db_path)
+    db = open_store(config)
     studio = Studio(config, db)
     await studio.start()
     registry = CollectorRegistry()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -20,17 +21,18 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from ruang.backends import make_admission, open_store
 from ruang.config import Config
 from ruang.delivery.files import SpaceFiles
 from ruang.delivery.gate import Gate
 from ruang.delivery.hls import HlsService
+from ruang.delivery.remote import FORWARDED, RemoteOrigin
 from ruang.errors import ApiError, not_found
 from ruang.guard.admission import Limits
 from ruang.guard.network import network_of
 from ruang.guard.shedding import Shedder
 from ruang.guard.tickets import load_or_create_key
 from ruang.spaces.model import ID_PATTERN, Space, State
-from ruang.store.sqlite import SpaceStore
 from ruang.web.common import (
     CORS,
     EXCEPTION_HANDLERS,
@@ -55,27 +57,32 @@ _PROXY_BACK = (
     "allow",
     "retry-after",
 )
+_OWNED_PATH = re.compile(r"^/(?:api/spaces|whip)/([a-z0-9]{10})(?:/|$)")
 STATIC = Path(str(resources.files("ruang.web") / "static"))
 
 
 def build_delivery_app(config: Config) -> Starlette:
     """The Starlette app a delivery worker serves on the public port."""
-    db = SpaceStore(config.db_path)
+    db = open_store(config)
     files = SpaceFiles(config.spaces_dir)
     key = load_or_create_key(config.ticket_key_path, config.ticket_key)
     limits = Limits(config.max_listeners, config.joins_per_s, max(1, int(config.joins_per_s)))
-    gate = Gate(key, config.ticket_ttl_s, limits, time.time())
+    now = time.time()
+    gate = Gate(key, config.ticket_ttl_s, limits, now, make_admission(config, limits, key, now))
     control = httpx.AsyncClient(
         transport=httpx.AsyncHTTPTransport(uds=str(config.control_socket)),
         base_url="http://control",
         timeout=httpx.Timeout(20.0),
     )
+    peers = httpx.AsyncClient(timeout=httpx.Timeout(20.0))  # other nodes' public ports
 
     def find_space(space_id: str) -> Space | None:
         return db.get_space(space_id) if ID_PATTERN.match(space_id) else None
 
     shedder = Shedder()
-    hls_service = HlsService(config, files, gate, find_space, shedder)
+    # Several nodes: spaces run elsewhere are fetched from (and controlled on) their node.
+    remote = RemoteOrigin(db.owner, config.blocking_timeout_s + 4) if config.redis_url else None
+    hls_service = HlsService(config, files, gate, find_space, shedder, remote)
 
     def known_space(space_id: str) -> Space:
         space = find_space(space_id)
@@ -141,18 +148,36 @@ def build_delivery_app(config: Config) -> Starlette:
         )
         return Response(r.body, status_code=r.status, headers=r.header_dict())
 
+    def owner_of_path(request: Request) -> str | None:
+        """The node running the space a control request is about, when it is another node."""
+        if remote is None or request.headers.get(FORWARDED):
+            return None  # one node, or already forwarded once: handle it here
+        m = _OWNED_PATH.match(request.url.path)
+        return remote.owner(m.group(1)) if m else None
+
     async def proxy(request: Request) -> Response:
         headers = {k: v for k, v in request.headers.items() if k in _PROXY_HEADERS}
         if request.client is not None:
             headers["x-forwarded-for"] = request.client.host
+        node = owner_of_path(request)
         try:
-            upstream = await control.request(
-                request.method,
-                request.url.path,
-                params=request.query_params,
-                headers=headers,
-                content=request.stream(),
-            )
+            if node is not None:  # the space runs on another node: its media process decides
+                headers[FORWARDED] = "1"
+                upstream = await peers.request(
+                    request.method,
+                    node + request.url.path,
+                    params=request.query_params,
+                    headers=headers,
+                    content=request.stream(),
+                )
+            else:
+                upstream = await control.request(
+                    request.method,
+                    request.url.path,
+                    params=request.query_params,
+                    headers=headers,
+                    content=request.stream(),
+                )
         except httpx.HTTPError:
             return error_response(
                 ApiError(
@@ -177,6 +202,9 @@ def build_delivery_app(config: Config) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
         await control.aclose()
+        await peers.aclose()
+        if remote is not None:
+            await remote.aclose()
         db.close()
 
     s = "/api/spaces/{space_id}"

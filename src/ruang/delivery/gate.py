@@ -10,9 +10,11 @@ from ruang.spaces.model import State
 class Gate:
     """Admits listeners to spaces on this node and issues their tickets."""
 
-    def __init__(self, key: bytes, ttl_s: int, limits: Limits, now: float) -> None:
+    def __init__(
+        self, key: bytes, ttl_s: int, limits: Limits, now: float, admission: Admission | None = None
+    ) -> None:
         self.signer = TicketSigner(key, ttl_s)
-        self.admission = Admission(limits, key, now)
+        self.admission = admission or Admission(limits, key, now)
 
     def admit(
         self,

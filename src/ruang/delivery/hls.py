@@ -11,6 +11,7 @@ import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ruang.config import Config
 from ruang.delivery.files import SpaceFiles
@@ -20,6 +21,9 @@ from ruang.guard.network import network_of
 from ruang.guard.shedding import Shedder
 from ruang.guard.tickets import TicketError
 from ruang.spaces.model import ID_PATTERN, Space, State
+
+if TYPE_CHECKING:
+    from ruang.delivery.remote import RemoteOrigin
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 LIVE_PLAYLIST = "public, max-age=1"  # about one part
@@ -88,7 +92,9 @@ class HlsService:
         gate: Gate,
         find_space: Callable[[str], Space | None],
         shedder: Shedder,
+        remote: RemoteOrigin | None = None,
     ) -> None:
+        self.remote = remote  # set when other nodes run spaces too (Redis)
         self.shedder = shedder
         self.config = config
         self.files = files
@@ -124,7 +130,9 @@ class HlsService:
             self.gate.admission.seen(space_id, held.listener, now)
             return _ok(pl.text, PLAYLIST_TYPE, cache)
         if name != "replay.m3u8" and _MEDIA_NAME.match(name):
-            data = self.files.media(space_id, name)
+            data = self.remote.cached(space_id, name) if self.remote is not None else None
+            if data is None:
+                data = self.files.media(space_id, name)
             if data is not None:
                 return _ok(data, "audio/mp4", IMMUTABLE)
         return None
@@ -144,6 +152,9 @@ class HlsService:
             except TicketError as exc:
                 status = 401 if exc.code in ("missing", "expired") else 403
                 return _error(ApiError(status, f"ticket_{exc.code}", exc.message), "no-store")
+            node = self.remote.owner(space_id) if self.remote is not None else None
+            if node is not None:
+                return await self._from_node(node, space_id, ticket, name, query, held.listener)
             if name == "live.m3u8":
                 self.gate.admission.seen(space_id, held.listener, now)
                 return await self._live(space_id, query)
@@ -156,6 +167,24 @@ class HlsService:
         except ApiError as err:
             return _error(err)
 
+    async def _from_node(
+        self,
+        node: str,
+        space_id: str,
+        ticket: str | None,
+        name: str,
+        query: Mapping[str, str],
+        listener: str | None,
+    ) -> HlsResponse:
+        """A space another node runs: that node's answer, through this one."""
+        assert self.remote is not None
+        playlist = name in ("live.m3u8", "replay.m3u8")
+        if not playlist and not _MEDIA_NAME.match(name):
+            raise not_found(f"{name!r}")
+        if playlist and listener is not None:
+            self.gate.admission.seen(space_id, listener, time.time())
+        return await self.remote.fetch(node, space_id, ticket, name, query, not playlist)
+
     async def _bare(
         self, space_id: str, name: str, query: Mapping[str, str], network: str
     ) -> HlsResponse:
@@ -165,6 +194,9 @@ class HlsService:
         if space is None:
             raise not_found(f"Space {space_id!r}")
         if space.state is State.SCHEDULED and name != "replay.m3u8":
+            node = self.remote.owner(space_id) if self.remote is not None else None
+            if node is not None:
+                return await self._from_node(node, space_id, None, name, query, None)
             # before the start it is silence: public, so players and caches can warm up
             return (
                 await self._live(space_id, query)

@@ -20,7 +20,7 @@ from ruang.media.buffer import InputBuffer
 from ruang.rtc.ice import configure_host_addresses, is_loopback_only
 from ruang.rtc.whip import PeerSession
 from ruang.spaces.model import ID_PATTERN, Role, Space, Speaker, State, utcnow
-from ruang.store.sqlite import SpaceStore
+from ruang.store.base import OWNER_RENEW_S, Store
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 class Studio:
     """Spaces, speakers and sessions of this node's media process."""
 
-    def __init__(self, config: Config, db: SpaceStore) -> None:
+    def __init__(self, config: Config, db: Store) -> None:
         self.config = config
         self.db = db
         self.pipelines: dict[str, SpacePipeline] = {}
@@ -37,6 +37,7 @@ class Studio:
         self.worker_load: dict[str, dict[str, Any]] = {}  # delivery workers' shedding reports
         self._loopback_only = is_loopback_only(config.ice_addresses)
         self._lock = asyncio.Lock()
+        self._claims: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         """Configure ICE and resume every space that was live when the process last stopped."""
@@ -46,9 +47,21 @@ class Studio:
             self._start_pipeline(space.id)
         for space in self.db.spaces_in_state(State.SCHEDULED):
             self._start_pipeline(space.id, live=False)
+        self._claims = asyncio.create_task(self._renew_claims())
+
+    async def _renew_claims(self) -> None:
+        """Tell the other nodes (through the shared store) which spaces run here."""
+        while True:
+            try:
+                await asyncio.to_thread(self.db.claim, list(self.pipelines))
+            except Exception as exc:  # a store hiccup must not stop the renewals
+                log.warning("could not renew space ownership: %s", exc)
+            await asyncio.sleep(OWNER_RENEW_S)
 
     async def stop(self) -> None:
         """Hang up every session and stop every clock; live spaces stay live for a restart."""
+        if self._claims is not None:
+            self._claims.cancel()
         for session in list(self.sessions.values()):
             await session.close()
         for pipeline in list(self.pipelines.values()):

@@ -14,7 +14,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from ruang.config import Config
 from ruang.errors import ApiError
 from ruang.spaces.model import Role, Space, Speaker, iso
-from ruang.store.sqlite import SpaceStore
+from ruang.store.base import Store
 
 log = logging.getLogger(__name__)
 
@@ -150,7 +150,7 @@ def member_view(s: Speaker) -> dict[str, Any]:
 
 
 def space_view(
-    config: Config, db: SpaceStore, space: Space, viewer: Speaker | None = None
+    config: Config, db: Store, space: Space, viewer: Speaker | None = None
 ) -> dict[str, Any]:
     """A space as JSON: public fields, who is on stage; plus `you` (and for the host, every
     invited speaker) when a stage member asks."""

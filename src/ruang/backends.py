@@ -1,0 +1,29 @@
+"""The one place where the shared-state implementation is chosen at start-up: embedded
+(SQLite, in-memory admission: one node) or Redis (every node shares spaces, ownership and the
+waiting room) when `redis_url` is set."""
+
+from __future__ import annotations
+
+from ruang.config import Config
+from ruang.guard.admission import Admission, Limits
+from ruang.store.base import Store
+
+
+def open_store(config: Config) -> Store:
+    """The space store of this process."""
+    if config.redis_url:
+        from ruang.store.redisstore import RedisSpaceStore
+
+        return RedisSpaceStore(config.redis_url, config.node)
+    from ruang.store.sqlite import SpaceStore
+
+    return SpaceStore(config.db_path)
+
+
+def make_admission(config: Config, limits: Limits, key: bytes, now: float) -> Admission:
+    """A delivery worker's admission: its own line per space, or the line every node shares."""
+    if config.redis_url:
+        from ruang.guard.shared import SharedAdmission
+
+        return SharedAdmission(config.redis_url, config.node, limits, key, now)
+    return Admission(limits, key, now)

@@ -1,0 +1,126 @@
+"""The waiting room shared by every node (Redis): one line per space, FIFO across nodes.
+
+The rules are those of `Admission` (see admission.py); only the counters move: a space's line
+(`tail`, `head`, `prestart`, `threshold`) lives in one Redis hash, and each node's token bucket
+(its admission pace) in another, so a node can admit only at its own pace but always the next
+person in the shared line. One join is one Lua script call: atomic, one round trip. Queue
+tokens are signed with the shared ticket key, so a place taken on one node is honoured on all.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis
+
+from ruang.audience import WorkerAudience
+from ruang.guard.admission import Admission, Admitted, Limits, Waiting, _Line
+
+LINE_TTL_S = 2 * 24 * 3600  # a line nobody touched for this long is forgotten
+BUCKET_TTL_S = 3600
+
+_JOIN = """
+local now, rate, burst = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local room, crowded, started = ARGV[4] == '1', ARGV[5] == '1', ARGV[6] == '1'
+local kind, n, draw = ARGV[7], tonumber(ARGV[8]), tonumber(ARGV[9])
+local s = redis.call('HMGET', KEYS[1], 'tail', 'head', 'prestart', 'threshold')
+local tail, head = tonumber(s[1]) or 0, tonumber(s[2]) or 0
+local prestart, threshold = tonumber(s[3]) or 0, tonumber(s[4]) or 0
+local b = redis.call('HMGET', KEYS[2], 'tokens', 'at')
+local tokens, at = tonumber(b[1]) or burst, tonumber(b[2]) or now
+tokens = math.min(burst, tokens + math.max(0, now - at) * rate)
+local function take()
+  if (not room) or tokens < 1 - 1e-9 then return false end
+  tokens = tokens - 1
+  return true
+end
+local admitted, out_kind, out_n = 0, kind, n
+if not started then
+  out_kind, out_n = 'p', draw
+  if kind ~= 'p' then prestart = prestart + 1 end
+else
+  if prestart > 0 and threshold < 1 then
+    while threshold < 1 and take() do threshold = math.min(1, threshold + 1 / prestart) end
+  end
+  if prestart == 0 or threshold >= 1 then
+    while head < tail and take() do head = head + 1 end
+  end
+  if kind ~= '' then
+    if (kind == 'p' and n < threshold * 4294967296) or (kind == 'q' and n < head) then
+      admitted = 1
+    end
+  else
+    local nobody = head == tail and (prestart == 0 or threshold >= 1)
+    if nobody and (not crowded) and take() then
+      admitted = 1
+    else
+      out_kind, out_n = 'q', tail
+      tail = tail + 1
+    end
+  end
+end
+redis.call('HSET', KEYS[1], 'tail', tail, 'head', head, 'prestart', prestart,
+  'threshold', string.format('%.17g', threshold))
+redis.call('EXPIRE', KEYS[1], ARGV[10])
+redis.call('HSET', KEYS[2], 'tokens', string.format('%.17g', tokens),
+  'at', string.format('%.17g', now))
+redis.call('EXPIRE', KEYS[2], ARGV[11])
+return {admitted, out_kind, string.format('%.0f', out_n), string.format('%.0f', head),
+  string.format('%.0f', prestart), string.format('%.17g', threshold)}
+"""
+
+
+class SharedAdmission(Admission):
+    """`Admission` with its line and pace in Redis (`node` names this node's token bucket)."""
+
+    def __init__(
+        self,
+        url: str,
+        node: str,
+        limits: Limits,
+        key: bytes,
+        now: float,
+        audience: WorkerAudience | None = None,
+    ) -> None:
+        super().__init__(limits, key, now, audience)
+        self._r: Any = redis.Redis.from_url(url, decode_responses=True)
+        self._script = self._r.register_script(_JOIN)
+        self._bucket = f"ruang:bucket:{node}"
+        self._started: dict[str, bool] = {}
+
+    def schedule(self, space_id: str) -> None:
+        """The space is scheduled: arrivals get draws until `start`."""
+        self._started[space_id] = False
+
+    def start(self, space_id: str) -> None:
+        """The space started: pre-start draws go first, in draw order."""
+        self._started[space_id] = True
+
+    def join(
+        self, space_id: str, network: str, token: str | None, now: float, crowded: bool = False
+    ) -> Admitted | Waiting:
+        """Decide one join against the shared line (same rules as `Admission.join`)."""
+        held = self._read(space_id, token)
+        kind, n = held if held is not None else ("", 0)
+        room = self.listeners(now) < self.limits.max_listeners
+        started = self._started.get(space_id, True)
+        out = self._script(
+            keys=[f"ruang:line:{space_id}", self._bucket],
+            args=[
+                repr(now),
+                repr(self.limits.joins_per_s),
+                self.limits.burst,
+                int(room),
+                int(crowded),
+                int(started),
+                kind,
+                n,
+                self._draw(space_id, network),
+                LINE_TTL_S,
+                BUCKET_TTL_S,
+            ],
+        )
+        if int(out[0]):
+            return self._admit()
+        line = _Line(head=int(out[3]), prestart=int(out[4]), threshold=float(out[5]))
+        return self._wait(space_id, line, str(out[1]), int(out[2]), now)

@@ -1,0 +1,60 @@
+"""What the media process and the delivery workers need from the space store: one interface,
+two implementations (SQLite on one node, Redis across nodes), chosen once in `ruang.backends`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Protocol
+
+from ruang.spaces.model import Role, Space, Speaker, State
+
+OWNER_TTL_S = 15  # an owner that stops renewing its claim is forgotten after this, seconds
+OWNER_RENEW_S = 5.0  # how often a media process renews the claims on its spaces, seconds
+
+
+class Store(Protocol):
+    """Spaces and speakers, and which node runs each space's pipeline."""
+
+    def close(self) -> None: ...
+
+    def create_space(
+        self, title: str, starts_at: datetime | None
+    ) -> tuple[Space, Speaker, str]: ...
+
+    def get_space(self, space_id: str) -> Space | None: ...
+
+    def spaces_in_state(self, state: State) -> list[Space]:
+        """This node's spaces in a state (every space on one node)."""
+        ...
+
+    def set_state(self, space_id: str, state: State, at: datetime) -> Space: ...
+
+    def add_speaker(self, space_id: str, name: str, role: Role) -> tuple[Speaker, str]: ...
+
+    def speaker_by_token(self, space_id: str, token: str) -> Speaker | None: ...
+
+    def get_speaker(self, space_id: str, speaker_id: str) -> Speaker | None: ...
+
+    def speakers(self, space_id: str) -> list[Speaker]: ...
+
+    def count_speakers(self, space_id: str) -> int: ...
+
+    def update_speaker(
+        self,
+        space_id: str,
+        speaker_id: str,
+        *,
+        muted: bool | None = None,
+        removed: bool | None = None,
+        on_stage: bool | None = None,
+    ) -> None: ...
+
+    def clear_on_stage(self) -> None: ...
+
+    def owner(self, space_id: str) -> str | None:
+        """The base URL of the node running the space's pipeline; None = this node."""
+        ...
+
+    def claim(self, space_ids: list[str]) -> None:
+        """Record (renew) this node as the owner of these spaces."""
+        ...

@@ -1,0 +1,207 @@
+"""Spaces and speakers in Redis, shared by every node of a deployment.
+
+Keys (prefix `ruang:`): `space:{id}` a hash per space (with `node`, the node that created it
+and runs its pipeline); `state:{state}` a set of space ids per state; `speaker:{space}:{id}` a
+hash per stage member; `speakers:{space}` the list of member ids in invitation order;
+`token:{space}:{sha256}` the member id holding a token; `owner:{id}` the node running the
+space's pipeline, set with a TTL that the owner's media process renews. Calls are synchronous
+and tiny (one round trip each); none is on a listener's per-part path.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import redis
+
+from ruang.spaces.model import Role, Space, Speaker, State, hash_token, new_id, new_token, utcnow
+from ruang.store.base import OWNER_TTL_S
+
+P = "ruang:"
+
+
+def _t(v: str | None) -> datetime | None:
+    return datetime.fromisoformat(v) if v else None
+
+
+def _space(h: dict[str, str]) -> Space:
+    return Space(
+        id=h["id"],
+        title=h["title"],
+        state=State(h["state"]),
+        created_at=datetime.fromisoformat(h["created_at"]),
+        starts_at=_t(h.get("starts_at")),
+        started_at=_t(h.get("started_at")),
+        ended_at=_t(h.get("ended_at")),
+    )
+
+
+def _speaker(h: dict[str, str]) -> Speaker:
+    return Speaker(
+        id=h["id"],
+        space_id=h["space_id"],
+        name=h["name"],
+        role=Role(h["role"]),
+        muted=h.get("muted") == "1",
+        removed=h.get("removed") == "1",
+        on_stage=h.get("on_stage") == "1",
+    )
+
+
+class RedisSpaceStore:
+    """The Store interface on Redis; `node` is this node's base URL."""
+
+    def __init__(self, url: str, node: str) -> None:
+        self.r: Any = redis.Redis.from_url(url, decode_responses=True)  # str in, str out
+        self.node = node
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self.r.close()
+
+    def create_space(self, title: str, starts_at: datetime | None) -> tuple[Space, Speaker, str]:
+        """A new space run by this node (live at once unless starts_at is given) and its host."""
+        now = utcnow()
+        state = State.SCHEDULED if starts_at is not None else State.LIVE
+        space = Space(new_id(), title, state, now, starts_at, None if starts_at else now)
+        fields: dict[str, Any] = {
+            "id": space.id,
+            "title": title,
+            "state": state.value,
+            "created_at": now.isoformat(),
+            "starts_at": starts_at.isoformat() if starts_at else "",
+            "started_at": space.started_at.isoformat() if space.started_at else "",
+            "ended_at": "",
+            "node": self.node,
+        }
+        pipe = self.r.pipeline()
+        pipe.hset(P + f"space:{space.id}", mapping=fields)
+        pipe.sadd(P + f"state:{state.value}", space.id)
+        pipe.set(P + f"owner:{space.id}", self.node, ex=OWNER_TTL_S)
+        pipe.execute()
+        host, token = self.add_speaker(space.id, "Host", Role.HOST)
+        return space, host, token
+
+    def get_space(self, space_id: str) -> Space | None:
+        """The space, or None."""
+        h = self.r.hgetall(P + f"space:{space_id}")
+        return _space(h) if h else None
+
+    def spaces_in_state(self, state: State) -> list[Space]:
+        """This node's spaces in a state (the ones its media process resumes)."""
+        out = []
+        for sid in sorted(self.r.smembers(P + f"state:{state.value}")):
+            h = self.r.hgetall(P + f"space:{sid}")
+            if h and h.get("node") == self.node:
+                out.append(_space(h))
+        return out
+
+    def set_state(self, space_id: str, state: State, at: datetime) -> Space:
+        """Move a space to `state`, stamping started_at or ended_at."""
+        key = P + f"space:{space_id}"
+        old = self.r.hget(key, "state")
+        pipe = self.r.pipeline()
+        fields = {"state": state.value}
+        column = {State.LIVE: "started_at", State.ENDED: "ended_at"}.get(state)
+        if column:
+            fields[column] = at.isoformat()
+        pipe.hset(key, mapping=fields)
+        if old:
+            pipe.srem(P + f"state:{old}", space_id)
+        pipe.sadd(P + f"state:{state.value}", space_id)
+        pipe.execute()
+        space = self.get_space(space_id)
+        assert space is not None
+        return space
+
+    def add_speaker(self, space_id: str, name: str, role: Role) -> tuple[Speaker, str]:
+        """A new stage member with a fresh secret token (only its hash is kept)."""
+        token = new_token()
+        speaker = Speaker(new_id(), space_id, name, role)
+        pipe = self.r.pipeline()
+        pipe.hset(
+            P + f"speaker:{space_id}:{speaker.id}",
+            mapping={
+                "id": speaker.id,
+                "space_id": space_id,
+                "name": name,
+                "role": role.value,
+                "muted": "0",
+                "removed": "0",
+                "on_stage": "0",
+                "created_at": utcnow().isoformat(),
+            },
+        )
+        pipe.rpush(P + f"speakers:{space_id}", speaker.id)
+        pipe.set(P + f"token:{space_id}:{hash_token(token)}", speaker.id)
+        pipe.execute()
+        return speaker, token
+
+    def speaker_by_token(self, space_id: str, token: str) -> Speaker | None:
+        """The stage member holding this token in this space, even if removed."""
+        sid = self.r.get(P + f"token:{space_id}:{hash_token(token)}")
+        return self.get_speaker(space_id, sid) if sid else None
+
+    def get_speaker(self, space_id: str, speaker_id: str) -> Speaker | None:
+        """One stage member by id."""
+        h = self.r.hgetall(P + f"speaker:{space_id}:{speaker_id}")
+        return _speaker(h) if h else None
+
+    def _all(self, space_id: str) -> list[Speaker]:
+        ids = self.r.lrange(P + f"speakers:{space_id}", 0, -1)
+        pipe = self.r.pipeline()
+        for i in ids:
+            pipe.hgetall(P + f"speaker:{space_id}:{i}")
+        return [_speaker(h) for h in pipe.execute() if h]
+
+    def speakers(self, space_id: str) -> list[Speaker]:
+        """Everyone invited to the stage and not removed, host first."""
+        members = [s for s in self._all(space_id) if not s.removed]
+        return sorted(members, key=lambda s: s.role is not Role.HOST)  # stable: invitation order
+
+    def count_speakers(self, space_id: str) -> int:
+        """How many invitations (host included) are not removed."""
+        return len(self.speakers(space_id))
+
+    def update_speaker(
+        self,
+        space_id: str,
+        speaker_id: str,
+        *,
+        muted: bool | None = None,
+        removed: bool | None = None,
+        on_stage: bool | None = None,
+    ) -> None:
+        """Set any of the flags of a stage member."""
+        fields = {
+            k: "1" if v else "0"
+            for k, v in (("muted", muted), ("removed", removed), ("on_stage", on_stage))
+            if v is not None
+        }
+        key = P + f"speaker:{space_id}:{speaker_id}"
+        if fields and self.r.exists(key):
+            self.r.hset(key, mapping=fields)
+
+    def clear_on_stage(self) -> None:
+        """After this node restarts, nobody is connected to its spaces until they publish."""
+        for state in (State.LIVE, State.SCHEDULED):
+            for space in self.spaces_in_state(state):
+                for s in self._all(space.id):
+                    if s.on_stage:
+                        self.update_speaker(space.id, s.id, on_stage=False)
+
+    def owner(self, space_id: str) -> str | None:
+        """The node running the space (its claim, else the node that created it); None when
+        that is this node or the space is unknown."""
+        node = self.r.get(P + f"owner:{space_id}") or self.r.hget(P + f"space:{space_id}", "node")
+        return None if not node or node == self.node else str(node)
+
+    def claim(self, space_ids: list[str]) -> None:
+        """Renew this node's claim on the spaces its media process runs."""
+        if not space_ids:
+            return
+        pipe = self.r.pipeline()
+        for sid in space_ids:
+            pipe.set(P + f"owner:{sid}", self.node, ex=OWNER_TTL_S)
+        pipe.execute()

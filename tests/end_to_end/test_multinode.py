@@ -1,0 +1,180 @@
+"""More than one node: two `ruang serve` processes sharing one Redis (and the ticket key) share
+spaces, control, tickets and the waiting room; a space whose speakers are on node 1 is heard,
+ended and replayed through node 2."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import secrets
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import m3u8
+import pytest
+from listening import ffmpeg_decode
+from test_live_space import HOST_HZ, SPEAKER_HZ, assert_tones, tone
+
+from ruang.tools.whip_client import WhipPublisher
+from ruangtest import RuangServer, ajoin, free_port
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("redis-server") is None, reason="redis-server not installed"
+)
+
+
+@pytest.fixture
+def redis_url(tmp_path: Path) -> Iterator[str]:
+    """A throwaway redis-server on a free loopback port, without persistence."""
+    port = free_port()
+    proc = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+         "--appendonly", "no", "--dir", str(tmp_path)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    url = f"redis://127.0.0.1:{port}/0"
+    import redis
+
+    client = redis.Redis.from_url(url)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            client.ping()
+            break
+        except redis.ConnectionError:
+            assert time.monotonic() < deadline, "redis-server did not start"
+            time.sleep(0.05)
+    client.close()
+    yield url
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+def two_nodes(
+    server_factory, tmp_path: Path, redis_url: str, args: tuple[str, ...] = ()
+) -> tuple[RuangServer, RuangServer]:
+    env = {"REDIS_URL": redis_url, "RUANG_TICKET_KEY": secrets.token_hex(32)}
+    nodes = (
+        server_factory(data_dir=tmp_path / "node1", args=args, env=env),
+        server_factory(data_dir=tmp_path / "node2", args=args, env=env),
+    )
+    for node in nodes:
+        node.start()
+    return nodes
+
+
+async def test_speakers_on_node_1_heard_ended_and_replayed_through_node_2(
+    server_factory, tmp_path: Path, redis_url: str
+) -> None:
+    one, two = two_nodes(server_factory, tmp_path, redis_url)
+    async with (
+        httpx.AsyncClient(base_url=one.url, timeout=20, follow_redirects=True) as api1,
+        httpx.AsyncClient(base_url=two.url, timeout=20, follow_redirects=True) as api2,
+    ):
+        r = await api1.post("/api/spaces", json={"title": "Two nodes"})
+        assert r.status_code == 201, r.text
+        space = r.json()
+        sid = space["id"]
+        auth = {"Authorization": f"Bearer {space['host_token']}"}
+        assert space["whip_url"].startswith(one.url)
+
+        seen = await api2.get(f"/api/spaces/{sid}")
+        assert seen.status_code == 200 and seen.json()["title"] == "Two nodes"
+
+        # The host invites a speaker through node 2: forwarded to node 1, which runs the space.
+        r = await api2.post(f"/api/spaces/{sid}/speakers", json={"name": "Ana"}, headers=auth)
+        assert r.status_code == 201, r.text
+        guest = r.json()
+        assert guest["whip_url"].startswith(one.url)
+
+        host = WhipPublisher(space["whip_url"], space["host_token"], tone(HOST_HZ))
+        # The speaker's offer goes to node 2; the answer (and the media) is node 1's.
+        speaker = WhipPublisher(f"{two.url}/whip/{sid}", guest["token"], tone(SPEAKER_HZ))
+        await host.start()
+        answer = await speaker.start()
+        assert answer.status_code == 201 and "a=sendrecv" in answer.text
+        assert speaker.location is not None and speaker.location.startswith(two.url)
+        await asyncio.gather(host.wait_connected(), speaker.wait_connected())
+
+        view = (await api2.get(f"/api/spaces/{sid}", headers=auth)).json()
+        assert {m["name"] for m in view["stage"]} == {"Host", "Ana"}
+        assert "listeners" in view  # the host's view comes from the node running the space
+
+        listen_url = (await ajoin(api2, sid))["listen_url"]
+        assert listen_url.startswith(f"{two.url}/hls/{sid}/t/")
+        heard = await ffmpeg_decode(listen_url, seconds=8)
+        assert heard.size >= 6 * 48_000, f"ffmpeg decoded only {heard.size / 48_000:.1f} s"
+        assert_tones(heard[48_000:], [HOST_HZ, SPEAKER_HZ], [], "listener on node 2 (ffmpeg)")
+
+        # Blocking reload works through node 2 as well.
+        text = (await api2.get(listen_url)).text
+        hint = m3u8.loads(text).preload_hint
+        assert hint is not None
+        msn, part = (int(x) for x in hint.uri.removesuffix(".m4s").split("."))
+        r = await api2.get(listen_url, params={"_HLS_msn": msn, "_HLS_part": part})
+        assert r.status_code == 200 and f'URI="{msn}.{part}.m4s"' in r.text
+
+        assert await speaker.stop() == 200  # WHIP DELETE through node 2
+        await host.stop()
+        r = await api2.post(f"/api/spaces/{sid}/end", headers=auth)
+        assert r.status_code == 200 and r.json()["state"] == "ended", r.text
+        assert (await api1.get(f"/api/spaces/{sid}")).json()["state"] == "ended"
+
+        replay_url = f"{two.url}/hls/{sid}/replay.m3u8"
+        replay = m3u8.loads((await api2.get(replay_url)).text)
+        assert replay.is_endlist and replay.playlist_type == "vod"
+    whole = await ffmpeg_decode(replay_url)
+    assert whole.size >= 8 * 48_000, f"replay only {whole.size / 48_000:.1f} s"
+    assert_tones(whole[48_000:], [HOST_HZ, SPEAKER_HZ], [], "replay through node 2")
+
+
+def test_waiting_room_is_fifo_across_nodes(server_factory, tmp_path: Path, redis_url: str) -> None:
+    one, two = two_nodes(server_factory, tmp_path, redis_url, ("--joins-per-s", "5"))
+    with (
+        httpx.Client(base_url=one.url, timeout=10) as api1,
+        httpx.Client(base_url=two.url, timeout=10) as api2,
+    ):
+        space = api1.post("/api/spaces", json={"title": "Surge on two nodes"}).json()
+        join = f"/api/spaces/{space['id']}/join"
+        nodes = (api1, api2)
+        waiting: dict[int, str] = {}
+        admitted_now = 0
+        for i in range(30):
+            r = nodes[i % 2].post(join)
+            if r.status_code == 200:
+                admitted_now += 1
+                continue
+            assert r.status_code == 202, r.text
+            assert r.json()["position"] <= len(waiting) + 1
+            waiting[i] = r.json()["queue"]
+        assert admitted_now >= 1 and len(waiting) >= 10, (admitted_now, len(waiting))
+        # FIFO, observed without races: once someone is admitted, nobody who arrived before
+        # them is ever sent back to wait again (whichever node they ask, in whatever order).
+        admitted_at: dict[int, float] = {}  # when the admission answer came back
+        refused_at: dict[int, float] = {}  # when the last 202 was asked for
+        rng = random.Random(5)
+        deadline = time.monotonic() + 40
+        while waiting and time.monotonic() < deadline:
+            for i in rng.sample(sorted(waiting), len(waiting)):
+                asked = time.monotonic()
+                r = rng.choice(nodes).post(join, json={"queue": waiting[i]})
+                if r.status_code == 200:
+                    assert "/t/" in r.json()["listen_url"]
+                    admitted_at[i] = time.monotonic()
+                    del waiting[i]
+                else:
+                    assert r.status_code == 202, r.text
+                    refused_at[i] = asked
+                    waiting[i] = r.json()["queue"]
+            time.sleep(0.1)
+        assert not waiting, f"{len(waiting)} still waiting after 40 s"
+        for i, t in admitted_at.items():
+            overtaken = [j for j, asked in refused_at.items() if j < i and asked > t]
+            assert not overtaken, f"{i} was let in before {overtaken}, who arrived earlier"
+        order = sorted(admitted_at, key=admitted_at.__getitem__)
+        assert order[0] == min(order) and len(order) >= 10, order
