@@ -3,6 +3,8 @@ to the media process for everything that changes a space (rare, small requests).
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 import os
 import re
@@ -75,6 +77,9 @@ def build_delivery_app(config: Config) -> Starlette:
         timeout=httpx.Timeout(20.0),
     )
     peers = httpx.AsyncClient(timeout=httpx.Timeout(20.0))  # other nodes' public ports
+    # Nodes prove a forwarded request is theirs with a value derived from the shared key, so a
+    # client cannot make a node act on a space another node runs.
+    hop = hmac.new(key, b"ruang.forwarded", hashlib.sha256).hexdigest()[:32]
 
     def find_space(space_id: str) -> Space | None:
         return db.get_space(space_id) if ID_PATTERN.match(space_id) else None
@@ -150,7 +155,8 @@ def build_delivery_app(config: Config) -> Starlette:
 
     def owner_of_path(request: Request) -> str | None:
         """The node running the space a control request is about, when it is another node."""
-        if remote is None or request.headers.get(FORWARDED):
+        forwarded = request.headers.get(FORWARDED, "")
+        if remote is None or hmac.compare_digest(forwarded.encode(), hop.encode()):
             return None  # one node, or already forwarded once: handle it here
         m = _OWNED_PATH.match(request.url.path)
         return remote.owner(m.group(1)) if m else None
@@ -162,7 +168,7 @@ def build_delivery_app(config: Config) -> Starlette:
         node = owner_of_path(request)
         try:
             if node is not None:  # the space runs on another node: its media process decides
-                headers[FORWARDED] = "1"
+                headers[FORWARDED] = hop
                 upstream = await peers.request(
                     request.method,
                     node + request.url.path,

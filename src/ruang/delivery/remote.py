@@ -18,7 +18,7 @@ import httpx
 
 from ruang.delivery.hls import HlsResponse, encode_headers
 
-FORWARDED = "x-ruang-forwarded"  # marks a request one node sends another (never forwarded again)
+FORWARDED = "x-ruang-forwarded"  # a control request one node forwards to another (not again)
 OWNER_CACHE_S = 2.0  # how long a worker remembers which node runs a space, seconds
 MEDIA_CACHE_BYTES = 64 * 1024 * 1024  # remote immutable media kept per worker
 _KEEP = ("content-type", "cache-control", "retry-after")
@@ -86,7 +86,7 @@ class RemoteOrigin:
 
     async def _get(self, url: str, key: str, immutable: bool) -> HlsResponse:
         try:
-            r = await self._client.get(url, headers={FORWARDED: "1"})
+            r = await self._client.get(url)
         except httpx.HTTPError:
             json_503 = {"content-type": "application/json", "retry-after": "1"}
             return _response(503, UNAVAILABLE, json_503)
