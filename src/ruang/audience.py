@@ -55,6 +55,7 @@ class WorkerAudience:
     def __init__(self) -> None:
         self._present: dict[str, Presence] = {}
         self._unique: dict[str, datasketches.hll_sketch] = {}
+        self.fresh: dict[str, set[str]] | None = None  # set: ids new since `drain` (Redis)
 
     def seen(self, space_id: str, listener: str, now: float) -> None:
         """A listener of a space showed a sign of life."""
@@ -62,12 +63,21 @@ class WorkerAudience:
         if presence is None:
             presence = self._present[space_id] = Presence()
             self._unique[space_id] = datasketches.hll_sketch(HLL_LG_K)
+        if self.fresh is not None and listener not in presence._last:
+            self.fresh.setdefault(space_id, set()).add(listener)
         presence.seen(listener, now)
         self._unique[space_id].update(listener)
 
     def current(self, now: float) -> int:
         """Listeners present on this worker, all spaces together."""
         return sum(p.count(now) for p in self._present.values())
+
+    def drain(self) -> dict[str, set[str]]:
+        """Listener ids first seen since the last drain (for a shared HyperLogLog)."""
+        if self.fresh is None:
+            return {}
+        fresh, self.fresh = self.fresh, {}
+        return fresh
 
     def report(self, now: float) -> dict[str, dict[str, Any]]:
         """What this worker tells the media process: per space, present count and sketch."""
@@ -96,6 +106,13 @@ class AudienceBook:
         self._reports: dict[str, tuple[float, dict[str, dict[str, Any]]]] = {}
         self._figures: dict[str, _SpaceFigures] = {}
         self._unique: dict[str, datasketches.hll_union] = {}
+        self._shared: dict[str, tuple[float, int, int]] = {}  # every node's sums (Redis)
+
+    def shared(self, figures: dict[str, tuple[int, int]], now: float) -> None:
+        """Every node's sums for the spaces this node runs: they replace this node's own."""
+        for sid, (current, unique) in figures.items():
+            self._shared[sid] = (now, current, unique)
+            self._note(sid, now)
 
     def ingest(self, worker: str, report: dict[str, dict[str, Any]], now: float) -> None:
         """Take one worker's report (validated: bad entries are skipped)."""
@@ -118,6 +135,9 @@ class AudienceBook:
 
     def current(self, space_id: str, now: float) -> int:
         """Listeners present now, across workers that reported recently."""
+        shared = self._shared.get(space_id)
+        if shared is not None and now - shared[0] <= REPORT_STALE_S:
+            return shared[1]
         return sum(
             r.get(space_id, {}).get("current", 0)
             for t, r in self._reports.values()
@@ -136,11 +156,14 @@ class AudienceBook:
         """Figures for the host: current, peak (and when), unique, and the timeline."""
         fig = self._figures.get(space_id, _SpaceFigures())
         union = self._unique.get(space_id)
+        unique = round(union.get_estimate()) if union is not None else 0
+        if space_id in self._shared:
+            unique = max(unique, self._shared[space_id][2])
         return {
             "current": self.current(space_id, now),
             "peak": fig.peak,
             "peak_at": fig.peak_at or None,
-            "unique": round(union.get_estimate()) if union is not None else 0,
+            "unique": unique,
             "timeline": [[round(t, 1), n] for t, n in fig.timeline],
         }
 

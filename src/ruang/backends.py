@@ -4,9 +4,14 @@ waiting room) when `redis_url` is set."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ruang.config import Config
 from ruang.guard.admission import Admission, Limits
 from ruang.store.base import Store
+
+if TYPE_CHECKING:
+    from ruang.shared_audience import SharedAudience
 
 
 def open_store(config: Config) -> Store:
@@ -27,3 +32,12 @@ def make_admission(config: Config, limits: Limits, key: bytes, now: float) -> Ad
 
         return SharedAdmission(config.redis_url, config.node, limits, key, now)
     return Admission(limits, key, now)
+
+
+def open_shared_audience(config: Config) -> SharedAudience | None:
+    """Audience figures summed across nodes, or None on one node (workers report locally)."""
+    if not config.redis_url:
+        return None
+    from ruang.shared_audience import SharedAudience
+
+    return SharedAudience(config.redis_url, config.node)

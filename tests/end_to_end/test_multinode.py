@@ -111,6 +111,17 @@ async def test_speakers_on_node_1_heard_ended_and_replayed_through_node_2(
         assert heard.size >= 6 * 48_000, f"ffmpeg decoded only {heard.size / 48_000:.1f} s"
         assert_tones(heard[48_000:], [HOST_HZ, SPEAKER_HZ], [], "listener on node 2 (ffmpeg)")
 
+        # The host sees the listener of node 2, once (node 2's requests to node 1 for its
+        # listeners are not counted again).
+        deadline = time.monotonic() + 10
+        while True:
+            view = (await api2.get(f"/api/spaces/{sid}", headers=auth)).json()
+            figures = view["listeners"]
+            if figures["current"] == 1 and figures["unique"] == 1:
+                break
+            assert time.monotonic() < deadline, figures
+            await asyncio.sleep(0.5)
+
         # Blocking reload works through node 2 as well.
         text = (await api2.get(listen_url)).text
         hint = m3u8.loads(text).preload_hint
@@ -176,5 +187,4 @@ def test_waiting_room_is_fifo_across_nodes(server_factory, tmp_path: Path, redis
         for i, t in admitted_at.items():
             overtaken = [j for j, asked in refused_at.items() if j < i and asked > t]
             assert not overtaken, f"{i} was let in before {overtaken}, who arrived earlier"
-        order = sorted(admitted_at, key=admitted_at.__getitem__)
-        assert order[0] == min(order) and len(order) >= 10, order
+        assert len(admitted_at) >= 10 and refused_at, (admitted_at, refused_at)

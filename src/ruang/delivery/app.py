@@ -3,6 +3,7 @@ to the media process for everything that changes a space (rare, small requests).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import logging
@@ -23,7 +24,7 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from ruang.backends import make_admission, open_store
+from ruang.backends import make_admission, open_shared_audience, open_store
 from ruang.config import Config
 from ruang.delivery.files import SpaceFiles
 from ruang.delivery.gate import Gate
@@ -236,9 +237,23 @@ def build_delivery_app(config: Config) -> Starlette:
         lifespan=lifespan,
     )
 
+    shared_audience = open_shared_audience(config)
+    if shared_audience is not None:
+        gate.admission.audience.fresh = {}  # keep new listener ids for the shared HyperLogLog
+
     async def report_audience() -> None:
-        """Tell the media process what this worker sees (it adds up every worker)."""
-        report = gate.admission.audience.report(time.time())
+        """Tell the media process what this worker sees (it adds up every worker), and with
+        several nodes add it to the shared figures the node running each space reads."""
+        now = time.time()
+        report = gate.admission.audience.report(now)
+        if shared_audience is not None:
+            fresh = gate.admission.audience.drain()
+            try:
+                await asyncio.to_thread(
+                    shared_audience.publish, str(os.getpid()), report, fresh, now
+                )
+            except Exception as exc:  # figures are not worth failing a worker for
+                log.warning("could not share the audience: %s", exc)
         load = {
             "level": shedder.level,
             "shed": {p.name.lower(): n for p, n in shedder.shed.items()},

@@ -33,6 +33,7 @@ ERROR_CACHE = "public, max-age=1"
 PLAYLIST_TYPE = "application/vnd.apple.mpegurl"
 _MEDIA_NAME = re.compile(r"^(?:init\.mp4|\d{1,9}(?:\.\d{1,2})?\.m4s)$")
 _PART_NAME = re.compile(r"^(\d{1,9})\.(\d{1,2})\.m4s$")
+NODE_PARAM = "ruang_node"  # marks a request another node makes for its listeners (not counted)
 _CORS = [("Access-Control-Allow-Origin", "*"), ("Access-Control-Expose-Headers", "Location")]
 
 
@@ -127,7 +128,8 @@ class HlsService:
                 ready, cache = pl.has(msn, part), BLOCKING_PLAYLIST
             if not ready:
                 return None
-            self.gate.admission.seen(space_id, held.listener, now)
+            if NODE_PARAM not in query:
+                self.gate.admission.seen(space_id, held.listener, now)
             return _ok(pl.text, PLAYLIST_TYPE, cache)
         if name != "replay.m3u8" and _MEDIA_NAME.match(name):
             data = self.remote.cached(space_id, name) if self.remote is not None else None
@@ -155,11 +157,14 @@ class HlsService:
             node = self.remote.owner(space_id) if self.remote is not None else None
             if node is not None:
                 return await self._from_node(node, space_id, ticket, name, query, held.listener)
+            counted = NODE_PARAM not in query  # the other node counts its own listeners
             if name == "live.m3u8":
-                self.gate.admission.seen(space_id, held.listener, now)
+                if counted:
+                    self.gate.admission.seen(space_id, held.listener, now)
                 return await self._live(space_id, query)
             if name == "replay.m3u8":
-                self.gate.admission.seen(space_id, held.listener, now)
+                if counted:
+                    self.gate.admission.seen(space_id, held.listener, now)
                 return self._replay(space_id)
             if not _MEDIA_NAME.match(name):
                 raise not_found(f"{name!r}")

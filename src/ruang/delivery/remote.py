@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 
 import httpx
 
-from ruang.delivery.hls import HlsResponse, encode_headers
+from ruang.delivery.hls import NODE_PARAM, HlsResponse, encode_headers
 
 FORWARDED = "x-ruang-forwarded"  # a control request one node forwards to another (not again)
 OWNER_CACHE_S = 2.0  # how long a worker remembers which node runs a space, seconds
@@ -78,7 +78,7 @@ class RemoteOrigin:
         task = self._inflight.get(key)
         if task is None:
             path = f"/hls/{space_id}/t/{ticket}/{name}" if ticket else f"/hls/{space_id}/{name}"
-            url = node + path + (f"?{qs}" if qs else "")
+            url = f"{node}{path}?{qs + '&' if qs else ''}{NODE_PARAM}=1"
             task = asyncio.ensure_future(self._get(url, key, immutable))
             self._inflight[key] = task
             task.add_done_callback(lambda _t: self._inflight.pop(key, None))

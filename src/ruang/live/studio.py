@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from datetime import datetime
 from typing import Any
 
-from ruang.audience import AudienceBook
+from ruang.audience import REPORT_EVERY_S, AudienceBook
+from ruang.backends import open_shared_audience
 from ruang.config import Config
 from ruang.errors import ApiError, conflict, forbidden, not_found, unauthorized
 from ruang.hls.store import SpaceMediaStore
@@ -38,6 +40,8 @@ class Studio:
         self._loopback_only = is_loopback_only(config.ice_addresses)
         self._lock = asyncio.Lock()
         self._claims: asyncio.Task[None] | None = None
+        self._shared_audience = open_shared_audience(config)
+        self._figures: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         """Configure ICE and resume every space that was live when the process last stopped."""
@@ -48,6 +52,23 @@ class Studio:
         for space in self.db.spaces_in_state(State.SCHEDULED):
             self._start_pipeline(space.id, live=False)
         self._claims = asyncio.create_task(self._renew_claims())
+        if self._shared_audience is not None:
+            self._figures = asyncio.create_task(self._read_shared_audience())
+
+    async def _read_shared_audience(self) -> None:
+        """The figures of every node's listeners for the spaces that run here."""
+        assert self._shared_audience is not None
+        while True:
+            await asyncio.sleep(REPORT_EVERY_S)
+            now = time.time()
+            try:
+                figures = await asyncio.to_thread(
+                    self._shared_audience.read, list(self.pipelines), now
+                )
+            except Exception as exc:
+                log.warning("could not read the shared audience: %s", exc)
+                continue
+            self.audience.shared(figures, now)
 
     async def _renew_claims(self) -> None:
         """Tell the other nodes (through the shared store) which spaces run here."""
@@ -60,8 +81,9 @@ class Studio:
 
     async def stop(self) -> None:
         """Hang up every session and stop every clock; live spaces stay live for a restart."""
-        if self._claims is not None:
-            self._claims.cancel()
+        for task in (self._claims, self._figures):
+            if task is not None:
+                task.cancel()
         for session in list(self.sessions.values()):
             await session.close()
         for pipeline in list(self.pipelines.values()):
