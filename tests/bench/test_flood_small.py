@@ -20,10 +20,9 @@ def test_flood_small_surge_waits_in_fifo_order_and_plays(tmp_path: Path) -> None
     proc = subprocess.run(
         [
             sys.executable,
-            "-c",
-            "import sys; from ruang.bench import flood; import argparse; "
-            "p = argparse.ArgumentParser(); flood.add_arguments(p); "
-            "flood.run(p.parse_args(sys.argv[1:]))",
+            "-m",
+            "ruang.bench",
+            "flood",
             "--listeners=50",
             "--ramp-s=3",
             "--duration-s=8",

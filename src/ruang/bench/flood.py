@@ -465,7 +465,7 @@ def aggregate(
     }
     gauges = {
         k: [sum(res["gauges"][k][i] for res in results) for i in range(n_seconds)]
-        for k in ("waiting", "active", "stalled")
+        for k in ("joining", "waiting", "active", "stalled")
     }
     total = {k: sum(v) for k, v in counters.items()}
     error_kinds: dict[str, int] = {}
@@ -473,6 +473,7 @@ def aggregate(
         for k, v in res["error_kinds"].items():
             error_kinds[k] = error_kinds.get(k, 0) + v
     join_ms = [x for res in results for x in res["join_ms"]]
+    connect_ms = [x for res in results for x in res["connect_ms"]]
     loop_lag = [x for res in results for x in res["loop_lag_ms"]]
 
     admitted = [r for r in rows if r["admitted"] >= 0]
@@ -504,7 +505,7 @@ def aggregate(
     timeline: dict[str, list[Any]] = {"t": list(range(n_seconds))}
     for k in ("arrivals", "admitted", "requests", "s5xx", "s503", "timeouts", "errors", "stalls"):
         timeline[k] = counters[k]
-    for k in ("waiting", "active", "stalled"):
+    for k in ("joining", "waiting", "active", "stalled"):
         timeline[k] = gauges[k]
     timeline["generator_loop_lag_ms"] = [
         max(res["gauges"]["loop_lag_ms"][i] for res in results) for i in range(n_seconds)
@@ -521,6 +522,7 @@ def aggregate(
             "still_waiting_at_end": len(still_waiting),
             "join_latency_s": _pcts([r["admitted"] - r["first_sent"] for r in admitted]),
             "join_request_ms": _pcts(join_ms, digits=2),
+            "connect_ms": _pcts(connect_ms, digits=2),
             "attempts_max": max((int(r["join_attempts"]) for r in rows), default=0),
             "waited": len(waited),
             "waiting_room_s": _pcts([r["admitted"] - r["first_wait"] for r in waited]),
@@ -606,10 +608,11 @@ def plot(result: dict[str, Any], path: Path) -> str | None:
         return "matplotlib is not installed: no plot"
     tl = result["timeline"]
     t = tl["t"]
-    fig, axes = plt.subplots(4, 1, figsize=(10, 11), sharex=True)
+    fig, axes = plt.subplots(5, 1, figsize=(10, 13), sharex=True)
     ax = axes[0]
     ax.plot(t, tl["active"], label="active listeners")
-    ax.plot(t, tl["waiting"], label="waiting")
+    ax.plot(t, tl["waiting"], label="waiting (202)")
+    ax.plot(t, tl["joining"], label="joining (answer pending or backing off)")
     if any(x is not None for x in tl["server_listeners"]):
         ax.plot(
             t,
@@ -634,8 +637,18 @@ def plot(result: dict[str, Any], path: Path) -> str | None:
     ax.bar(t, tl["stalls"], width=0.8, color="C3", alpha=0.6, label="stalls begun/s")
     ax.plot(t, tl["stalled"], color="C1", label="listeners stalled (sampled)")
     ax.set_ylabel("stalls")
-    ax.set_xlabel("seconds since the first arrival")
     ax.legend(loc="upper left")
+    ax = axes[4]
+    ax.plot(t, tl["generator_loop_lag_ms"], color="C5", label="generator loop lag, worst (ms)")
+    ax.set_ylabel("ms")
+    ax.legend(loc="upper left")
+    right = ax.twinx()
+    pressure = [np.nan if x is None else x for x in tl["server_pressure"]]
+    right.step(t, pressure, where="mid", color="C3", label="server pressure level")
+    right.set_ylim(-0.1, 3.5)
+    right.set_ylabel("pressure level")
+    right.legend(loc="upper right")
+    ax.set_xlabel("seconds since the first arrival")
     words, lines = summarize(result).split(" "), [""]
     for w in words:
         if len(lines[-1]) + len(w) > 150:

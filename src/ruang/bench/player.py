@@ -77,7 +77,13 @@ COUNTERS = (
     "parts_late",
     "bytes",
 )
-GAUGES = ("waiting", "active", "stalled", "loop_lag_ms")  # loop_lag_ms: the second's worst
+GAUGES = (
+    "joining",
+    "waiting",
+    "active",
+    "stalled",
+    "loop_lag_ms",
+)  # loop_lag_ms: the second's worst
 
 _QUEUE_N = re.compile(r"^[a-z]\.(\d+)\.")
 
@@ -459,7 +465,8 @@ class Flood:
     pipeline: bool = False
     counters: dict[str, list[int]] = field(default_factory=dict)
     gauges: dict[str, list[int]] = field(default_factory=dict)
-    join_ms: list[float] = field(default_factory=list)
+    join_ms: list[float] = field(default_factory=list)  # each join request, connect included
+    connect_ms: list[float] = field(default_factory=list)  # each TCP connect
     error_kinds: dict[str, int] = field(default_factory=dict)
     loop_lag_ms: list[float] = field(default_factory=list)
     cpu_s: float = 0.0  # CPU this process used from t0 to the end
@@ -512,7 +519,9 @@ class Flood:
         """One exchange (several requests are pipelined), reconnecting first if the
         connection is gone; counted."""
         if conn is None or conn.closed:
+            began = self.now()
             conn = await connect(self.host, self.port, listener.source, self.timeout_s)
+            self.connect_ms.append(round((self.now() - began) * 1000, 2))
         self.count("requests", self.now(), len(requests))
         answers = await conn.exchange(b"".join(requests), self.timeout_s, len(requests))
         t = self.now()
@@ -725,14 +734,17 @@ class Flood:
                 lag_series[i] = max(lag_series[i], int(lag))
             if now - i < 0.5 and filled >= i - 1:
                 continue
-            waiting = active = stalled = 0
+            joining = waiting = active = stalled = 0
             for x in self.listeners:
-                if x.state == "waiting":
+                if x.state == "joining":
+                    joining += 1
+                elif x.state == "waiting":
                     waiting += 1
                 elif x.state == "active":
                     active += 1
                     stalled += x.buffer.stalled_at(now)
             for j in range(filled + 1, min(i + 1, len(lag_series))):  # skipped seconds too
+                self.gauges["joining"][j] = joining
                 self.gauges["waiting"][j] = waiting
                 self.gauges["active"][j] = active
                 self.gauges["stalled"][j] = stalled
@@ -748,6 +760,7 @@ class Flood:
             "counters": self.counters,
             "gauges": self.gauges,
             "join_ms": self.join_ms,
+            "connect_ms": self.connect_ms,
             "error_kinds": self.error_kinds,
             "loop_lag_ms": self.loop_lag_ms,
             "cpu_s": round(self.cpu_s, 3),
