@@ -4,7 +4,8 @@ waiting room) when `redis_url` is set."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any
 
 from ruang.config import Config
 from ruang.guard.admission import Admission, Limits
@@ -41,3 +42,15 @@ def open_shared_audience(config: Config) -> SharedAudience | None:
     from ruang.shared_audience import SharedAudience
 
     return SharedAudience(config.redis_url, config.node)
+
+
+def space_events(
+    config: Config, on_change: Callable[[str, str], None]
+) -> Coroutine[Any, Any, None] | None:
+    """A task body calling on_change(space_id, state) for every space state change on any
+    node; None on one node (nothing else changes a space behind this node's back)."""
+    if not config.redis_url:
+        return None
+    from ruang.store.redisstore import watch_events
+
+    return watch_events(config.redis_url, on_change)

@@ -188,3 +188,47 @@ def test_waiting_room_is_fifo_across_nodes(server_factory, tmp_path: Path, redis
             overtaken = [j for j, asked in refused_at.items() if j < i and asked > t]
             assert not overtaken, f"{i} was let in before {overtaken}, who arrived earlier"
         assert len(admitted_at) >= 10 and refused_at, (admitted_at, refused_at)
+
+
+async def test_scheduled_space_warms_up_and_starts_through_the_other_node(
+    server_factory, tmp_path: Path, redis_url: str
+) -> None:
+    one, two = two_nodes(server_factory, tmp_path, redis_url)
+    async with (
+        httpx.AsyncClient(base_url=one.url, timeout=20, follow_redirects=True) as api1,
+        httpx.AsyncClient(base_url=two.url, timeout=20, follow_redirects=True) as api2,
+    ):
+        r = await api1.post(
+            "/api/spaces", json={"title": "Later", "starts_at": "2030-01-01T10:00:00Z"}
+        )
+        space = r.json()
+        sid = space["id"]
+        # Before the start, node 2 serves node 1's silence without a ticket.
+        r = await api2.get(f"/hls/{sid}/live.m3u8")
+        assert r.status_code == 200 and "#EXT-X-PART:" in r.text, r.text
+        first_part = m3u8.loads(r.text).segments[0].parts[0].uri
+        r = await api2.get(f"/hls/{sid}/{first_part}")
+        assert r.status_code == 200 and r.content[4:8] == b"moof"
+        # Early listeners on either node wait with a place each node honours.
+        early = [await api.post(f"/api/spaces/{sid}/join") for api in (api1, api2)]
+        assert all(e.status_code == 202 for e in early), [e.text for e in early]
+
+        auth = {"Authorization": f"Bearer {space['host_token']}"}
+        r = await api2.post(f"/api/spaces/{sid}/start", headers=auth)
+        assert r.status_code == 200 and r.json()["state"] == "live", r.text
+        assert (await api1.get(f"/api/spaces/{sid}")).json()["state"] == "live"
+        for api, e in zip((api2, api1), early, strict=True):  # each comes back on the other node
+            body = {"queue": e.json()["queue"]}
+            deadline = time.monotonic() + 10
+            while (r := await api.post(f"/api/spaces/{sid}/join", json=body)).status_code != 200:
+                assert r.status_code == 202 and time.monotonic() < deadline, r.text
+                await asyncio.sleep(0.2)
+            assert "/t/" in r.json()["listen_url"]
+        r = await api2.post(f"/api/spaces/{sid}/end", headers=auth)
+        assert r.status_code == 200 and r.json()["state"] == "ended"
+        # The end reaches node 2's workers by pub/sub, well before their 5 s cache would expire.
+        deadline = time.monotonic() + 2
+        while (joined := await ajoin(api2, sid))["state"] != "ended":
+            assert time.monotonic() < deadline, joined
+            await asyncio.sleep(0.1)
+        assert joined["listen_url"].endswith("/replay.m3u8")

@@ -24,7 +24,7 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from ruang.backends import make_admission, open_shared_audience, open_store
+from ruang.backends import make_admission, open_shared_audience, open_store, space_events
 from ruang.config import Config
 from ruang.delivery.files import SpaceFiles
 from ruang.delivery.gate import Gate
@@ -61,6 +61,8 @@ _PROXY_BACK = (
     "retry-after",
 )
 _OWNED_PATH = re.compile(r"^/(?:api/spaces|whip)/([a-z0-9]{10})(?:/|$)")
+SPACE_CACHE_S = 5.0  # with Redis, a worker remembers a space this long (events invalidate it)
+SPACE_CACHE_MAX = 100_000
 STATIC = Path(str(resources.files("ruang.web") / "static"))
 
 
@@ -82,12 +84,32 @@ def build_delivery_app(config: Config) -> Starlette:
     # client cannot make a node act on a space another node runs.
     hop = hmac.new(key, b"ruang.forwarded", hashlib.sha256).hexdigest()[:32]
 
+    # Several nodes: spaces run elsewhere are fetched from (and controlled on) their node, and
+    # spaces are remembered for a few seconds (state changes arrive by pub/sub at once).
+    remote = RemoteOrigin(db.owner, config.blocking_timeout_s + 4) if config.redis_url else None
+    spaces: dict[str, tuple[float, Space]] = {}
+    cache_s = SPACE_CACHE_S if config.redis_url else 0.0
+
     def find_space(space_id: str) -> Space | None:
-        return db.get_space(space_id) if ID_PATTERN.match(space_id) else None
+        if not ID_PATTERN.match(space_id):
+            return None
+        now = time.monotonic()
+        hit = spaces.get(space_id)
+        if hit is not None and now - hit[0] < cache_s:
+            return hit[1]
+        space = db.get_space(space_id)
+        if space is not None and cache_s:
+            if len(spaces) > SPACE_CACHE_MAX:
+                spaces.clear()
+            spaces[space_id] = (now, space)
+        return space
+
+    def space_changed(space_id: str, state: str) -> None:
+        spaces.pop(space_id, None)
+        if remote is not None:
+            remote.forget(space_id)
 
     shedder = Shedder()
-    # Several nodes: spaces run elsewhere are fetched from (and controlled on) their node.
-    remote = RemoteOrigin(db.owner, config.blocking_timeout_s + 4) if config.redis_url else None
     hls_service = HlsService(config, files, gate, find_space, shedder, remote)
 
     def known_space(space_id: str) -> Space:
@@ -264,6 +286,7 @@ def build_delivery_app(config: Config) -> Starlette:
         except httpx.HTTPError as exc:
             log.warning("could not report the audience: %s", exc)
 
+    app.state.events = space_events(config, space_changed)
     app.state.hls = hls_service
     app.state.shedder = shedder
     app.state.report_audience = report_audience

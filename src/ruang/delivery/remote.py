@@ -55,6 +55,10 @@ class RemoteOrigin:
         self._owners[space_id] = (now, node)
         return node
 
+    def forget(self, space_id: str) -> None:
+        """Ask the store again next time (the space changed state)."""
+        self._owners.pop(space_id, None)
+
     def cached(self, space_id: str, name: str) -> bytes | None:
         """Immutable media of a remote space already fetched."""
         return self._media.get(f"{space_id}/{name}")

@@ -54,6 +54,8 @@ async def serve(config: Config, sock: socket.socket) -> None:
             shedder.sample(max(0.0, loop.time() - began - LAG_PROBE_S), loop.time())
 
     tasks = [asyncio.create_task(report_forever()), asyncio.create_task(measure_lag())]
+    if app.state.events is not None:  # several nodes: space state changes from the others
+        tasks.append(asyncio.create_task(app.state.events))
     async with server:
         await stop.wait()
     for task in tasks:

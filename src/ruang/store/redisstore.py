@@ -10,15 +10,21 @@ and tiny (one round trip each); none is on a listener's per-part path.
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 import redis
+import redis.asyncio
 
 from ruang.spaces.model import Role, Space, Speaker, State, hash_token, new_id, new_token, utcnow
 from ruang.store.base import OWNER_TTL_S
 
 P = "ruang:"
+EVENTS = P + "events"  # pub/sub channel: "{space_id} {state}" on every state change
+log = logging.getLogger(__name__)
 
 
 def _t(v: str | None) -> datetime | None:
@@ -110,6 +116,7 @@ class RedisSpaceStore:
         if old:
             pipe.srem(P + f"state:{old}", space_id)
         pipe.sadd(P + f"state:{state.value}", space_id)
+        pipe.publish(EVENTS, f"{space_id} {state.value}")
         pipe.execute()
         space = self.get_space(space_id)
         assert space is not None
@@ -205,3 +212,22 @@ class RedisSpaceStore:
         for sid in space_ids:
             pipe.set(P + f"owner:{sid}", self.node, ex=OWNER_TTL_S)
         pipe.execute()
+
+
+async def watch_events(url: str, on_change: Callable[[str, str], None]) -> None:
+    """Call on_change(space_id, state) for every state change on any node, until cancelled;
+    reconnects after a lost connection (callers' caches expire on their own meanwhile)."""
+    while True:
+        client = redis.asyncio.Redis.from_url(url, decode_responses=True)
+        try:
+            async with client.pubsub() as pubsub:
+                await pubsub.subscribe(EVENTS)
+                async for message in pubsub.listen():
+                    if message.get("type") == "message":
+                        space_id, _, state = str(message["data"]).partition(" ")
+                        on_change(space_id, state)
+        except (redis.RedisError, OSError) as exc:
+            log.warning("space events: %s; reconnecting", exc)
+            await asyncio.sleep(1.0)
+        finally:
+            await client.aclose()
