@@ -191,3 +191,15 @@ def test_service_documents(api: httpx.Client) -> None:
     assert spec["openapi"].startswith("3.") and "/api/spaces" in spec["paths"]
     metrics = api.get("/metrics")
     assert metrics.status_code == 200 and "ruang_live_spaces" in metrics.text
+
+
+def test_strange_paths_are_refused_not_crashed(api: httpx.Client) -> None:
+    for path in (
+        "/whip/%11%01",
+        "/whip/%C2%82%C2%BF",
+        "/api/spaces/%00/end",
+        "/whip/x/sessions/%7F",
+    ):
+        r = api.post(path, content=b"v=0", headers={"Content-Type": "application/sdp"})
+        assert 400 <= r.status_code < 500, (path, r.status_code, r.text)
+        assert r.json()["error"]

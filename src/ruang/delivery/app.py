@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 from starlette.applications import Starlette
@@ -189,12 +190,13 @@ def build_delivery_app(config: Config) -> Starlette:
         if request.client is not None:
             headers["x-forwarded-for"] = request.client.host
         node = owner_of_path(request)
+        path = quote(request.url.path, safe="/")  # whatever the client sent, a valid URL
         try:
             if node is not None:  # the space runs on another node: its media process decides
                 headers[FORWARDED] = hop
                 upstream = await peers.request(
                     request.method,
-                    node + request.url.path,
+                    node + path,
                     params=request.query_params,
                     headers=headers,
                     content=request.stream(),
@@ -202,7 +204,7 @@ def build_delivery_app(config: Config) -> Starlette:
             else:
                 upstream = await control.request(
                     request.method,
-                    request.url.path,
+                    path,
                     params=request.query_params,
                     headers=headers,
                     content=request.stream(),
