@@ -56,6 +56,7 @@ from ruang.bench.player import COUNTERS
 MAX_LISTENERS = 200_000  # hard cap on one run
 MAX_DURATION_S = 3_600.0  # hard cap on one run
 PER_PROCESS_MAX = 15_000  # listeners (sockets) per generator process, below `ulimit -n`
+PROCESS_SHARE = 1_000  # listeners per generator process by default (up to the core count)
 LEAD_S = 2.0  # from spawning the generator processes to the first arrival
 KILL_GRACE_S = 60.0  # the generator processes are killed this long after the end
 STALL_GOOD = 0.001  # a listener is "good" below this stall ratio (0.1 %)
@@ -86,7 +87,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--processes",
         type=int,
         default=0,
-        help=f"generator processes (default: one per {PER_PROCESS_MAX // 1000}k listeners)",
+        help=f"generator processes (default: one per {PROCESS_SHARE} listeners up to the core "
+        f"count, and at least one per {PER_PROCESS_MAX} listeners)",
     )
     p.add_argument("--sources", type=int, default=256, help="distinct 127.x.y.z source addresses")
     p.add_argument(
@@ -219,7 +221,12 @@ def check_bounds(args: argparse.Namespace) -> int:
         raise SystemExit(f"--duration-s must be within (0, {MAX_DURATION_S:g}]")
     if args.rate is not None and args.rate <= 0:
         raise SystemExit("--rate must be positive")
-    processes = args.processes or max(1, math.ceil(args.listeners / PER_PROCESS_MAX))
+    # by default one process per PROCESS_SHARE listeners, up to the cores (shorter bursts per
+    # event loop: 1000 listeners are 1000 answers at every part boundary), more if sockets need
+    processes = args.processes or max(
+        math.ceil(args.listeners / PER_PROCESS_MAX),
+        min(os.cpu_count() or 1, math.ceil(args.listeners / PROCESS_SHARE)),
+    )
     if math.ceil(args.listeners / processes) > PER_PROCESS_MAX:
         raise SystemExit(
             f"at most {PER_PROCESS_MAX} listeners per process (ulimit -n): use more --processes"

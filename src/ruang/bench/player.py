@@ -200,7 +200,17 @@ class Connection(asyncio.Protocol):
     are kept in `pending` with their deadline, and `expire_overdue` (called a few times a
     second) fails those past it."""
 
-    __slots__ = ("transport", "buf", "waiter", "answers", "want", "closed", "deadline", "_head")
+    __slots__ = (
+        "transport",
+        "buf",
+        "waiter",
+        "answers",
+        "want",
+        "closed",
+        "deadline",
+        "answered_at",
+        "_head",
+    )
     pending: ClassVar[set[Connection]] = set()
 
     def __init__(self) -> None:
@@ -211,6 +221,7 @@ class Connection(asyncio.Protocol):
         self.want = 0
         self.closed = False
         self.deadline = 0.0
+        self.answered_at = 0.0  # time.monotonic() the last exchange's last byte came in
         self._head: tuple[int, int, int, float | None, bool, bool] | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -237,6 +248,7 @@ class Connection(asyncio.Protocol):
             self.close()
             return
         if len(self.answers) >= self.want:
+            self.answered_at = time.monotonic()  # before the coroutine gets to run again
             self.waiter.set_result(self.answers)
 
     def _parse(self) -> bool:
@@ -635,7 +647,7 @@ class Flood:
                     conn = await self.fetch_part(listener, conn, folder + uri)
                     if conn is None:
                         break
-                t = self.now()
+                t = conn.answered_at - self.t0  # not when this coroutine got to run
                 late = listener.buffer.late
                 began = listener.buffer.add(t, duration)
                 if began is not None:
