@@ -69,3 +69,13 @@ def test_connection_close_is_honoured(server) -> None:
         while chunk := s.recv(65536):
             data += chunk
     assert data.startswith(b"HTTP/1.1 200") and b"connection: close" in data.lower()
+
+
+def test_control_characters_in_headers_get_4xx(server) -> None:
+    req = (
+        b"POST /api/spaces/abcdefghij/end HTTP/1.1\r\nHost: x\r\n"
+        b"Authorization: Bearer \x01\x7f\r\nContent-Length: 0\r\n\r\n"
+    )
+    out = exchange(server.port, req)
+    status = int(re.findall(rb"HTTP/1\.1 (\d{3}) ", out)[0])
+    assert 400 <= status < 500, out[:200]

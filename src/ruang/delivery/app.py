@@ -209,6 +209,10 @@ def build_delivery_app(config: Config) -> Starlette:
                     headers=headers,
                     content=request.stream(),
                 )
+        except (httpx.LocalProtocolError, httpx.InvalidURL) as exc:
+            # the client's request cannot even be written out again (e.g. control characters
+            # in a header): its fault, not the media process's
+            return error_response(ApiError(400, "bad_request", f"Unusable request: {exc}"))
         except httpx.HTTPError:
             return error_response(
                 ApiError(
