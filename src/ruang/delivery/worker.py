@@ -15,6 +15,7 @@ from ruang.config import Config
 from ruang.delivery.app import build_delivery_app
 from ruang.delivery.fastserver import HttpProtocol
 
+LISTEN_BACKLOG = 4096  # pending connections; create_server would listen() again with 100
 LAG_PROBE_S = 0.05  # event-loop lag is measured by oversleep of a 50 ms timer
 PR_SET_PDEATHSIG = 1  # prctl option: signal this process when its parent dies
 log = logging.getLogger(__name__)
@@ -36,7 +37,9 @@ async def serve(config: Config, sock: socket.socket) -> None:
     loop = asyncio.get_running_loop()
     shedder = app.state.shedder
     server = await loop.create_server(
-        lambda: HttpProtocol(hls, app.state.hls.handle_now, app, shedder), sock=sock
+        lambda: HttpProtocol(hls, app.state.hls.handle_now, app, shedder),
+        sock=sock,
+        backlog=LISTEN_BACKLOG,
     )
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
