@@ -21,6 +21,9 @@ from ruang.delivery.hls import NODE_PARAM, HlsResponse, encode_headers
 FORWARDED = "x-ruang-forwarded"  # a control request one node forwards to another (not again)
 OWNER_CACHE_S = 2.0  # how long a worker remembers which node runs a space, seconds
 MEDIA_CACHE_BYTES = 64 * 1024 * 1024  # remote immutable media kept per worker
+BLOCKING_KEEP_S = 6.0  # a blocking playlist answer (_HLS_msn) never changes: reuse it this long
+PLAYLIST_KEEP_S = 0.25  # a plain live playlist is reused this long (half a part)
+ANSWERS_MAX = 10_000  # playlist answers kept per worker before expired ones are swept
 _KEEP = ("content-type", "cache-control", "retry-after")
 CORS = [("Access-Control-Allow-Origin", "*"), ("Access-Control-Expose-Headers", "Location")]
 UNAVAILABLE = (
@@ -31,12 +34,21 @@ UNAVAILABLE = (
 class RemoteOrigin:
     """Fetches other nodes' spaces for one delivery worker."""
 
-    def __init__(self, owner_of: Callable[[str], str | None], timeout_s: float) -> None:
+    def __init__(
+        self,
+        owner_of: Callable[[str], str | None],
+        timeout_s: float,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
         self._owner_of = owner_of
         self._owners: dict[str, tuple[float, str | None]] = {}
         self._client = httpx.AsyncClient(
-            timeout=httpx.Timeout(timeout_s), limits=httpx.Limits(max_connections=256)
+            timeout=httpx.Timeout(timeout_s),
+            limits=httpx.Limits(max_connections=256),
+            transport=transport,
         )
+        self._answers: dict[str, tuple[float, HlsResponse]] = {}  # recent playlist answers
+        self.upstream_requests = 0
         self._media: OrderedDict[str, bytes] = OrderedDict()
         self._media_bytes = 0
         self._inflight: dict[str, asyncio.Task[HlsResponse]] = {}
@@ -79,28 +91,40 @@ class RemoteOrigin:
             data = self._media.get(key)
             if data is not None:
                 return _response(200, data, {"content-type": "audio/mp4"}, immutable=True)
+        else:
+            kept = self._answers.get(key)
+            if kept is not None and time.monotonic() < kept[0]:
+                return kept[1]
         task = self._inflight.get(key)
         if task is None:
             path = f"/hls/{space_id}/t/{ticket}/{name}" if ticket else f"/hls/{space_id}/{name}"
             url = f"{node}{path}?{qs + '&' if qs else ''}{NODE_PARAM}=1"
-            task = asyncio.ensure_future(self._get(url, key, immutable))
+            keep = BLOCKING_KEEP_S if "_HLS_msn" in query else PLAYLIST_KEEP_S
+            task = asyncio.ensure_future(self._get(url, key, immutable, keep))
             self._inflight[key] = task
             task.add_done_callback(lambda _t: self._inflight.pop(key, None))
         return await asyncio.shield(task)
 
-    async def _get(self, url: str, key: str, immutable: bool) -> HlsResponse:
+    async def _get(self, url: str, key: str, immutable: bool, keep_s: float) -> HlsResponse:
+        self.upstream_requests += 1
         try:
             r = await self._client.get(url)
         except httpx.HTTPError:
             json_503 = {"content-type": "application/json", "retry-after": "1"}
             return _response(503, UNAVAILABLE, json_503)
+        answer = _response(r.status_code, r.content, r.headers)
+        if r.status_code == 200 and not immutable and key.split("?")[0].endswith("live.m3u8"):
+            now = time.monotonic()
+            if len(self._answers) >= ANSWERS_MAX:
+                self._answers = {k: v for k, v in self._answers.items() if v[0] > now}
+            self._answers[key] = (now + keep_s, answer)
         if r.status_code == 200 and immutable:
             self._media[key] = r.content
             self._media_bytes += len(r.content)
             while self._media_bytes > MEDIA_CACHE_BYTES:
                 _, old = self._media.popitem(last=False)
                 self._media_bytes -= len(old)
-        return _response(r.status_code, r.content, r.headers)
+        return answer
 
 
 def _response(
