@@ -53,8 +53,8 @@ def api(server: RuangServer) -> Iterator[httpx.Client]:
 
 
 @pytest.fixture
-def redis_url(tmp_path: Path) -> Iterator[str]:
-    """A throwaway redis-server on a free loopback port, without persistence."""
+def redis_server(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """A throwaway redis-server on a free loopback port, without persistence: (url, process)."""
     if shutil.which("redis-server") is None:
         pytest.skip("redis-server not installed")
     port = free_port()
@@ -77,6 +77,12 @@ def redis_url(tmp_path: Path) -> Iterator[str]:
             assert time.monotonic() < deadline, "redis-server did not start"
             time.sleep(0.05)
     client.close()
-    yield url
+    yield url, proc
     proc.terminate()
     proc.wait(timeout=10)
+
+
+@pytest.fixture
+def redis_url(redis_server: tuple[str, subprocess.Popen[bytes]]) -> str:
+    """The URL of a throwaway redis-server."""
+    return redis_server[0]

@@ -18,7 +18,7 @@ from listening import ffmpeg_decode
 from test_live_space import HOST_HZ, SPEAKER_HZ, assert_tones, tone
 
 from ruang.tools.whip_client import WhipPublisher
-from ruangtest import RuangServer, ajoin
+from ruangtest import RuangServer, ajoin, join
 
 pytestmark = pytest.mark.skipif(
     shutil.which("redis-server") is None, reason="redis-server not installed"
@@ -202,3 +202,25 @@ async def test_scheduled_space_warms_up_and_starts_through_the_other_node(
             assert time.monotonic() < deadline, joined
             await asyncio.sleep(0.1)
         assert joined["listen_url"].endswith("/replay.m3u8")
+
+
+def test_admitted_listeners_keep_listening_when_redis_goes_away(
+    server_factory, tmp_path: Path, redis_server
+) -> None:
+    url, redis_proc = redis_server
+    one, two = two_nodes(server_factory, tmp_path, url)
+    with httpx.Client(base_url=two.url, timeout=20) as http:
+        sid = http.post(f"{one.url}/api/spaces", json={"title": "No Redis"}).json()["id"]
+        listen_url = join(http, sid)["listen_url"]
+        time.sleep(2.5)  # a whole segment, and node 2 knows who runs the space
+        assert http.get(listen_url).status_code == 200
+        redis_proc.terminate()
+        redis_proc.wait(timeout=10)
+        time.sleep(2.5)  # past what node 2's workers remember about the space
+        for node in (one, two):  # what needs shared state says so, with a retry hint
+            r = http.post(f"{node.url}/api/spaces/{sid}/join")
+            assert r.status_code == 503 and r.json()["error"] == "store_unavailable", r.text
+            assert r.headers["retry-after"]
+        pl = m3u8.loads(http.get(listen_url).text, uri=listen_url)  # the listener still plays
+        part = http.get(pl.segments[0].absolute_uri)
+        assert part.status_code == 200 and part.headers["cache-control"].endswith("immutable")

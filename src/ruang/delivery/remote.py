@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 import httpx
 
 from ruang.delivery.hls import NODE_PARAM, HlsResponse, encode_headers
+from ruang.errors import ApiError
 
 FORWARDED = "x-ruang-forwarded"  # a control request one node forwards to another (not again)
 OWNER_CACHE_S = 2.0  # how long a worker remembers which node runs a space, seconds
@@ -63,7 +64,17 @@ class RemoteOrigin:
         hit = self._owners.get(space_id)
         if hit is not None and now - hit[0] < OWNER_CACHE_S:
             return hit[1]
-        node = self._owner_of(space_id)
+        try:
+            node = self._owner_of(space_id)
+        except Exception as exc:  # the shared store is unreachable: keep what was known
+            if hit is not None:
+                return hit[1]
+            raise ApiError(
+                503,
+                "store_unavailable",
+                "Shared state is unreachable; try again.",
+                {"Retry-After": "2"},
+            ) from exc
         self._owners[space_id] = (now, node)
         return node
 

@@ -73,7 +73,17 @@ async def on_http_exception(request: Request, exc: Exception) -> Response:
 
 
 async def on_unexpected(request: Request, exc: Exception) -> Response:
-    """A bug: logged with its traceback, answered as JSON so clients can still parse it."""
+    """A bug: logged with its traceback, answered as JSON so clients can still parse it.
+    An unreachable shared store (Redis, several nodes) is not a bug: 503, try again."""
+    if type(exc).__module__.startswith("redis."):
+        log.warning("%s %s: shared state unreachable: %s", request.method, request.url.path, exc)
+        err = ApiError(
+            503,
+            "store_unavailable",
+            "Shared state is unreachable; try again.",
+            {"Retry-After": "2"},
+        )
+        return error_response(err)
     log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
     err = ApiError(500, "internal", "The server hit an unexpected error; it has been logged.")
     return error_response(err)
