@@ -91,6 +91,13 @@ async def run_media(config: Config, sock: socket.socket) -> None:
                     workers[i] = spawn_worker(config, sock)
 
     supervisor = asyncio.create_task(supervise())
+    if config.redis_url and "://127." in config.node and config.host not in ("127.0.0.1", "::1"):
+        log.warning(
+            "several nodes share %s but this node calls itself %s, which the others cannot "
+            "reach: set --node-url (or --public-url) to an address they can",
+            config.redis_url.split("@")[-1],
+            config.node,
+        )
     log.info(
         "Ruang on %s (data in %s, %d delivery workers)",
         config.base_url,
