@@ -48,6 +48,10 @@ class LivePlaylist:
             return False  # caught between truncate and write on a non-atomic filesystem
         self.mtime_ns, self.text = st.st_mtime_ns, text
         self.next_part = parse_next_part(text.decode())
+        # Wake whoever waits, whichever request noticed the change first (an ordinary
+        # request may re-read the playlist before the poller does).
+        event, self.changed = self.changed, asyncio.Event()
+        event.set()
         return True
 
     def has(self, msn: int, part: int | None) -> bool:
@@ -102,9 +106,7 @@ class SpaceFiles:
     async def _poll(self, pl: LivePlaylist) -> None:
         while pl.waiters > 0:
             await asyncio.sleep(POLL_S)
-            if pl.refresh():
-                event, pl.changed = pl.changed, asyncio.Event()
-                event.set()
+            pl.refresh()  # wakes the waiters itself when the playlist changed
 
     def media(self, space_id: str, name: str) -> bytes | None:
         """An immutable file (init, part, segment), from memory when seen before."""
