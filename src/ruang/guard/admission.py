@@ -21,6 +21,8 @@ from dataclasses import dataclass
 
 from ruang.audience import WorkerAudience
 
+MAX_RETRY_AFTER_S = 20  # below the workers' 30 s keep-alive idle timeout, so a client that
+# waits as told on its open connection does not race the server closing it
 DRAW_SPACE = 2**32  # pre-start draws are uniform in [0, DRAW_SPACE)
 _TOKEN = re.compile(r"^([qp])\.(\d{1,12})\.([0-9a-f]{32})$")
 
@@ -179,5 +181,8 @@ class Admission:
         wait = position / self.limits.joins_per_s
         self.queued += 1
         return Waiting(
-            position, round(wait, 1), max(1, min(30, int(wait) + 1)), self._sign(space_id, kind, n)
+            position,
+            round(wait, 1),
+            max(1, min(MAX_RETRY_AFTER_S, int(wait) + 1)),
+            self._sign(space_id, kind, n),
         )
