@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import ctypes
 import logging
-import os
 import signal
 import socket
 import sys
@@ -16,7 +15,6 @@ from ruang.config import Config
 from ruang.delivery.app import build_delivery_app
 from ruang.delivery.fastserver import HttpProtocol
 
-WORKER_NICENESS = 5  # delivery workers yield the CPU to the media process under saturation
 LISTEN_BACKLOG = 4096  # pending connections; create_server would listen() again with 100
 LAG_PROBE_S = 0.05  # event-loop lag is measured by oversleep of a 50 ms timer
 PR_SET_PDEATHSIG = 1  # prctl option: signal this process when its parent dies
@@ -70,8 +68,6 @@ async def serve(config: Config, sock: socket.socket) -> None:
 def main() -> None:
     """Entry point: `python -m ruang.delivery.worker FD`."""
     die_with_parent()
-    # When the machine is saturated the mixer must win: listeners can buffer, speakers cannot.
-    os.nice(WORKER_NICENESS)
     logging.basicConfig(
         level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
