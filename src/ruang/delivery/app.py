@@ -136,7 +136,7 @@ def build_delivery_app(config: Config) -> Starlette:
         space = known_space(request.path_params["space_id"])
         data = await read_json(request, config.max_body_bytes)
         host = request.client.host if request.client else None
-        decision = gate.admit(
+        decision = await gate.admit(
             space.id,
             space.state,
             network_of(host),

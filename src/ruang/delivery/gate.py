@@ -16,7 +16,7 @@ class Gate:
         self.signer = TicketSigner(key, ttl_s)
         self.admission = admission or Admission(limits, key, now)
 
-    def admit(
+    async def admit(
         self,
         space_id: str,
         state: State,
@@ -41,7 +41,7 @@ class Gate:
             else:
                 self.admission.start(space_id)
             token = queue if isinstance(queue, str) else None
-            decision = self.admission.join(space_id, network, token, now, crowded)
+            decision = await self.admission.join_async(space_id, network, token, now, crowded)
             if isinstance(decision, Waiting):
                 return decision
         ticket = self.signer.issue(space_id, now, listener)

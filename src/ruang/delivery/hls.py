@@ -214,7 +214,7 @@ class HlsService:
             )
         if name not in ("live.m3u8", "replay.m3u8"):
             raise ApiError(401, "ticket_missing", "Media needs a listener ticket: join first.")
-        decision = self.gate.admit(
+        decision = await self.gate.admit(
             space_id, space.state, network, time.time(), crowded=self.shedder.joins_wait
         )
         if not isinstance(decision, str):

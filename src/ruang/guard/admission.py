@@ -158,6 +158,12 @@ class Admission:
         line.tail += 1
         return self._wait(space_id, line, "q", n, now)
 
+    async def join_async(
+        self, space_id: str, network: str, token: str | None, now: float, crowded: bool = False
+    ) -> Admitted | Waiting:
+        """`join` for callers on an event loop (the shared line overrides it to not block)."""
+        return self.join(space_id, network, token, now, crowded)
+
     def _advance(self, line: _Line, now: float) -> None:
         """Let the line move as far as capacity allows: pre-start draws first, then arrivals."""
         if line.prestart and line.threshold < 1.0:

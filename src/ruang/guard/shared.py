@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 import redis
+import redis.asyncio
 
 from ruang.audience import WorkerAudience
 from ruang.guard.admission import Admission, Admitted, Limits, Waiting, _Line
@@ -85,6 +86,8 @@ class SharedAdmission(Admission):
         super().__init__(limits, key, now, audience)
         self._r: Any = redis.Redis.from_url(url, decode_responses=True)
         self._script = self._r.register_script(_JOIN)
+        self._url = url
+        self._ascript: Any = None  # the asyncio client's script, made on first use in a loop
         self._bucket = f"ruang:bucket:{node}"
         self._started: dict[str, bool] = {}
 
@@ -100,26 +103,45 @@ class SharedAdmission(Admission):
         self, space_id: str, network: str, token: str | None, now: float, crowded: bool = False
     ) -> Admitted | Waiting:
         """Decide one join against the shared line (same rules as `Admission.join`)."""
+        keys, args = self._request(space_id, network, token, now, crowded)
+        return self._decide(space_id, self._script(keys=keys, args=args), now)
+
+    async def join_async(
+        self, space_id: str, network: str, token: str | None, now: float, crowded: bool = False
+    ) -> Admitted | Waiting:
+        """`join` with the Redis round trip awaited (redis.asyncio): the worker's event loop
+        keeps serving listeners while the line is consulted."""
+        keys, args = self._request(space_id, network, token, now, crowded)
+        if self._ascript is None:
+            client = redis.asyncio.Redis.from_url(self._url, decode_responses=True)
+            self._ascript = client.register_script(_JOIN)
+        out = await self._ascript(keys=keys, args=args)
+        return self._decide(space_id, out, now)
+
+    def _request(
+        self, space_id: str, network: str, token: str | None, now: float, crowded: bool
+    ) -> tuple[list[str], list[Any]]:
         held = self._read(space_id, token)
         kind, n = held if held is not None else ("", 0)
         room = self.listeners(now) < self.limits.max_listeners
         started = self._started.get(space_id, True)
-        out = self._script(
-            keys=[f"ruang:line:{space_id}", self._bucket],
-            args=[
-                repr(now),
-                repr(self.limits.joins_per_s),
-                self.limits.burst,
-                int(room),
-                int(crowded),
-                int(started),
-                kind,
-                n,
-                self._draw(space_id, network),
-                LINE_TTL_S,
-                BUCKET_TTL_S,
-            ],
-        )
+        keys = [f"ruang:line:{space_id}", self._bucket]
+        args = [
+            repr(now),
+            repr(self.limits.joins_per_s),
+            self.limits.burst,
+            int(room),
+            int(crowded),
+            int(started),
+            kind,
+            n,
+            self._draw(space_id, network),
+            LINE_TTL_S,
+            BUCKET_TTL_S,
+        ]
+        return keys, args
+
+    def _decide(self, space_id: str, out: Any, now: float) -> Admitted | Waiting:
         if int(out[0]):
             return self._admit()
         line = _Line(head=int(out[3]), prestart=int(out[4]), threshold=float(out[5]))
