@@ -77,8 +77,11 @@ class BenchServer:
             self.proc.wait()
 
 
-def start_server(data_dir: Path, workers: int = 1, port: int | None = None) -> BenchServer:
-    """Start `ruang serve` on loopback with its own data folder; returns once /healthz answers."""
+def start_server(
+    data_dir: Path, workers: int = 1, port: int | None = None, extra: Sequence[str] = ()
+) -> BenchServer:
+    """Start `ruang serve` on loopback with its own data folder (and `extra` options);
+    returns once /healthz answers."""
     port = port or free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
     log_path = data_dir.parent / f"server-{port}.log"
@@ -99,6 +102,7 @@ def start_server(data_dir: Path, workers: int = 1, port: int | None = None) -> B
             str(workers),
             "--log-level",
             "warning",
+            *extra,
         ],
         stdout=log,
         stderr=subprocess.STDOUT,

@@ -40,7 +40,6 @@ import httpx
 import numpy as np
 
 from ruang.bench.common import (
-    SERVER_START_TIMEOUT_S,
     BenchServer,
     CpuMeter,
     MachineLoad,
@@ -48,8 +47,8 @@ from ruang.bench.common import (
     create_space,
     emit,
     fetch_metrics,
-    free_port,
     metric,
+    start_server,
 )
 from ruang.bench.player import COUNTERS
 
@@ -149,49 +148,6 @@ def source_address(k: int, per_network: int) -> str:
 
 
 # -- the server ----------------------------------------------------------------------------------
-def start_flood_server(data_dir: Path, workers: int, extra: Sequence[str]) -> BenchServer:
-    """`ruang serve` on loopback as common.start_server does, with extra options."""
-    port = free_port()
-    data_dir.mkdir(parents=True, exist_ok=True)
-    log_path = data_dir.parent / f"server-{port}.log"
-    log = open(log_path, "wb")  # noqa: SIM115 - kept open for the server's life
-    command = [
-        sys.executable,
-        "-m",
-        "ruang.cli",
-        "serve",
-        "--port",
-        str(port),
-        "--data-dir",
-        str(data_dir),
-        "--ice-address",
-        "127.0.0.1",
-        "--workers",
-        str(workers),
-        "--log-level",
-        "warning",
-        *extra,
-    ]
-    proc = subprocess.Popen(
-        command,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    server = BenchServer(f"http://127.0.0.1:{port}", data_dir, proc.pid, proc, log_path)
-    deadline = time.monotonic() + SERVER_START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"ruang serve exited with {proc.returncode}: {server.log()}")
-        with contextlib.suppress(httpx.HTTPError):
-            healthy = httpx.get(f"{server.url}/healthz", timeout=1).status_code == 200
-            if healthy and len(server.worker_pids()) >= workers:
-                return server
-        time.sleep(0.1)
-    server.stop()
-    raise RuntimeError(f"ruang serve did not come up on port {port}: {server.log()}")
-
-
 @contextlib.asynccontextmanager
 async def flood_server(args: argparse.Namespace) -> AsyncIterator[BenchServer]:
     """--url, or a server of our own in a temporary folder."""
@@ -204,7 +160,7 @@ async def flood_server(args: argparse.Namespace) -> AsyncIterator[BenchServer]:
         return
     with tempfile.TemporaryDirectory(prefix="ruang-flood-") as tmp:
         server = await asyncio.to_thread(
-            start_flood_server, Path(tmp) / "data", args.workers, args.server_arg
+            start_server, Path(tmp) / "data", args.workers, None, args.server_arg
         )
         try:
             yield server
