@@ -68,7 +68,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         type=int,
         default=10,
         help="niceness of wrk: a real flood comes from other machines, so the local load "
-        "generator yields the CPU (still enough to saturate the delivery workers); 0 = equal",
+        "generator yields the CPU (still enough to saturate the delivery workers); 0 = as the "
+        "server",
+    )
+    p.add_argument(
+        "--client-nice",
+        type=int,
+        default=-5,
+        help="niceness of this process (the two speakers and their recorders): real speakers "
+        "are on other machines, so they should not starve beside the local flood; 0 = as is",
     )
     p.add_argument(
         "--renice-workers",
@@ -170,6 +178,8 @@ async def measure(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     """Quiet window, then flood window."""
     configure_host_addresses(("127.0.0.1",))
     with server_for(args) as server, tempfile.TemporaryDirectory() as tmp:
+        if args.client_nice:  # now that the server runs (at the niceness it inherited)
+            os.setpriority(os.PRIO_PROCESS, 0, args.client_nice)
         if server.spaces_dir is None:
             raise SystemExit("isolation needs the server's files: give --data-dir with --url")
         load = MachineLoad([] if server.proc else [server.media_pid or 0, *server.worker_pids()])
@@ -203,6 +213,7 @@ async def measure(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
         "workers": args.workers,
         "wrk_nice": args.wrk_nice,
         "renice_workers": args.renice_workers,
+        "client_nice": args.client_nice,
         "machine_load": machine,
         "nproc": os.cpu_count(),
     }

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -62,13 +63,22 @@ def write_script(directory: Path, playlist: str, parts: list[str]) -> Path:
 
 
 async def run_wrk(
-    url: str, script: Path, seconds: float, connections: int, threads: int = 1, nice: int = 0
+    url: str,
+    script: Path,
+    seconds: float,
+    connections: int,
+    threads: int = 1,
+    nice: int | None = None,
 ) -> dict[str, Any]:
-    """Run wrk (at `nice` if not 0) and return its summary (requests per second, latency
-    percentiles, errors)."""
+    """Run wrk (at niceness `nice`, if given) and return its summary (requests per second,
+    latency percentiles, errors)."""
     wrk = need("wrk")
+
+    def lower_priority() -> None:
+        if nice is not None:
+            os.setpriority(os.PRIO_PROCESS, 0, nice)
+
     args = [
-        *(["nice", "-n", str(nice)] if nice else []),
         wrk,
         f"-t{threads}",
         f"-c{connections}",
@@ -80,7 +90,10 @@ async def run_wrk(
         url,
     ]
     proc = await asyncio.create_subprocess_exec(
-        *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        preexec_fn=lower_priority,
     )
     out, err = await asyncio.wait_for(proc.communicate(), seconds + 30)
     m = re.search(r"WRKJSON (\{.*\})", out.decode())
@@ -107,5 +120,5 @@ async def run_wrk(
             )
             if raw[k]
         },
-        "command": " ".join(["wrk", *args[args.index(wrk) + 1 :]]),
+        "command": ("" if nice is None else f"nice {nice}: ") + " ".join(["wrk", *args[1:]]),
     }
