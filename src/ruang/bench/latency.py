@@ -57,7 +57,7 @@ async def measure(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     load = MachineLoad()
     load.start()
     with server_for(args) as server:
-        async with httpx.AsyncClient(base_url=server.url, timeout=20) as api:
+        async with httpx.AsyncClient(verify=False, base_url=server.url, timeout=20) as api:
             space = await create_space(api, "bench latency")
             url = await listen_url(api, space)
             track = SignalTrack(bursts)
@@ -65,7 +65,7 @@ async def measure(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
             await pub.start()
             await pub.wait_connected()
             async with httpx.AsyncClient(
-                timeout=20, limits=httpx.Limits(max_connections=8)
+                verify=False, timeout=20, limits=httpx.Limits(max_connections=8)
             ) as client:
                 listener = PartListener(client, url)
                 listening = await listener.run(bursts.duration_s + 3.0)
