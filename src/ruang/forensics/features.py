@@ -1,0 +1,181 @@
+"""Per-second traffic features: computed from one worker's counters, merged across workers.
+
+`summarise` turns the raw counters a `TrafficRecorder` kept for one second and one scope (a
+space, or the whole worker) into the JSON dict stored in a record; `merge` combines the dicts
+of several workers and nodes for the same second. Everything here is pure.
+
+Merging rules (workers share the port, so each sees a random split of the connections):
+counts add up; distinct counts (sources, networks, listeners) add up too, which over-counts
+a source that reached two workers in the same second (an upper bound); source entropy is
+recomputed exactly from the summed `n` and `clog` (Σ c·log2 c) — exact when workers see
+disjoint sources; per-source rate percentiles and the top-1 % share are combined as a
+request-weighted mean of the workers' figures (each worker's distribution is a sample of
+the node's), maxima as the maximum.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+MEDIA = ("part", "segment", "init")  # classes that carry audio (or its header)
+GROUPS = ("join", "playlist", "media")  # per-source rates are also kept for these groups
+TICKET_FAILURES = ("ticket_missing", "ticket_forged", "ticket_expired")
+FAILURE_KINDS = {  # record field -> outcomes counted in it
+    "ticket": TICKET_FAILURES,
+    "forged": ("ticket_forged",),
+    "pow": ("pow_failed",),
+    "pow_required": ("pow_required",),
+    "cache_bust": ("cache_bust",),
+    "timeout": ("timeout",),
+    "shed": ("shed",),
+    "rate_limited": ("rate_limited",),
+    "bad": ("bad_request", "too_large", "not_found"),
+}
+# Signals combined across workers by their maximum (levels and node-wide figures); any other
+# signal is summed (per-worker amounts such as cpu_cores or admitted).
+MAX_SIGNALS = frozenset(
+    {"loop_lag_s", "shed_level", "attack_mode", "pow_difficulty", "waiting", "joins_capacity_per_s"}
+)
+TOP_KEPT = 3  # heaviest sources and networks quoted per second
+
+
+def group_of(cls: str) -> str | None:
+    """The rate group of a request class (join, playlist, media), or None."""
+    if cls in MEDIA:
+        return "media"
+    if cls == "join" or cls == "playlist":
+        return cls
+    return None
+
+
+def percentile(ordered: list[int], q: float) -> int:
+    """Nearest-rank percentile of an ascending list (0 for an empty list)."""
+    if not ordered:
+        return 0
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
+
+
+def rate_spread(counts: Iterable[int]) -> dict[str, Any]:
+    """Requests per source in one second: p50, p90, p99, max, the share of the requests sent
+    by the top 1 % of sources (at least one source), n and Σ c·log2 c (for entropy)."""
+    ordered = sorted(counts)
+    n = sum(ordered)
+    top_k = max(1, math.ceil(len(ordered) / 100))
+    top = sum(ordered[-top_k:]) if ordered else 0
+    return {
+        "p50": percentile(ordered, 0.50),
+        "p90": percentile(ordered, 0.90),
+        "p99": percentile(ordered, 0.99),
+        "max": ordered[-1] if ordered else 0,
+        "top1": round(top / n, 4) if n else 0.0,
+        "n": n,
+        "clog": round(sum(c * math.log2(c) for c in ordered if c > 1), 3),
+    }
+
+
+def entropy(n: float, clog: float, distinct: int) -> tuple[float, float]:
+    """Shannon entropy (bits) of a count distribution given n = Σc and clog = Σ c·log2 c, and
+    the same normalised by log2(distinct) (1 = perfectly even; 0 = one source or none)."""
+    if n <= 0 or distinct <= 1:
+        return 0.0, 0.0
+    h = max(0.0, math.log2(n) - clog / n)
+    return round(h, 4), round(min(1.0, h / math.log2(distinct)), 4)
+
+
+def top_items(counts: Mapping[str, int], k: int = TOP_KEPT) -> list[list[Any]]:
+    """The k heaviest keys with their counts."""
+    heaviest = sorted(counts.items(), key=lambda kv: kv[1], reverse=True)[:k]
+    return [[key, n] for key, n in heaviest]
+
+
+def failures(by: Mapping[str, Mapping[str, int]]) -> dict[str, int]:
+    """Refusals and failures counted from requests by class and outcome."""
+    per_outcome: dict[str, int] = {}
+    for outcomes in by.values():
+        for outcome, n in outcomes.items():
+            per_outcome[outcome] = per_outcome.get(outcome, 0) + n
+    return {
+        field: sum(per_outcome.get(o, 0) for o in outcomes)
+        for field, outcomes in FAILURE_KINDS.items()
+    }
+
+
+# --- merging ---------------------------------------------------------------------------
+
+_SUMMED = (
+    "req", "src", "src_over", "net", "net_known", "net_over", "req_known", "lis", "lis_paced",
+    "lis_known", "lis_net", "lis_net_new", "tix", "listen", "conv", "parts_ok", "parts_late",
+)  # fmt: skip
+
+
+def _merge_spread(parts: list[Mapping[str, Any]]) -> dict[str, Any]:
+    total = sum(int(p.get("n", 0)) for p in parts)
+    out: dict[str, Any] = {
+        "n": total,
+        "clog": round(sum(float(p.get("clog", 0)) for p in parts), 3),
+    }
+    for key in ("p50", "p90", "p99", "top1"):
+        if total:
+            mean = sum(float(p.get(key, 0)) * int(p.get("n", 0)) for p in parts) / total
+        else:
+            mean = 0.0
+        out[key] = round(mean, 4)
+    out["max"] = max((int(p.get("max", 0)) for p in parts), default=0)
+    return out
+
+
+def _add_nested(into: dict[str, dict[str, int]], by: Mapping[str, Mapping[str, int]]) -> None:
+    for cls, outcomes in by.items():
+        target = into.setdefault(cls, {})
+        for outcome, n in outcomes.items():
+            target[outcome] = target.get(outcome, 0) + int(n)
+
+
+def merge(stats: list[Mapping[str, Any]]) -> dict[str, Any]:
+    """Combine several workers' stats dicts for the same second and scope (see module doc)."""
+    if len(stats) == 1:
+        return dict(stats[0])
+    out: dict[str, Any] = {k: sum(int(s.get(k, 0)) for s in stats) for k in _SUMMED}
+    by: dict[str, dict[str, int]] = {}
+    for s in stats:
+        _add_nested(by, s.get("by", {}))
+    out["by"] = by
+    out["fail"] = failures(by)
+    out["rate"] = _merge_spread([s.get("rate", {}) for s in stats])
+    groups: dict[str, Any] = {}
+    for g in GROUPS:
+        parts = [s["groups"][g] for s in stats if g in s.get("groups", {})]
+        if parts:
+            merged = _merge_spread(parts)
+            merged["src"] = sum(int(p.get("src", 0)) for p in parts)
+            groups[g] = merged
+    out["groups"] = groups
+    out["ent"], out["ent_n"] = entropy(out["rate"]["n"], out["rate"]["clog"], out["src"])
+    for key in ("top", "topnet"):
+        counts: dict[str, int] = {}
+        for s in stats:
+            for name, n in s.get(key, []):
+                counts[name] = counts.get(name, 0) + int(n)
+        out[key] = top_items(counts)
+    gap = [0.0, 0.0, 0.0]
+    for s in stats:
+        for i, v in enumerate(s.get("gap", (0, 0, 0))):
+            gap[i] += float(v)
+    out["gap"] = [int(gap[0]), round(gap[1], 4), round(gap[2], 4)]
+    return out
+
+
+def merge_signals(signals: list[Mapping[str, float]]) -> dict[str, float]:
+    """Combine several workers' signals for one second (MAX_SIGNALS by max, others summed)."""
+    out: dict[str, float] = {}
+    for s in signals:
+        for key, value in s.items():
+            if key not in out:
+                out[key] = float(value)
+            elif key in MAX_SIGNALS:
+                out[key] = max(out[key], float(value))
+            else:
+                out[key] = out[key] + float(value)
+    return out

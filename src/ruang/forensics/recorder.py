@@ -1,0 +1,398 @@
+"""The traffic recorder: per-second aggregates of one delivery worker's requests, hash-chained.
+
+`request()` is on the hot path of every HTTP request: it does a handful of dict updates and
+nothing else (no I/O, no hashing, no allocation beyond a new key). `flush()`, about once a
+second, turns every finished second into a record — one dict for the whole worker (`total`)
+and one per space — and appends the records to the worker's chain (`chainfile.ChainWriter`).
+
+Bounds: per second and scope at most `max_sources` sources, networks and listeners are told
+apart (the requests of any further ones are counted in `src_over`/`net_over`, and left out of
+the distributions); at most MAX_SPACES spaces per second (the rest go to OTHER_SPACE); at most
+`max_listeners` listeners and `max_networks` networks remembered across seconds (oldest
+first out); at most MAX_PENDING_S unflushed seconds. Disk: `max_bytes` per chain.
+
+Definitions (docs/FORENSICS.md has the reasons):
+- known network: a /24 or /64 first seen at least `known_after_s` before the second. New
+  networks wait in a candidate table (FIFO, `max_networks`); once known they move to a
+  table from which the least recently seen are dropped in batches, so a flood of new
+  networks cannot push the regular audience's networks out of memory.
+- paced listener (player-like): a ticketed listener with playlist or media requests in the
+  second, at most PACE_MAX_PER_S of them in the second, and both a playlist and a media
+  request within the last PACE_WINDOW_S.
+- conversion: `tix` = listener ids given a ticket (join answered ok) new to this worker,
+  `listen` = listener ids fetching media for the first time on this worker, `conv` = those
+  whose ticket this worker issued within CONVERSION_S.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from ruang.forensics.chainfile import ChainWriter
+from ruang.forensics.features import (
+    GROUPS,
+    MEDIA,
+    entropy,
+    failures,
+    rate_spread,
+    top_items,
+)
+
+RECORD_VERSION = 1
+MAX_SOURCES = 100_000  # distinct sources (and networks, listeners) told apart per second
+MAX_SPACES = 256  # spaces with their own figures per second
+OTHER_SPACE = "~other"  # where the requests of further spaces are counted
+MAX_LISTENERS = 500_000  # listener ids remembered across seconds (pacing, conversion)
+MAX_NETWORKS = 200_000  # networks remembered, per table (candidates, known)
+KNOWN_AFTER_S = 600.0  # a network seen this long ago is part of the regular audience
+PACE_MAX_PER_S = 8  # 2× an LL-HLS player: a playlist and a part per 0.512 s part ≈ 3.9/s
+PACE_WINDOW_S = 4.0  # a player fetches both a playlist and media within 8 parts
+CONVERSION_S = 10.0  # a ticket followed by media within this long counts as converted
+MAX_PENDING_S = 120  # unflushed seconds kept if flush() stops being called
+_NEVER = -1e18
+_GROUP_OF = {"join": "join", "playlist": "playlist", **{c: "media" for c in MEDIA}}
+_PLAYER = {"playlist": 1, **{c: 2 for c in MEDIA}}  # 1 = playlist, 2 = media
+
+
+class _Bucket:
+    """Raw counters of one scope (a space, or requests without one) in one second."""
+
+    __slots__ = (
+        "counts", "sources", "networks", "groups", "listeners", "src_over", "net_over",
+        "late", "tix", "listen", "conv", "gap_n", "gap_sum", "gap_sq",
+    )  # fmt: skip
+
+    def __init__(self) -> None:
+        self.counts: dict[tuple[str, str], int] = {}
+        self.sources: dict[str, int] = {}
+        self.networks: dict[str, int] = {}
+        self.groups: dict[str, dict[str, int]] = {g: {} for g in GROUPS}
+        self.listeners: dict[str, list[Any]] = {}  # id -> [requests, network]
+        self.src_over = self.net_over = self.late = 0
+        self.tix = self.listen = self.conv = self.gap_n = 0
+        self.gap_sum = self.gap_sq = 0.0
+
+
+def _count(table: dict[str, int], key: str, cap: int) -> bool:
+    n = table.get(key)
+    if n is not None:
+        table[key] = n + 1
+        return True
+    if len(table) < cap:
+        table[key] = 1
+        return True
+    return False
+
+
+class TrafficRecorder:
+    """Per-second traffic aggregates of one delivery worker, appended to a hash chain."""
+
+    def __init__(
+        self,
+        directory: Path,
+        node: str,
+        worker: int,
+        *,
+        max_bytes: int = 256 * 2**20,
+        known_after_s: float = KNOWN_AFTER_S,
+        max_sources: int = MAX_SOURCES,
+        max_listeners: int = MAX_LISTENERS,
+        max_networks: int = MAX_NETWORKS,
+    ) -> None:
+        if known_after_s < 0 or max_sources < 1 or max_listeners < 1 or max_networks < 1:
+            raise ValueError("known_after_s must be ≥ 0 and every table bound ≥ 1")
+        self.node, self.worker = node, worker
+        self.known_after_s = known_after_s
+        self._cap = max_sources
+        self._max_listeners = max_listeners
+        self._max_networks = max_networks
+        self._writer = ChainWriter(directory, node, worker, max_bytes)
+        self._sec = 0
+        self._open: dict[str | None, _Bucket] = {}
+        self._pending: dict[int, dict[str | None, _Bucket]] = {}
+        self._signals: dict[int, dict[str, float]] = {}
+        self._lstate: dict[str, list[float]] = {}  # id -> [ticket_t, playlist_t, media_t, last_t]
+        self._candidates: dict[str, float] = {}  # network -> first seen
+        self._known: dict[str, float] = {}  # network -> last seen
+        self._dropped_s = 0
+        self._requests = 0
+        self._src_over = 0
+        self._flush_s = 0.0
+
+    # --- hot path ------------------------------------------------------------------------
+
+    def request(
+        self,
+        now: float,
+        space: str | None,
+        cls: str,
+        outcome: str,
+        source: str,
+        network: str,
+        listener: str | None = None,
+        late: bool = False,
+    ) -> None:
+        """Count one request (answered or refused). No I/O; a few dict updates."""
+        sec = int(now)
+        if sec > self._sec:
+            self._roll(sec)
+        b = self._open.get(space)
+        if b is None:
+            b = self._bucket(space)
+        counts = b.counts
+        key = (cls, outcome)
+        counts[key] = counts.get(key, 0) + 1
+        cap = self._cap
+        if not _count(b.sources, source, cap):
+            b.src_over += 1
+        if not _count(b.networks, network, cap):
+            b.net_over += 1
+        group = _GROUP_OF.get(cls)
+        if group is not None:
+            _count(b.groups[group], source, cap)
+        if listener is not None:
+            self._listener(b, now, cls, outcome, listener, network)
+        if late:
+            b.late += 1
+
+    def _listener(
+        self, b: _Bucket, now: float, cls: str, outcome: str, listener: str, network: str
+    ) -> None:
+        state = self._lstate.get(listener)
+        if state is None:
+            if len(self._lstate) >= self._max_listeners:
+                del self._lstate[next(iter(self._lstate))]
+            state = self._lstate[listener] = [_NEVER, _NEVER, _NEVER, _NEVER]
+        kind = _PLAYER.get(cls)
+        if kind is None:
+            if cls == "join" and outcome == "ok":
+                if state[0] == _NEVER:
+                    b.tix += 1
+                state[0] = now
+            return
+        if state[3] != _NEVER:
+            gap = now - state[3]
+            b.gap_n += 1
+            b.gap_sum += gap
+            b.gap_sq += gap * gap
+        state[3] = now
+        if kind == 1:
+            state[1] = now
+        else:
+            if state[2] == _NEVER:
+                b.listen += 1
+                if now - state[0] <= CONVERSION_S:
+                    b.conv += 1
+            state[2] = now
+        entry = b.listeners.get(listener)
+        if entry is not None:
+            entry[0] += 1
+        elif len(b.listeners) < self._cap:
+            b.listeners[listener] = [1, network]
+
+    def _bucket(self, space: str | None) -> _Bucket:
+        if space is not None and len(self._open) >= MAX_SPACES:
+            space = OTHER_SPACE
+            if space in self._open:
+                return self._open[space]
+        b = self._open[space] = _Bucket()
+        return b
+
+    def _roll(self, sec: int) -> None:
+        """A new second began: the open one waits for flush()."""
+        if self._open:
+            self._pending[self._sec] = self._open
+            self._open = {}
+            while len(self._pending) > MAX_PENDING_S:
+                del self._pending[min(self._pending)]
+                self._dropped_s += 1
+        self._sec = sec
+
+    # --- once a second -------------------------------------------------------------------
+
+    def signals(self, now: float, **values: float) -> None:
+        """Store the worker's signals for the current second (lag, CPU, shed level, …)."""
+        sec = int(now)
+        self._signals.setdefault(sec, {}).update({k: float(v) for k, v in values.items()})
+        while len(self._signals) > MAX_PENDING_S:
+            del self._signals[min(self._signals)]
+
+    def flush(self, now: float) -> list[dict[str, Any]]:
+        """Close every second before `now`'s, append their records to the chain, return them."""
+        started = time.perf_counter()
+        sec_now = int(now)
+        if self._sec < sec_now:
+            self._roll(sec_now)
+        due = sorted(
+            {s for s in self._pending if s < sec_now} | {s for s in self._signals if s < sec_now}
+        )
+        records = [self._record(s, self._pending.pop(s, {}), self._signals.pop(s, {})) for s in due]
+        if records:
+            self._writer.append(records)
+        self._flush_s = time.perf_counter() - started
+        return records
+
+    def _record(
+        self, sec: int, buckets: dict[str | None, _Bucket], signals: dict[str, float]
+    ) -> dict[str, Any]:
+        known = self._learn(sec, buckets)
+        spaces = {
+            space: self._summarise(sec, [b], known)
+            for space, b in buckets.items()
+            if space is not None
+        }
+        total = self._summarise(sec, list(buckets.values()), known)
+        self._requests += total["req"]
+        self._src_over += total["src_over"]
+        return {
+            "v": RECORD_VERSION,
+            "node": self.node,
+            "worker": self.worker,
+            "t": sec,
+            "total": total,
+            "spaces": spaces,
+            "signals": signals,
+        }
+
+    def _learn(self, sec: int, buckets: dict[str | None, _Bucket]) -> set[str]:
+        """Which of this second's networks are known, learning the new ones."""
+        known: set[str] = set()
+        seen: set[str] = set()
+        for b in buckets.values():
+            seen.update(b.networks)
+        for net in seen:
+            if net in self._known:
+                self._known[net] = sec
+                known.add(net)
+                continue
+            first = self._candidates.get(net)
+            if first is None:
+                if len(self._candidates) >= self._max_networks:
+                    del self._candidates[next(iter(self._candidates))]
+                self._candidates[net] = sec
+            elif sec - first >= self.known_after_s:
+                del self._candidates[net]
+                if len(self._known) >= self._max_networks:
+                    self._forget_known()
+                self._known[net] = sec
+                known.add(net)
+        return known
+
+    def _forget_known(self) -> None:
+        """Drop the least recently seen tenth of the known networks (rare, amortised)."""
+        by_age = sorted(self._known.items(), key=lambda kv: kv[1])
+        for net, _ in by_age[: max(1, len(by_age) // 10)]:
+            del self._known[net]
+
+    def _summarise(self, sec: int, buckets: list[_Bucket], known: set[str]) -> dict[str, Any]:
+        if len(buckets) == 1:
+            b = buckets[0]
+            sources, networks, groups, listeners = b.sources, b.networks, b.groups, b.listeners
+        else:
+            sources, networks, listeners = {}, {}, {}
+            groups = {g: {} for g in GROUPS}
+            for b in buckets:
+                _add_capped(sources, b.sources, self._cap)
+                _add_capped(networks, b.networks, self._cap)
+                for g in GROUPS:
+                    _add_capped(groups[g], b.groups[g], self._cap)
+                listeners.update(b.listeners)
+        by: dict[str, dict[str, int]] = {}
+        for b in buckets:
+            for (cls, outcome), n in b.counts.items():
+                per = by.setdefault(cls, {})
+                per[outcome] = per.get(outcome, 0) + n
+        req = sum(sum(v.values()) for v in by.values())
+        spread = rate_spread(sources.values())
+        ent, ent_n = entropy(spread["n"], spread["clog"], len(sources))
+        paced = lis_known = 0
+        lis_nets: set[str] = set()
+        lis_nets_new: set[str] = set()
+        since = sec - PACE_WINDOW_S
+        for listener, (n, net) in listeners.items():
+            state = self._lstate.get(listener)
+            if (
+                state is not None
+                and n <= PACE_MAX_PER_S
+                and state[1] >= since
+                and state[2] >= since
+            ):
+                paced += 1
+            lis_nets.add(net)
+            if net in known:
+                lis_known += 1
+            else:
+                lis_nets_new.add(net)
+        parts_ok = sum(by.get(c, {}).get("ok", 0) for c in ("part", "segment"))
+        group_stats: dict[str, Any] = {}
+        for g in GROUPS:
+            if groups[g]:
+                gs = rate_spread(groups[g].values())
+                gs["src"] = len(groups[g])
+                group_stats[g] = gs
+        return {
+            "req": req,
+            "by": by,
+            "fail": failures(by),
+            "src": len(sources),
+            "src_over": sum(b.src_over for b in buckets),
+            "net": len(networks),
+            "net_known": sum(1 for n in networks if n in known),
+            "net_over": sum(b.net_over for b in buckets),
+            "req_known": sum(c for n, c in networks.items() if n in known),
+            "ent": ent,
+            "ent_n": ent_n,
+            "rate": spread,
+            "groups": group_stats,
+            "top": top_items(sources),
+            "topnet": top_items(networks),
+            "lis": len(listeners),
+            "lis_paced": paced,
+            "lis_known": lis_known,
+            "lis_net": len(lis_nets),
+            "lis_net_new": len(lis_nets_new),
+            "tix": sum(b.tix for b in buckets),
+            "listen": sum(b.listen for b in buckets),
+            "conv": sum(b.conv for b in buckets),
+            "parts_ok": parts_ok,
+            "parts_late": sum(b.late for b in buckets),
+            "gap": [
+                sum(b.gap_n for b in buckets),
+                round(sum(b.gap_sum for b in buckets), 4),
+                round(sum(b.gap_sq for b in buckets), 4),
+            ],
+        }
+
+    def statistics(self) -> dict[str, Any]:
+        """A snapshot for /metrics."""
+        w = self._writer
+        return {
+            "records_written": w.records_written,
+            "bytes_written": w.bytes_written,
+            "chain_bytes": w.chain_bytes,
+            "chain_files": w.files,
+            "files_deleted": w.files_deleted,
+            "chain_seq": w.seq,
+            "chain_head": w.head,
+            "requests_recorded": self._requests,
+            "sources_overflow": self._src_over,
+            "seconds_dropped": self._dropped_s,
+            "listeners_remembered": len(self._lstate),
+            "networks_known": len(self._known),
+            "networks_candidates": len(self._candidates),
+            "last_flush_s": self._flush_s,
+        }
+
+    def close(self) -> None:
+        """Flush the file and fsync it (call on shutdown after a last flush())."""
+        self._writer.close()
+
+
+def _add_capped(into: dict[str, int], counts: dict[str, int], cap: int) -> None:
+    for key, n in counts.items():
+        if key in into:
+            into[key] += n
+        elif len(into) < cap:
+            into[key] = n

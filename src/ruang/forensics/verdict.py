@@ -1,0 +1,244 @@
+"""Graded verdicts for an incident window: organic surge, attack (which kind), mixed, capacity
+failure or inconclusive — with a confidence and the reasons in plain sentences (pure).
+
+Each rule reads the window's features (`window.summarise`) against the baseline's and, when
+it fires, adds a piece of evidence: a weight in 0–1 and a sentence quoting the numbers. The
+weights of one hypothesis combine like independent clues (noisy-OR: 1 − Π(1 − w)). The rules,
+their thresholds and the published work behind them are in docs/FORENSICS.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+ATTACK_KINDS = (
+    "join_flood", "playlist_flood", "segment_flood", "cache_busting", "forged_tickets",
+    "slowloris", "bot_listeners",
+)  # fmt: skip
+PRESENT = 0.5  # a hypothesis with at least this score is taken as present
+ORGANIC_PRESENT = 0.6
+# What one LL-HLS player sends per second (a playlist and a part per 0.512 s part) is ≈ 2
+# playlists and ≈ 2 media files; twice that is where "player-like" ends. A listener joins
+# once; one waiting in line asks again after Retry-After (≥ 1 s).
+PER_SOURCE_MAX = {"join": 2.0, "playlist": 5.0, "media": 5.0}
+GROWTH = 3.0  # a class "grew" at this multiple of its baseline rate…
+CLASS_FLOOR = {"join": 10.0, "playlist": 50.0, "media": 50.0}  # …and at least this rate
+ABUSE_FLOOR_PS = 5.0  # forged tickets, cache busting: per second, and…
+ABUSE_SHARE = 0.05  # …this share of all requests
+CONCENTRATED = 8.0  # new listeners (or sources) per network above which they are packed
+SPREAD = 3.0  # … and at or below which they are spread like a real audience
+LISTENER_FLOOR = 20.0  # listeners more per second than the baseline to speak of growth
+
+
+@dataclass
+class Hypothesis:
+    """Evidence gathered for one explanation."""
+
+    name: str
+    clues: list[tuple[float, str]] = field(default_factory=list)
+
+    def add(self, weight: float, sentence: str) -> None:
+        """Add a clue (weight 0–1) with the sentence that states it."""
+        self.clues.append((max(0.0, min(1.0, weight)), sentence))
+
+    @property
+    def score(self) -> float:
+        """Noisy-OR of the clues' weights."""
+        miss = 1.0
+        for w, _ in self.clues:
+            miss *= 1.0 - w
+        return round(1.0 - miss, 3)
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.1f} %"
+
+
+def _grew(w: float, b: float, floor: float, factor: float = GROWTH) -> bool:
+    return w >= floor and w >= factor * b
+
+
+def _floods(w: dict[str, Any], b: dict[str, Any], hyp: dict[str, Hypothesis]) -> None:
+    """Join, playlist and segment floods: a class grew and its per-source rate is abnormal."""
+    names = {"join": "join_flood", "playlist": "playlist_flood", "media": "segment_flood"}
+    for g, kind in names.items():
+        rate_w, rate_b = w[f"{g}_ps"], b[f"{g}_ps"]
+        if not _grew(rate_w, rate_b, CLASS_FLOOR[g]):
+            continue
+        h, gs, limit = hyp[kind], w["groups"][g], PER_SOURCE_MAX[g]
+        label = {"join": "joins", "playlist": "playlist requests", "media": "media requests"}[g]
+        growth = f"{label} rose to {rate_w:.0f}/s (baseline {rate_b:.0f}/s)"
+        if gs["p90"] > limit:
+            h.add(0.75, f"{growth}, and the sources sending them sent {gs['p90']:.1f}/s each "
+                  f"at the 90th percentile — a player sends at most {limit:.0f}/s "
+                  "(Jung et al.: in a flash crowd the per-client rate stays normal).")  # fmt: skip
+        elif gs["p99"] > 2 * limit or (gs["max"] > 4 * limit and gs["top1"] >= 0.2):
+            h.add(0.65, f"{growth}; most sources stayed player-like but the heaviest 1 % sent "
+                  f"{gs['p99']:.1f}/s each (max {gs['max']:.0f}/s, {_pct(gs['top1'])} of the "
+                  f"requests) — a player sends at most {limit:.0f}/s.")  # fmt: skip
+        if g == "join":
+            conv = w["conversion"]
+            if conv is not None and conv < 0.3:
+                h.add(0.6, f"only {_pct(conv)} of the {w['tix']} tickets issued were followed "
+                      "by a media request: joins that never listen.")  # fmt: skip
+            if w["fail_ps"]["pow"] >= ABUSE_FLOOR_PS:
+                h.add(0.5, f"{w['fail_ps']['pow']:.0f} failed proof-of-work answers per second.")
+        if g == "media" and w["lis_ps"] > 0 and rate_w / w["lis_ps"] > 3 * PER_SOURCE_MAX[g]:
+            h.add(0.4, f"{rate_w / w['lis_ps']:.0f} media requests per active listener per "
+                  "second, where a player needs about 2.")  # fmt: skip
+
+
+def _refusals(w: dict[str, Any], b: dict[str, Any], hyp: dict[str, Hypothesis]) -> None:
+    """Forged tickets, cache busting and slowloris leave their own outcome behind."""
+    rules = (
+        ("forged", "forged_tickets", "requests carried a forged ticket",
+         "a ticket is an HMAC only the server can sign, so no player sends a forged one"),
+        ("cache_bust", "cache_busting", "requests carried unknown query parameters or names",
+         "players ask for the names the playlist gives them"),
+    )  # fmt: skip
+    rps = max(w["rps"], 1e-9)
+    for key, kind, what, why in rules:
+        rate_w, rate_b = w["fail_ps"][key], b["fail_ps"][key]
+        share = rate_w / rps
+        if _grew(rate_w, rate_b, ABUSE_FLOOR_PS, 5.0) and share >= ABUSE_SHARE:
+            hyp[kind].add(0.6 + 0.35 * min(1.0, share / 0.3),
+                          f"{rate_w:.0f}/s {what} ({_pct(share)} of all requests; baseline "
+                          f"{rate_b:.1f}/s): {why}.")  # fmt: skip
+    to_w, to_b = w["fail_ps"]["timeout"], b["fail_ps"]["timeout"]
+    if _grew(to_w, to_b, 2.0, 5.0):
+        hyp["slowloris"].add(0.6 + 0.35 * min(1.0, to_w / 20),
+                             f"{to_w:.1f} connections per second were closed for sending their "
+                             f"headers too slowly (baseline {to_b:.1f}/s).")  # fmt: skip
+    exp_w = w["fail_ps"]["ticket"] - w["fail_ps"]["forged"]
+    if exp_w >= ABUSE_FLOOR_PS and exp_w / rps >= 0.2:
+        hyp["forged_tickets"].add(0.3, f"{exp_w:.0f}/s requests came with a missing or expired "
+                                  "ticket.")  # fmt: skip
+
+
+def _bots(w: dict[str, Any], b: dict[str, Any], hyp: dict[str, Hypothesis]) -> None:
+    """Listeners that pace like players but come from where no audience came from before."""
+    added = w["lis_ps"] - b["lis_ps"]
+    if added < LISTENER_FLOOR or w["paced_share"] < 0.5:
+        return
+    h = hyp["bot_listeners"]
+    added_new = w["lis_new_ps"] - b["lis_new_ps"]
+    if b["learned"] and added_new >= 0.7 * added:
+        h.add(0.45, f"{added_new:.0f} of the {added:.0f} listeners added per second came from "
+              "networks never seen before (Jung et al.: a flash crowd comes mostly from networks "
+              "that visited before).")  # fmt: skip
+    if added_new >= LISTENER_FLOOR and w["lis_per_new_net"] >= CONCENTRATED:
+        h.add(0.55, f"the new listeners were packed {w['lis_per_new_net']:.0f} to a network "
+              f"(/24 or /64); a real audience spreads, about 1 per network.")  # fmt: skip
+    if w["gap_cv"] is not None and w["gap_cv"] < 0.35 and (b["gap_cv"] or 1.0) >= 0.6:
+        h.add(0.3, f"their requests came at too-regular intervals (coefficient of variation "
+              f"{w['gap_cv']:.2f}, baseline {b['gap_cv'] or 'n/a'}): timers, not players "
+              "(Yu et al.: bot flows resemble each other more than a crowd's).")  # fmt: skip
+    if b["ent_n"] and w["ent_n"] < b["ent_n"] - 0.15:
+        h.add(0.3, f"source entropy fell from {b['ent_n']:.2f} to {w['ent_n']:.2f} "
+              "(normalised): a few sources carry the traffic.")  # fmt: skip
+
+
+def _organic(w: dict[str, Any], b: dict[str, Any]) -> tuple[Hypothesis, bool]:
+    """A real crowd: from networks seen before or spread thin, player-like, converting."""
+    h = Hypothesis("organic")
+    who = False
+    known_added = w["lis_known_ps"] - b["lis_known_ps"]
+    if (
+        b["learned"]
+        and known_added >= LISTENER_FLOOR
+        and w["lis_known_ps"] >= 1.5 * b["lis_known_ps"]
+    ):
+        who = True
+        h.add(0.5, f"{known_added:.0f} more listeners per second came from networks that "
+              "visited before (Jung et al.: flash crowds mostly do).")  # fmt: skip
+    new_added = w["lis_new_ps"] - b["lis_new_ps"]
+    src_added = w["src_ps"] - b["src_ps"]
+    if new_added >= LISTENER_FLOOR and w["lis_per_new_net"] <= SPREAD:
+        who = True
+        h.add(0.4, f"{new_added:.0f} new listeners per second, spread "
+              f"{w['lis_per_new_net']:.1f} to a network like a real audience.")  # fmt: skip
+    elif src_added >= LISTENER_FLOOR and w["src_per_net"] <= SPREAD and w["joins_ok_ps"] > 0:
+        who = True
+        h.add(0.35, f"{src_added:.0f} more sources per second, spread {w['src_per_net']:.1f} "
+              "to a network.")  # fmt: skip
+    normal = all(
+        w["groups"][g]["p90"] <= lim and w["groups"][g]["p99"] <= 2 * lim
+        for g, lim in PER_SOURCE_MAX.items()
+    )
+    if normal and w["src_ps"] >= 1.5 * max(b["src_ps"], 1.0):
+        h.add(0.3, f"requests grew with the number of sources ({b['src_ps']:.0f} → "
+              f"{w['src_ps']:.0f} per second) while each source kept a player's pace "
+              f"({w['req_per_src']:.1f} requests per second each; Jung et al.).")  # fmt: skip
+    if w["conversion"] is not None and w["conversion"] >= 0.6:
+        h.add(0.3, f"{_pct(w['conversion'])} of the {w['tix']} tickets issued were followed by "
+              "listening.")  # fmt: skip
+    if w["lis_ps"] >= LISTENER_FLOOR and w["paced_share"] >= 0.8:
+        h.add(0.25, f"{_pct(w['paced_share'])} of the active listeners paced like LL-HLS "
+              "players.")  # fmt: skip
+    return h, who and h.score >= ORGANIC_PRESENT
+
+
+def _distress(w: dict[str, Any]) -> Hypothesis:
+    h = Hypothesis("distress")
+    if w["lag_max_s"] >= 0.150:
+        h.add(0.5, f"the event loop lagged up to {w['lag_max_s'] * 1000:.0f} ms.")
+    if w["shed_level_max"] >= 2:
+        h.add(0.4, f"load shedding reached level {w['shed_level_max']:.0f}.")
+    if w["fail_ps"]["shed"] > 0:
+        h.add(0.3, f"{w['fail_ps']['shed']:.1f} requests per second were shed (503).")
+    if w["parts_ok"] >= 50 and w["late_share"] >= 0.01:
+        h.add(0.6, f"{_pct(w['late_share'])} of {w['parts_ok']} parts were served late.")
+    return h
+
+
+def word(confidence: float) -> str:
+    """Confidence in words."""
+    return "high" if confidence >= 0.8 else "medium" if confidence >= 0.6 else "low"
+
+
+def judge(w: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    """The verdict for a window's features `w` against its baseline's `b`."""
+    hyp = {k: Hypothesis(k) for k in ATTACK_KINDS}
+    _floods(w, b, hyp)
+    _refusals(w, b, hyp)
+    _bots(w, b, hyp)
+    organic, organic_present = _organic(w, b)
+    strained = _distress(w)
+    attacks = sorted(
+        (h for h in hyp.values() if h.score >= PRESENT), key=lambda h: h.score, reverse=True
+    )
+    attack_score = attacks[0].score if attacks else 0.0
+    if attacks and organic_present:
+        verdict, confidence = "mixed", min(attack_score, organic.score)
+    elif attacks:
+        verdict, confidence = "attack", attack_score
+    elif organic_present and strained.score >= PRESENT:
+        verdict, confidence = "capacity_failure", min(organic.score, strained.score)
+    elif organic_present:
+        verdict, confidence = "organic_surge", organic.score * (1 - 0.5 * strained.score)
+    else:
+        verdict = "inconclusive"
+        confidence = 1 - max([organic.score, strained.score] + [h.score for h in hyp.values()])
+    reasons = [s for h in attacks for _, s in h.clues]
+    if verdict != "attack":
+        reasons += [s for _, s in organic.clues]
+    reasons += [s for _, s in strained.clues]
+    if verdict == "inconclusive" and not reasons:
+        reasons.append(f"traffic rose to {w['rps']:.0f} requests/s (baseline {b['rps']:.0f}/s) "
+                       "but matched no rule for a crowd or an attack.")  # fmt: skip
+    weak = [h for h in hyp.values() if 0 < h.score < PRESENT]
+    return {
+        "verdict": verdict,
+        "kind": attacks[0].name if attacks else None,
+        "kinds": [h.name for h in attacks],
+        "confidence": round(confidence, 3),
+        "confidence_word": word(confidence),
+        "reasons": reasons,
+        "weak_signs": [s for h in weak for _, s in h.clues],
+        "scores": {
+            "organic": organic.score,
+            "distress": strained.score,
+            **{h.name: h.score for h in hyp.values()},
+        },
+    }

@@ -1,0 +1,178 @@
+"""Incident windows and the features of a stretch of seconds (pure).
+
+`find_windows` flags the seconds whose traffic or distress departs from the baseline before
+them and merges nearby flags into windows; `summarise` turns a stretch of per-second dicts
+(merged records of one scope, `t` and `signals` added) into the means and shares the verdict
+rules read.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+BASELINE_S = 60  # seconds before a window that describe "normal"
+SURGE_FACTOR = 2.0  # a second is unusual at this multiple of the baseline median…
+MIN_RPS = 20.0  # …and at least this many requests per second (small sites stay quiet)
+REFUSED_SHARE = 0.2  # or when this share of its requests were refused as abusive…
+MIN_REFUSED = 10  # …and at least this many
+LAG_DISTRESS_S = 0.150  # mean event-loop lag from which the shedder refuses (level 2)
+LATE_DISTRESS = 0.01  # share of parts answered late
+MERGE_GAP_S = 10  # flagged seconds this close belong to one window
+MIN_WINDOW_S = 3  # shorter windows are dropped unless the server was in distress
+ABUSIVE = ("ticket", "pow", "cache_bust", "timeout", "rate_limited", "bad")
+
+Second = Mapping[str, Any]
+
+
+def distress(s: Second) -> bool:
+    """The server was struggling in this second (lag, shedding, late parts)."""
+    sig = s.get("signals", {})
+    parts = int(s.get("parts_ok", 0))
+    return (
+        float(sig.get("loop_lag_s", 0.0)) >= LAG_DISTRESS_S
+        or float(sig.get("shed_level", 0.0)) >= 2
+        or int(s.get("fail", {}).get("shed", 0)) > 0
+        or (parts >= 10 and int(s.get("parts_late", 0)) / parts >= LATE_DISTRESS)
+    )
+
+
+def _refused(s: Second) -> int:
+    fail = s.get("fail", {})
+    return sum(int(fail.get(k, 0)) for k in ABUSIVE)
+
+
+def find_windows(seconds: Sequence[Second]) -> list[tuple[int, int]]:
+    """Incident windows as (first, last) second, over a contiguous per-second series."""
+    flagged: list[int] = []
+    calm: list[float] = []  # requests of recent unflagged seconds
+    for s in seconds:
+        req = float(s.get("req", 0))
+        base = statistics.median(calm[-BASELINE_S:]) if calm else 0.0
+        refused = _refused(s)
+        unusual = (req >= MIN_RPS and req >= SURGE_FACTOR * base) or (
+            refused >= MIN_REFUSED and refused >= REFUSED_SHARE * req
+        )
+        if unusual or distress(s):
+            flagged.append(int(s["t"]))
+        else:
+            calm.append(req)
+    windows: list[list[int]] = []
+    for t in flagged:
+        if windows and t - windows[-1][1] <= MERGE_GAP_S:
+            windows[-1][1] = t
+        else:
+            windows.append([t, t])
+    by_t = {int(s["t"]): s for s in seconds}
+    kept = []
+    for a, b in windows:
+        if b - a + 1 >= MIN_WINDOW_S or any(
+            distress(by_t[t]) for t in range(a, b + 1) if t in by_t
+        ):
+            kept.append((a, b))
+    return kept
+
+
+def _wmean(seconds: Sequence[Second], path: tuple[str, ...], weight: str = "req") -> float:
+    num = den = 0.0
+    for s in seconds:
+        value: Any = s
+        for key in path:
+            value = value.get(key, {}) if isinstance(value, Mapping) else {}
+        w = float(s.get(weight, 0))
+        if isinstance(value, int | float) and w > 0:
+            num += float(value) * w
+            den += w
+    return num / den if den else 0.0
+
+
+def summarise(seconds: Sequence[Second]) -> dict[str, Any]:
+    """Means per second and shares over a stretch of seconds (empty stretch: all zeros)."""
+    n = max(1, len(seconds))
+
+    def total(key: str) -> float:
+        return float(sum(float(s.get(key, 0)) for s in seconds))
+
+    def fail(key: str) -> float:
+        return float(sum(float(s.get("fail", {}).get(key, 0)) for s in seconds))
+
+    by_cls: dict[str, float] = {}
+    for s in seconds:
+        for cls, outcomes in s.get("by", {}).items():
+            by_cls[cls] = by_cls.get(cls, 0.0) + sum(outcomes.values())
+    joins_ok = sum(s.get("by", {}).get("join", {}).get("ok", 0) for s in seconds)
+    req, src, net = total("req"), total("src"), total("net")
+    lis, lis_known = total("lis"), total("lis_known")
+    tix, listen = total("tix"), total("listen")
+    parts_ok, parts_late = total("parts_ok"), total("parts_late")
+    gap = [sum(float(s.get("gap", (0, 0, 0))[i]) for s in seconds) for i in range(3)]
+    gap_cv = None
+    if gap[0] >= 20 and gap[1] > 0:
+        mean = gap[1] / gap[0]
+        var = max(0.0, gap[2] / gap[0] - mean * mean)
+        gap_cv = math.sqrt(var) / mean
+    groups: dict[str, dict[str, float]] = {}
+    for g in ("join", "playlist", "media"):
+        gs = [s for s in seconds if g in s.get("groups", {})]
+        groups[g] = {
+            "p90": round(_wmean(gs, ("groups", g, "p90"), "req"), 2),
+            "p99": round(_wmean(gs, ("groups", g, "p99"), "req"), 2),
+            "max": float(max((s["groups"][g].get("max", 0) for s in gs), default=0)),
+            "top1": round(_wmean(gs, ("groups", g, "top1"), "req"), 3),
+            "src_ps": round(sum(float(s["groups"][g].get("src", 0)) for s in gs) / n, 2),
+        }
+    signals = [s.get("signals", {}) for s in seconds]
+    return {
+        "seconds": len(seconds),
+        "rps": round(req / n, 2),
+        "peak_rps": float(max((float(s.get("req", 0)) for s in seconds), default=0)),
+        "cls_ps": {c: round(v / n, 2) for c, v in sorted(by_cls.items())},
+        "join_ps": round(by_cls.get("join", 0.0) / n, 2),
+        "playlist_ps": round(by_cls.get("playlist", 0.0) / n, 2),
+        "media_ps": round(sum(by_cls.get(c, 0.0) for c in ("part", "segment", "init")) / n, 2),
+        "joins_ok_ps": round(joins_ok / n, 2),
+        "src_ps": round(src / n, 2),
+        "net_ps": round(net / n, 2),
+        "req_per_src": round(req / src, 2) if src else 0.0,
+        "src_per_net": round(src / net, 2) if net else 0.0,
+        "new_net_share": round(1 - total("net_known") / net, 3) if net else 0.0,
+        "known_req_ps": round(total("req_known") / n, 2),
+        "ent_n": round(_wmean(seconds, ("ent_n",)), 3),
+        "rate_p90": round(_wmean(seconds, ("rate", "p90")), 2),
+        "rate_p99": round(_wmean(seconds, ("rate", "p99")), 2),
+        "rate_max": float(max((s.get("rate", {}).get("max", 0) for s in seconds), default=0)),
+        "top1": round(_wmean(seconds, ("rate", "top1")), 3),
+        "groups": groups,
+        "lis_ps": round(lis / n, 2),
+        "lis_known_ps": round(lis_known / n, 2),
+        "lis_new_ps": round((lis - lis_known) / n, 2),
+        "paced_share": round(total("lis_paced") / lis, 3) if lis else 0.0,
+        "lis_per_new_net": round((lis - lis_known) / total("lis_net_new"), 2)
+        if total("lis_net_new")
+        else 0.0,
+        "tix": int(tix),
+        "conversion": round(min(1.0, listen / tix), 3) if tix >= 10 else None,
+        "gap_cv": round(gap_cv, 3) if gap_cv is not None else None,
+        "late_share": round(parts_late / parts_ok, 4) if parts_ok else 0.0,
+        "parts_ok": int(parts_ok),
+        "fail_ps": {
+            k: round(fail(k) / n, 2)
+            for k in (
+                "ticket",
+                "forged",
+                "pow",
+                "cache_bust",
+                "timeout",
+                "shed",
+                "rate_limited",
+                "bad",
+            )
+        },
+        "lag_max_s": round(max((float(g.get("loop_lag_s", 0)) for g in signals), default=0), 3),
+        "shed_level_max": max((float(g.get("shed_level", 0)) for g in signals), default=0.0),
+        "attack_mode_s": sum(1 for g in signals if float(g.get("attack_mode", 0)) > 0),
+        "distress_s": sum(1 for s in seconds if distress(s)),
+        "learned": total("net_known") > 0,
+    }
