@@ -1,0 +1,287 @@
+"""Per-source limits: GCRA budgets per request class, keyed by address and by network.
+
+Every request class has two budgets, one per source address and one per network (the /24 or
+/64 of `network.network_of`), and a request passes only if both allow it. Classes are separate
+so that a playlist flood spends the playlist budget and nothing else: joins, pages and
+speakers' signalling keep theirs.
+
+GCRA (the generic cell rate algorithm of ATM, the "virtual scheduling" form) keeps one number
+per key, the theoretical arrival time `tat`: with emission interval T = 1 / rate and tolerance
+τ = burst × T, a request at `now` is allowed if max(tat, now) + T − now ≤ τ, and then moves tat
+there. `burst` requests pass at once from rest, then one per T. A refused request changes
+nothing, so a flood cannot push its own wait further out — it is simply refused, cheaply.
+
+The defaults cost legitimate listeners nothing (the reasoning, with the figures it rests on,
+is in docs/GUARD.md): per address they carry ~500 LL-HLS players behind one NAT at their normal
+pace, per network ~2,000, with two seconds of burst for players catching up after a stall;
+joins are tighter, since a listener joins once per ticket (renewing every 7.5 minutes).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+import redis.asyncio
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Budget:
+    """A sustained rate (requests per second) and how many may come at once from rest."""
+
+    rate_per_s: float
+    burst: int
+
+    def __post_init__(self) -> None:
+        if not (self.rate_per_s > 0 and math.isfinite(self.rate_per_s)) or self.burst < 1:
+            raise ValueError(f"a budget needs a positive rate and a burst ≥ 1: {self}")
+
+
+CLASSES = ("join", "playlist", "media", "page", "api", "whip")
+"""join: POST …/join (first join, proof-of-work retry, waiting-room polls, renewals);
+playlist: ticketed playlist reloads; media: parts, segments, init; page: pages, metadata,
+static files; api: every other API request; whip: WHIP POST/PATCH/DELETE."""
+
+DEFAULT_BUDGETS: Mapping[str, tuple[Budget, Budget]] = {
+    #            per address                 per /24 or /64 network
+    "join": (Budget(5.0, 30), Budget(50.0, 300)),
+    "playlist": (Budget(1_000.0, 2_000), Budget(4_000.0, 8_000)),
+    "media": (Budget(1_000.0, 2_000), Budget(4_000.0, 8_000)),
+    "page": (Budget(100.0, 600), Budget(1_000.0, 6_000)),
+    "api": (Budget(10.0, 50), Budget(100.0, 500)),
+    "whip": (Budget(10.0, 40), Budget(50.0, 200)),
+}
+MAX_KEYS = 200_000  # (class, source) entries per process: ~30 MB at most
+SWEEP_EVERY = 8  # allowed requests between two sweeps of the table's oldest entries
+SWEEP_MAX = 2 * SWEEP_EVERY  # entries a sweep may drop: as many as the requests could add
+
+
+@dataclass(frozen=True, slots=True)
+class _Rule:
+    """One class's budgets in GCRA terms, already scaled by the tightening factor."""
+
+    ip_t: float  # emission interval per address (s)
+    ip_tau: float  # tolerance per address (s)
+    net_t: float
+    net_tau: float
+
+
+def _rule(ip: Budget, net: Budget, factor: float) -> _Rule:
+    def scaled(b: Budget) -> tuple[float, float]:
+        t = 1.0 / (b.rate_per_s * factor)
+        return t, max(1, round(b.burst * factor)) * t
+
+    ip_t, ip_tau = scaled(ip)
+    net_t, net_tau = scaled(net)
+    return _Rule(ip_t, ip_tau, net_t, net_tau)
+
+
+class _Budgets:
+    """The budgets of every class, the tightening factor, and counts (shared by both limiters)."""
+
+    def __init__(self, budgets: Mapping[str, tuple[Budget, Budget]] | None) -> None:
+        self.budgets: dict[str, tuple[Budget, Budget]] = dict(
+            DEFAULT_BUDGETS if budgets is None else budgets
+        )
+        if not self.budgets:
+            raise ValueError("at least one request class needs a budget")
+        self.factor = 1.0
+        self._rules = {c: _rule(ip, net, 1.0) for c, (ip, net) in self.budgets.items()}
+        self.allowed = dict.fromkeys(self.budgets, 0)
+        self.refused = dict.fromkeys(self.budgets, 0)
+
+    def tighten(self, factor: float) -> None:
+        """Scale every rate and burst by `factor` (0 < factor ≤ 1; attack mode uses 0.25,
+        1.0 restores the configured budgets). Sources keep their state."""
+        if not 0.0 < factor <= 1.0:
+            raise ValueError(f"tightening factor must be in (0, 1], got {factor}")
+        self.factor = factor
+        self._rules = {c: _rule(ip, net, factor) for c, (ip, net) in self.budgets.items()}
+
+    def _counts(self) -> dict[str, Any]:
+        return {
+            "factor": self.factor,
+            "allowed": dict(self.allowed),
+            "refused": dict(self.refused),
+        }
+
+
+class RateLimiter(_Budgets):
+    """In-memory GCRA limits for one worker process; `check` costs about a microsecond.
+
+    One table per class, keyed by the address or network string itself (a network contains a
+    "/", an address never does), in least-recently-allowed order. Memory is bounded: every 8
+    allowed requests, up to 16 entries that have fully recovered (their state equals a fresh
+    key's) are dropped from the old end of that class's table and of one other table in turn,
+    and beyond `max_keys` entries in all the least recently allowed are forgotten — which can
+    only make a limit more lenient for them, never refuse anyone.
+    """
+
+    def __init__(
+        self,
+        budgets: Mapping[str, tuple[Budget, Budget]] | None = None,
+        max_keys: int = MAX_KEYS,
+    ) -> None:
+        super().__init__(budgets)
+        if max_keys < 2:
+            raise ValueError(f"max_keys must be at least 2, got {max_keys}")
+        self.max_keys = max_keys
+        self._tables: dict[str, OrderedDict[str, float]] = {c: OrderedDict() for c in self.budgets}
+        self._rotation = list(self._tables.values())
+        self._turn = 0
+        self._keys = 0
+        self._since_sweep = 0
+        self.evicted = 0  # entries forgotten at max_keys before they had recovered
+
+    def check(self, cls: str, ip: str, network: str, now: float) -> float:
+        """0.0 if a request of class `cls` from `ip` (in `network`) may pass now, and it is
+        counted; otherwise the seconds until it would pass (a Retry-After), and nothing is
+        counted. `now` is any monotonic clock in seconds. KeyError for an unknown class."""
+        rule = self._rules[cls]
+        tats = self._tables[cls]
+        tat_ip = tats.get(ip)
+        new_ip = (tat_ip if tat_ip is not None and tat_ip > now else now) + rule.ip_t
+        tat_net = tats.get(network)
+        new_net = (tat_net if tat_net is not None and tat_net > now else now) + rule.net_t
+        wait = new_ip - now - rule.ip_tau
+        wait_net = new_net - now - rule.net_tau
+        if wait_net > wait:
+            wait = wait_net
+        if wait > 1e-9:
+            self.refused[cls] += 1
+            return wait
+        self.allowed[cls] += 1
+        tats[ip] = new_ip
+        tats[network] = new_net
+        if tat_ip is None:
+            self._keys += 1
+        else:
+            tats.move_to_end(ip)
+        if tat_net is None:
+            self._keys += network != ip  # a non-address "ip" may be its own "network"
+        else:
+            tats.move_to_end(network)
+        self._since_sweep += 1
+        if self._since_sweep >= SWEEP_EVERY:
+            self._sweep(tats, now)
+        return 0.0
+
+    def _sweep(self, tats: OrderedDict[str, float], now: float) -> None:
+        """Drop recovered entries from the old end of `tats` and of one other table in turn,
+        then the least recently allowed of `tats` beyond max_keys."""
+        self._since_sweep = 0
+        self._turn = (self._turn + 1) % len(self._rotation)
+        for table in (tats, self._rotation[self._turn]):
+            for _ in range(SWEEP_MAX):
+                if not table:
+                    break
+                oldest = next(iter(table))
+                if table[oldest] > now:
+                    break
+                del table[oldest]
+                self._keys -= 1
+        while self._keys > self.max_keys:
+            table = tats if tats else max(self._rotation, key=len)
+            if not table:  # cannot happen while the count is right; never loop on it
+                self._keys = 0
+                break
+            table.popitem(last=False)
+            self._keys -= 1
+            self.evicted += 1
+
+    def __len__(self) -> int:
+        return self._keys
+
+    def statistics(self) -> dict[str, Any]:
+        """A snapshot: tightening factor, allowed and refused per class, keys held, evictions."""
+        return {**self._counts(), "keys": self._keys, "evicted": self.evicted}
+
+
+# KEYS: the address's and the network's state; ARGV: now, then T and τ for each.
+# Returns "0" (allowed, both counted) or the wait in seconds, as strings (Lua numbers would be
+# truncated to integers on the way out). A key expires when its tat has passed: an expired key
+# is exactly a fresh one, so Redis memory holds only sources that are still "in debt".
+_GCRA = """
+local now = tonumber(ARGV[1])
+local ip_t, ip_tau = tonumber(ARGV[2]), tonumber(ARGV[3])
+local net_t, net_tau = tonumber(ARGV[4]), tonumber(ARGV[5])
+local a = tonumber(redis.call('GET', KEYS[1])) or now
+local b = tonumber(redis.call('GET', KEYS[2])) or now
+a = math.max(a, now) + ip_t
+b = math.max(b, now) + net_t
+local wait = math.max(a - now - ip_tau, b - now - net_tau)
+if wait > 1e-9 then return string.format('%.6f', wait) end
+redis.call('SET', KEYS[1], string.format('%.17g', a), 'PX', math.ceil((a - now) * 1000) + 1)
+redis.call('SET', KEYS[2], string.format('%.17g', b), 'PX', math.ceil((b - now) * 1000) + 1)
+return '0'
+"""
+
+SHARED_CLASSES = ("join", "whip", "api")  # classes whose budgets are shared through Redis
+
+
+class SharedRateLimiter(_Budgets):
+    """The same GCRA limits with their state in Redis, so a source's budget is one across every
+    worker and node: both keys are checked and moved in one Lua script call (one EVALSHA, one
+    round trip). `now` must then be wall-clock time (time.time()), the same on every node.
+
+    Only `shared_classes` go to Redis — by default the rare, valuable ones (join, whip, api);
+    the classes with several requests per listener per second (playlist, media, page) stay in
+    the worker's memory, where a check costs a microsecond instead of a round trip. If Redis
+    fails, the local limiter decides (fail open to the local budget, never to no limit).
+    """
+
+    def __init__(
+        self,
+        client: redis.asyncio.Redis,
+        budgets: Mapping[str, tuple[Budget, Budget]] | None = None,
+        *,
+        shared_classes: Iterable[str] = SHARED_CLASSES,
+        max_keys: int = MAX_KEYS,
+        prefix: str = "ruang:rl:",
+    ) -> None:
+        super().__init__(budgets)
+        self.local = RateLimiter(self.budgets, max_keys)
+        self.shared_classes = frozenset(shared_classes) & set(self.budgets)
+        self._script: Any = client.register_script(_GCRA)
+        self._prefix = prefix
+        self.redis_errors = 0
+
+    def tighten(self, factor: float) -> None:
+        """As `RateLimiter.tighten`, for the shared and the local classes."""
+        super().tighten(factor)
+        self.local.tighten(factor)
+
+    async def check_async(self, cls: str, ip: str, network: str, now: float) -> float:
+        """As `RateLimiter.check`, consulting Redis for the shared classes."""
+        if cls not in self.shared_classes:
+            return self.local.check(cls, ip, network, now)
+        rule = self._rules[cls]
+        keys = [f"{self._prefix}{cls}:{ip}", f"{self._prefix}{cls}:{network}"]
+        args = [repr(now), repr(rule.ip_t), repr(rule.ip_tau), repr(rule.net_t), repr(rule.net_tau)]
+        try:
+            wait = float(await self._script(keys=keys, args=args))
+        except redis.RedisError as exc:
+            self.redis_errors += 1
+            if self.redis_errors == 1 or self.redis_errors % 1000 == 0:
+                log.warning("rate limits: Redis failed (%s), deciding locally", exc)
+            return self.local.check(cls, ip, network, now)
+        if wait > 0.0:
+            self.refused[cls] += 1
+        else:
+            self.allowed[cls] += 1
+        return wait
+
+    def statistics(self) -> dict[str, Any]:
+        """Shared-class counts, the local limiter's snapshot, and Redis failures."""
+        return {
+            **self._counts(),
+            "local": self.local.statistics(),
+            "redis_errors": self.redis_errors,
+        }
