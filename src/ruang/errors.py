@@ -41,3 +41,13 @@ def bad_request(code: str, message: str) -> ApiError:
 def conflict(code: str, message: str) -> ApiError:
     """409: the request is well-formed but the space's state forbids it."""
     return ApiError(409, code, message)
+
+
+def store_unavailable(exc: BaseException) -> ApiError | None:
+    """503 when `exc` says the shared store (Redis, several nodes) is unreachable: not a bug,
+    the client should try again. None for anything else."""
+    if not type(exc).__module__.startswith("redis."):
+        return None
+    return ApiError(
+        503, "store_unavailable", "Shared state is unreachable; try again.", {"Retry-After": "2"}
+    )

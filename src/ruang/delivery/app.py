@@ -30,20 +30,20 @@ from ruang.config import Config
 from ruang.delivery.files import SpaceFiles
 from ruang.delivery.gate import Gate
 from ruang.delivery.hls import HlsService
+from ruang.delivery.joins import JoinService
 from ruang.delivery.remote import FORWARDED, RemoteOrigin
 from ruang.errors import ApiError, not_found
 from ruang.guard.admission import Limits
-from ruang.guard.network import network_of
 from ruang.guard.shedding import Shedder
 from ruang.guard.tickets import load_or_create_key
-from ruang.spaces.model import ID_PATTERN, Space, State
+from ruang.spaces.model import ID_PATTERN, Space
 from ruang.web.common import (
     CORS,
     EXCEPTION_HANDLERS,
     NO_STORE,
     Preflight,
     error_response,
-    read_json,
+    read_body,
     space_view,
 )
 from ruang.web.openapi import OPENAPI
@@ -63,6 +63,7 @@ _PROXY_BACK = (
 )
 _OWNED_PATH = re.compile(r"^/(?:api/spaces|whip)/([a-z0-9]{10})(?:/|$)")
 SPACE_CACHE_S = 5.0  # with Redis, a worker remembers a space this long (events invalidate it)
+SPACE_RECHECK_S = 0.05  # one node: a remembered space is rechecked against the store this often
 SPACE_CACHE_MAX = 100_000
 STATIC = Path(str(resources.files("ruang.web") / "static"))
 
@@ -89,7 +90,8 @@ def build_delivery_app(config: Config) -> Starlette:
     # spaces are remembered for a few seconds (state changes arrive by pub/sub at once).
     remote = RemoteOrigin(db.owner, config.blocking_timeout_s + 4) if config.redis_url else None
     spaces: dict[str, tuple[float, Space]] = {}
-    cache_s = SPACE_CACHE_S if config.redis_url else 0.0
+    cache_s = SPACE_CACHE_S if config.redis_url else SPACE_RECHECK_S
+    seen_version: list[int | None] = [db.changes()]
 
     def find_space(space_id: str) -> Space | None:
         if not ID_PATTERN.match(space_id):
@@ -98,8 +100,15 @@ def build_delivery_app(config: Config) -> Starlette:
         hit = spaces.get(space_id)
         if hit is not None and now - hit[0] < cache_s:
             return hit[1]
+        if hit is not None and remote is None:  # one node: still good unless the store moved
+            version = db.changes()
+            if version == seen_version[0]:
+                spaces[space_id] = (now, hit[1])
+                return hit[1]
+            seen_version[0] = version
+            spaces.clear()
         space = db.get_space(space_id)
-        if space is not None and cache_s:
+        if space is not None:
             if len(spaces) > SPACE_CACHE_MAX:
                 spaces.clear()
             spaces[space_id] = (now, space)
@@ -112,6 +121,7 @@ def build_delivery_app(config: Config) -> Starlette:
 
     shedder = Shedder()
     hls_service = HlsService(config, files, gate, find_space, shedder, remote)
+    joins = JoinService(config, gate, find_space, shedder)
 
     def known_space(space_id: str) -> Space:
         space = find_space(space_id)
@@ -133,41 +143,12 @@ def build_delivery_app(config: Config) -> Starlette:
         return JSONResponse(space_view(config, db, space), headers={"Cache-Control": cache, **CORS})
 
     async def join(request: Request) -> Response:
-        space = known_space(request.path_params["space_id"])
-        data = await read_json(request, config.max_body_bytes)
-        host = request.client.host if request.client else None
-        decision = await gate.admit(
-            space.id,
-            space.state,
-            network_of(host),
-            time.time(),
-            renew=data.get("ticket"),
-            queue=data.get("queue"),
-            crowded=shedder.joins_wait,
+        body = await read_body(request, config.max_body_bytes)
+        host = request.client.host if request.client else ""
+        r = await joins.handle(
+            request.path_params["space_id"], body, request.headers.get("content-type"), host
         )
-        if not isinstance(decision, str):
-            body: dict[str, Any] = {
-                "space_id": space.id,
-                "state": space.state.value,
-                "position": decision.position,
-                "estimated_wait_s": decision.estimated_wait_s,
-                "queue": decision.token,
-                "retry_after": decision.retry_after_s,
-            }
-            headers = {**NO_STORE, **CORS, "Retry-After": str(decision.retry_after_s)}
-            return JSONResponse(body, status_code=202, headers=headers)
-        base = f"{config.base_url}/hls/{space.id}/t/{decision}"
-        playlist = "replay.m3u8" if space.state is State.ENDED else "live.m3u8"
-        body = {
-            "space_id": space.id,
-            "state": space.state.value,
-            "listen_url": f"{base}/{playlist}",
-            "replay_url": f"{base}/replay.m3u8",
-            "ticket": decision,
-            "expires_in_s": gate.signer.ttl_s,
-            "renew_after_s": gate.signer.ttl_s // 2,
-        }
-        return JSONResponse(body, headers={**NO_STORE, **CORS})
+        return Response(r.body, status_code=r.status, headers=r.header_dict())
 
     async def hls(request: Request) -> Response:
         p = request.path_params
@@ -294,6 +275,7 @@ def build_delivery_app(config: Config) -> Starlette:
 
     app.state.events = space_events(config, space_changed)
     app.state.hls = hls_service
+    app.state.joins = joins
     app.state.shedder = shedder
     app.state.report_audience = report_audience
     return app

@@ -20,7 +20,7 @@ from urllib.parse import parse_qsl, unquote
 import httptools
 
 from ruang.delivery.hls import HlsResponse, encode_headers
-from ruang.guard.shedding import RETRY_AFTER_S, Shedder, classify
+from ruang.guard.shedding import RETRY_AFTER_S, Priority, Shedder, classify
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +32,8 @@ MAX_PIPELINED = 16  # requests queued on one connection before reading pauses
 
 HlsHandler = Callable[[str, str | None, str, dict[str, str], str], Awaitable[HlsResponse]]
 HlsNow = Callable[[str, str | None, str, dict[str, str]], HlsResponse | None]
+JoinHandler = Callable[[str, bytes, str | None, str], Awaitable[HlsResponse]]
+JoinNow = Callable[[str, bytes, str | None, str], HlsResponse | None]
 AsgiApp = Callable[[MutableMapping[str, Any], Any, Any], Awaitable[None]]
 
 _REASONS = {
@@ -105,20 +107,32 @@ def _split_hls(path: str) -> tuple[str, str | None, str] | None:
     return None
 
 
+def _split_join(path: str) -> str | None:
+    """The space of POST /api/spaces/{space}/join."""
+    parts = path.split("/")
+    if len(parts) == 5 and parts[1] == "api" and parts[2] == "spaces" and parts[4] == "join":
+        return parts[3]
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class Handlers:
+    """What the protocol answers itself: HLS requests and joins, each with an inline
+    (`*_now`, None when the answer is not ready) and an awaited form; the app gets the rest."""
+
+    hls: HlsHandler
+    hls_now: HlsNow
+    join: JoinHandler
+    join_now: JoinNow
+    app: AsgiApp
+
+
 class HttpProtocol(asyncio.Protocol):
     """One client connection: parse, dispatch in order, keep alive, time out."""
 
-    def __init__(
-        self,
-        hls: HlsHandler,
-        hls_now: HlsNow,
-        app: AsgiApp,
-        shedder: Shedder | None = None,
-    ) -> None:
-        self._hls = hls
-        self._hls_now = hls_now
+    def __init__(self, handlers: Handlers, shedder: Shedder | None = None) -> None:
+        self._h = handlers
         self._shedder = shedder or Shedder()
-        self._app = app
         self._parser = httptools.HttpRequestParser(self)
         self._transport: asyncio.Transport | None = None
         self._client = ("", 0)
@@ -252,8 +266,10 @@ class HttpProtocol(asyncio.Protocol):
         self._arm(IDLE_TIMEOUT_S)
 
     def _answer_now(self, request: _Request) -> bool:
-        """Answer a listener request inline, without a task, when its answer is ready (the
-        common case); False leaves it to the full path."""
+        """Answer a listener request or a join inline, without a task, when its answer is
+        ready (the common case); False leaves it to the full path."""
+        if request.method == "POST" and request.url.endswith(b"/join"):
+            return self._join_now(request)
         if request.method not in ("GET", "HEAD") or not request.url.startswith(b"/hls/"):
             return False
         url = httptools.parse_url(request.url)
@@ -262,12 +278,20 @@ class HttpProtocol(asyncio.Protocol):
         if hls is None:  # admitted listeners are never shed: no pressure check needed
             return False
         query = dict(parse_qsl(url.query.decode("latin-1"))) if url.query else {}
-        r = self._hls_now(hls[0], hls[1], hls[2], query)
+        r = self._h.hls_now(hls[0], hls[1], hls[2], query)
         if r is None:
             return False
-        self._write_hls(request, r)
-        if not request.keep_alive and self._transport is not None:
-            self._transport.close()
+        self._write(request, r)
+        return True
+
+    def _join_now(self, request: _Request) -> bool:
+        space = _split_join(request.url.decode("latin-1"))
+        if space is None or self._shedder.refuses(Priority.JOIN):
+            return False
+        r = self._h.join_now(space, bytes(request.body), _content_type(request), self._client[0])
+        if r is None:
+            return False
+        self._write(request, r)
         return True
 
     async def _dispatch(self, request: _Request) -> None:
@@ -281,10 +305,22 @@ class HttpProtocol(asyncio.Protocol):
             hls = _split_hls(path)
             if hls is not None:
                 query = dict(parse_qsl(url.query.decode("latin-1"))) if url.query else {}
-                r = await self._hls(hls[0], hls[1], hls[2], query, self._client[0])
+                r = await self._h.hls(hls[0], hls[1], hls[2], query, self._client[0])
                 self._write_hls(request, r)
                 return
+        elif request.method == "POST" and not url.query:
+            space = _split_join(path)
+            if space is not None:
+                body, ctype = bytes(request.body), _content_type(request)
+                self._write_hls(request, await self._h.join(space, body, ctype, self._client[0]))
+                return
         await self._asgi(request, path, url.query or b"")
+
+    def _write(self, request: _Request, r: HlsResponse) -> None:
+        """An inline answer, then the connection closed if the client asked for that."""
+        self._write_hls(request, r)
+        if not request.keep_alive and self._transport is not None:
+            self._transport.close()
 
     def _write_hls(self, request: _Request, r: HlsResponse) -> None:
         if self._transport is None or self._transport.is_closing():
@@ -341,7 +377,7 @@ class HttpProtocol(asyncio.Protocol):
                 transport.write(message.get("body", b""))
 
         try:
-            await self._app(scope, receive, send)
+            await self._h.app(scope, receive, send)
         except Exception:
             # Starlette re-raises after it has sent its JSON 500 (and logged it): one answer
             # per request, so only answer here if nothing was sent.
@@ -350,6 +386,13 @@ class HttpProtocol(asyncio.Protocol):
             raise
         if not started:
             self._refuse(500, b"internal", b"The application sent no response.")
+
+
+def _content_type(request: _Request) -> str | None:
+    for name, value in request.headers:
+        if name == b"content-type":
+            return value.decode("latin-1")
+    return None
 
 
 class _Refusal(Exception):

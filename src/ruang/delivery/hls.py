@@ -59,7 +59,8 @@ class HlsResponse:
 _OK_HEADERS: dict[tuple[str, str], bytes] = {}
 
 
-def _error(err: ApiError, cache: str = ERROR_CACHE) -> HlsResponse:
+def error_answer(err: ApiError, cache: str = ERROR_CACHE) -> HlsResponse:
+    """A JSON refusal, pre-encoded."""
     headers = [("Content-Type", "application/json"), ("Cache-Control", cache), *_CORS]
     headers += list(err.headers.items())
     return HlsResponse(err.status, json.dumps(err.body()).encode(), encode_headers(headers))
@@ -153,7 +154,7 @@ class HlsService:
                 held = self.gate.signer.verify_cached(ticket, space_id, now)
             except TicketError as exc:
                 status = 401 if exc.code in ("missing", "expired") else 403
-                return _error(ApiError(status, f"ticket_{exc.code}", exc.message), "no-store")
+                return error_answer(ApiError(status, f"ticket_{exc.code}", exc.message), "no-store")
             node = self.remote.owner(space_id) if self.remote is not None else None
             if node is not None:
                 return await self._from_node(node, space_id, ticket, name, query, held.listener)
@@ -170,7 +171,7 @@ class HlsService:
                 raise not_found(f"{name!r}")
             return await self._media(space_id, name)
         except ApiError as err:
-            return _error(err)
+            return error_answer(err)
 
     async def _from_node(
         self,
@@ -209,7 +210,7 @@ class HlsService:
                 else (
                     await self._media(space_id, name)
                     if _MEDIA_NAME.match(name)
-                    else _error(not_found(f"{name!r}"))
+                    else error_answer(not_found(f"{name!r}"))
                 )
             )
         if name not in ("live.m3u8", "replay.m3u8"):

@@ -13,7 +13,7 @@ import sys
 from ruang.audience import REPORT_EVERY_S
 from ruang.config import Config
 from ruang.delivery.app import build_delivery_app
-from ruang.delivery.fastserver import HttpProtocol
+from ruang.delivery.fastserver import Handlers, HttpProtocol
 
 LISTEN_BACKLOG = 4096  # pending connections; create_server would listen() again with 100
 LAG_PROBE_S = 0.05  # event-loop lag is measured by oversleep of a 50 ms timer
@@ -33,11 +33,17 @@ def die_with_parent() -> None:
 async def serve(config: Config, sock: socket.socket) -> None:
     """Accept on `sock` until SIGTERM/SIGINT."""
     app = build_delivery_app(config)
-    hls = app.state.hls.handle
     loop = asyncio.get_running_loop()
     shedder = app.state.shedder
+    handlers = Handlers(
+        app.state.hls.handle,
+        app.state.hls.handle_now,
+        app.state.joins.handle,
+        app.state.joins.handle_now,
+        app,
+    )
     server = await loop.create_server(
-        lambda: HttpProtocol(hls, app.state.hls.handle_now, app, shedder),
+        lambda: HttpProtocol(handlers, shedder),
         sock=sock,
         backlog=LISTEN_BACKLOG,
     )

@@ -71,6 +71,8 @@ class Admission:
     """One node's gate: a token bucket for the pace, presence for the concurrency, and one
     line per space."""
 
+    shared = False  # True when the line lives elsewhere and `join_async` must be awaited
+
     def __init__(
         self, limits: Limits, key: bytes, now: float, audience: WorkerAudience | None = None
     ) -> None:

@@ -74,6 +74,8 @@ return {admitted, out_kind, string.format('%.0f', out_n), string.format('%.0f', 
 class SharedAdmission(Admission):
     """`Admission` with its line and pace in Redis (`node` names this node's token bucket)."""
 
+    shared = True
+
     def __init__(
         self,
         url: str,

@@ -14,7 +14,6 @@ HMAC-SHA256 of ``"{space}.{listener}.{expires}"`` under the node's ticket key. T
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 import os
 import re
@@ -84,12 +83,12 @@ class TicketSigner:
 
     def _mac(self, space_id: str, listener: str, expires: int) -> str:
         msg = f"{space_id}.{listener}.{expires}".encode()
-        return _b64(hmac.new(self._key, msg, hashlib.sha256).digest())
+        return _b64(hmac.digest(self._key, msg, "sha256"))  # one-shot: the C fast path
 
     def issue(self, space_id: str, now: float, listener: str | None = None) -> str:
         """A ticket for `space_id` valid for ttl_s from `now`; `listener` keeps the identity of
         a renewing listener (a new one is drawn otherwise)."""
-        who = listener or _b64(secrets.token_bytes(8))
+        who = listener or _b64(os.urandom(8))
         expires = int(now) + self.ttl_s
         return f"{who}.{expires}.{self._mac(space_id, who, expires)}"
 

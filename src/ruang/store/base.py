@@ -23,6 +23,12 @@ class Store(Protocol):
 
     def get_space(self, space_id: str) -> Space | None: ...
 
+    def changes(self) -> int | None:
+        """A number that differs whenever another process has committed a change since the
+        last call (so readers may cache until it moves); None when changes arrive as events
+        instead."""
+        ...
+
     def spaces_in_state(self, state: State) -> list[Space]:
         """This node's spaces in a state (every space on one node)."""
         ...

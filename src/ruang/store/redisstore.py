@@ -89,6 +89,10 @@ class RedisSpaceStore:
         host, token = self.add_speaker(space.id, "Host", Role.HOST)
         return space, host, token
 
+    def changes(self) -> None:
+        """Space changes arrive by pub/sub (`ruang.backends.space_events`)."""
+        return None
+
     def get_space(self, space_id: str) -> Space | None:
         """The space, or None."""
         h = self.r.hgetall(P + f"space:{space_id}")

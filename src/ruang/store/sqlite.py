@@ -100,6 +100,10 @@ class SpaceStore:
         row = self._db.execute("SELECT * FROM spaces WHERE id=?", (space_id,)).fetchone()
         return None if row is None else _space(row)
 
+    def changes(self) -> int:
+        """SQLite's data_version: it moves when another connection commits."""
+        return int(self._db.execute("PRAGMA data_version").fetchone()[0])
+
     def spaces_in_state(self, state: State) -> list[Space]:
         """All spaces currently in a state (live ones are resumed after a restart)."""
         rows = self._db.execute("SELECT * FROM spaces WHERE state=?", (state.value,)).fetchall()

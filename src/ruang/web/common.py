@@ -12,7 +12,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ruang.config import Config
-from ruang.errors import ApiError
+from ruang.errors import ApiError, store_unavailable
 from ruang.spaces.model import Role, Space, Speaker, iso
 from ruang.store.base import Store
 
@@ -75,15 +75,10 @@ async def on_http_exception(request: Request, exc: Exception) -> Response:
 async def on_unexpected(request: Request, exc: Exception) -> Response:
     """A bug: logged with its traceback, answered as JSON so clients can still parse it.
     An unreachable shared store (Redis, several nodes) is not a bug: 503, try again."""
-    if type(exc).__module__.startswith("redis."):
+    unavailable = store_unavailable(exc)
+    if unavailable is not None:
         log.warning("%s %s: shared state unreachable: %s", request.method, request.url.path, exc)
-        err = ApiError(
-            503,
-            "store_unavailable",
-            "Shared state is unreachable; try again.",
-            {"Retry-After": "2"},
-        )
-        return error_response(err)
+        return error_response(unavailable)
     log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
     err = ApiError(500, "internal", "The server hit an unexpected error; it has been logged.")
     return error_response(err)
@@ -116,9 +111,14 @@ async def read_body(request: Request, limit: int) -> bytes:
 async def read_json(request: Request, limit: int) -> dict[str, Any]:
     """A JSON object body (an empty body counts as {}), or a clear 4xx."""
     body = await read_body(request, limit)
+    return json_object(body, request.headers.get("content-type"))
+
+
+def json_object(body: bytes, content_type: str | None) -> dict[str, Any]:
+    """The JSON object a request body holds (an empty body counts as {}), or a clear 4xx."""
     if not body.strip():
         return {}
-    ctype = request.headers.get("content-type", "application/json").split(";")[0].strip()
+    ctype = (content_type or "application/json").split(";")[0].strip()
     if ctype not in ("application/json", ""):
         raise ApiError(415, "unsupported_media_type", f"Send application/json, not {ctype}.")
     try:

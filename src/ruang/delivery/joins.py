@@ -1,0 +1,135 @@
+"""`POST /api/spaces/{id}/join`: the one dynamic request every listener makes, answered
+straight from the delivery worker's protocol when it can be (no framework on the path).
+
+A join is a space lookup, an admission decision and, when admitted, an HMAC: a few tens of
+microseconds. The answer is a ticketed `listen_url`, or a place in the waiting room (202 with
+`Retry-After`). With a shared (Redis) line the decision is a round trip, so such joins take
+the awaited path; the rules are the same.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from ruang.config import Config
+from ruang.delivery.gate import Gate
+from ruang.delivery.hls import HlsResponse, encode_headers, error_answer
+from ruang.errors import ApiError, not_found, store_unavailable
+from ruang.guard.admission import Waiting
+from ruang.guard.network import network_of
+from ruang.guard.shedding import Shedder
+from ruang.spaces.model import ID_PATTERN, Space, State
+from ruang.web.common import json_object
+
+_HEADERS = [
+    ("Content-Type", "application/json"),
+    ("Cache-Control", "no-store"),
+    ("Access-Control-Allow-Origin", "*"),
+    ("Access-Control-Expose-Headers", "Location, Retry-After, Link"),
+]
+_ADMITTED = encode_headers(_HEADERS)
+log = logging.getLogger(__name__)
+
+
+class JoinService:
+    """Decides joins for the spaces this node knows."""
+
+    def __init__(
+        self,
+        config: Config,
+        gate: Gate,
+        find_space: Callable[[str], Space | None],
+        shedder: Shedder,
+    ) -> None:
+        self.config = config
+        self.gate = gate
+        self.find_space = find_space
+        self.shedder = shedder
+        self._base = json.dumps(config.base_url)[:-1]  # '"http://…' without the closing quote
+
+    def handle_now(
+        self, space_id: str, body: bytes, content_type: str | None, client: str
+    ) -> HlsResponse | None:
+        """The answer, unless the decision needs a round trip (shared line): then None and
+        `handle` is awaited instead."""
+        if self.gate.admission.shared:
+            return None
+        try:
+            space, data = self._read(space_id, body, content_type)
+            decision = self.gate.admit_now(
+                space.id,
+                space.state,
+                network_of(client),
+                time.time(),
+                renew=data.get("ticket"),
+                queue=data.get("queue"),
+                crowded=self.shedder.joins_wait,
+            )
+        except ApiError as err:
+            return error_answer(err, "no-store")
+        assert decision is not None  # the line is this node's
+        return self._answer(space, decision)
+
+    async def handle(
+        self, space_id: str, body: bytes, content_type: str | None, client: str
+    ) -> HlsResponse:
+        """The answer to one join."""
+        try:
+            space, data = self._read(space_id, body, content_type)
+            decision = await self.gate.admit(
+                space.id,
+                space.state,
+                network_of(client),
+                time.time(),
+                renew=data.get("ticket"),
+                queue=data.get("queue"),
+                crowded=self.shedder.joins_wait,
+            )
+        except ApiError as err:
+            return error_answer(err, "no-store")
+        except Exception as exc:
+            unavailable = store_unavailable(exc)
+            if unavailable is None:
+                raise
+            log.warning("join %s: shared state unreachable: %s", space_id, exc)
+            return error_answer(unavailable, "no-store")
+        return self._answer(space, decision)
+
+    def _read(
+        self, space_id: str, body: bytes, content_type: str | None
+    ) -> tuple[Space, dict[str, Any]]:
+        limit = self.config.max_body_bytes
+        if len(body) > limit:
+            raise ApiError(413, "too_large", f"The body is over {limit} bytes.")
+        space = self.find_space(space_id) if ID_PATTERN.match(space_id) else None
+        if space is None:
+            raise not_found(f"Space {space_id!r}")
+        return space, json_object(body, content_type)
+
+    def _answer(self, space: Space, decision: str | Waiting) -> HlsResponse:
+        if isinstance(decision, Waiting):
+            waiting = {
+                "space_id": space.id,
+                "state": space.state.value,
+                "position": decision.position,
+                "estimated_wait_s": decision.estimated_wait_s,
+                "queue": decision.token,
+                "retry_after": decision.retry_after_s,
+            }
+            headers = encode_headers([*_HEADERS, ("Retry-After", str(decision.retry_after_s))])
+            return HlsResponse(202, json.dumps(waiting).encode(), headers)
+        # formatted, not json.dumps'd: every value is URL-safe text or a number, except the
+        # configured base URL, which is JSON-encoded once
+        base = f"{self._base}/hls/{space.id}/t/{decision}"
+        playlist = "replay.m3u8" if space.state is State.ENDED else "live.m3u8"
+        ttl = self.gate.signer.ttl_s
+        body = (
+            f'{{"space_id": "{space.id}", "state": "{space.state.value}", '
+            f'"listen_url": {base}/{playlist}", "replay_url": {base}/replay.m3u8", '
+            f'"ticket": "{decision}", "expires_in_s": {ttl}, "renew_after_s": {ttl // 2}}}'
+        )
+        return HlsResponse(200, body.encode(), _ADMITTED)
