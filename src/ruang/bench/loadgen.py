@@ -99,7 +99,9 @@ async def run_wrk(
         raise RuntimeError(f"wrk failed ({proc.returncode}): {out.decode()} {err.decode()}")
     raw = json.loads(m.group(1))
     secs = raw["duration_us"] / 1e6
+    extra = {k: raw[k] for k in ("not_200",) if k in raw}  # scripts that count statuses
     return {
+        **extra,
         "requests": raw["requests"],
         "requests_per_s": round(raw["requests"] / secs),
         "p50_ms": round(raw["p50_us"] / 1000, 2),

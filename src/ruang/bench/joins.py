@@ -1,0 +1,146 @@
+"""`ruang bench joins`: joins per second one node admits, and their latency.
+
+A fresh server per delivery worker count, with the admission limits out of the way
+(`--joins-per-s 1000000 --max-listeners 100000000`: what is measured is the cost of a join,
+not the configured pace), one live space. wrk POSTs empty joins on keep-alive connections
+(closed loop: `--connections` joins in flight), counting every answer that is not a 200 with a
+ticket; rounds are repeated and the median kept. wrk shares the machine's cores with the server,
+so the server's CPU is reported beside the rate. The goal (DESIGN §6) is ≥ 10,000 joins/s with
+p99 < 200 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from ruang.bench.common import (
+    CpuMeter,
+    MachineLoad,
+    add_server_arguments,
+    create_space,
+    emit,
+    start_server,
+)
+from ruang.bench.loadgen import run_wrk
+
+GOAL_JOINS_PER_S = 10_000
+GOAL_P99_MS = 200.0
+OUT_OF_THE_WAY = ["--joins-per-s", "1000000", "--max-listeners", "100000000"]
+
+_LUA = """-- written by ruang bench joins: POST empty joins, count answers that are not 200
+wrk.method = "POST"
+wrk.body = ""
+wrk.headers["Content-Type"] = "application/json"
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
+function init(args) not_200 = 0 end
+function response(status, headers, body)
+  if status ~= 200 then not_200 = not_200 + 1 end
+end
+done = function(summary, latency, requests)
+  local bad = 0
+  for _, t in ipairs(threads) do bad = bad + t:get("not_200") end
+  local e = summary.errors
+  io.write(string.format(
+    'WRKJSON {"requests":%d,"duration_us":%d,"bytes":%d,"connect_errors":%d,' ..
+    '"read_errors":%d,"write_errors":%d,"status_errors":%d,"timeouts":%d,' ..
+    '"p50_us":%d,"p90_us":%d,"p99_us":%d,"max_us":%d,"mean_us":%.1f,"not_200":%d}\\n',
+    summary.requests, summary.duration, summary.bytes, e.connect, e.read, e.write,
+    e.status, e.timeout, latency:percentile(50), latency:percentile(90),
+    latency:percentile(99), latency.max, latency.mean, bad))
+end
+"""
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Options of this benchmark."""
+    add_server_arguments(p)
+    p.add_argument("--worker-counts", default="1,2", help="delivery worker counts, comma-separated")
+    p.add_argument("--duration", type=float, default=8.0, help="seconds per wrk run")
+    p.add_argument("--rounds", type=int, default=3, help="wrk runs per worker count (median)")
+    p.add_argument("--connections", type=int, default=32, help="wrk connections (joins in flight)")
+    p.add_argument("--threads", type=int, default=1, help="wrk threads")
+
+
+async def _rounds(args: argparse.Namespace, url: str, script: Path, pids: list[int]) -> Any:
+    runs = []
+    for _ in range(args.rounds):
+        meter = CpuMeter({"server": pids})
+        meter.start()
+        r = await run_wrk(url, script, args.duration, args.connections, args.threads)
+        cpu = meter.read()
+        r["server_cores"] = cpu["server_cores"]
+        r["machine_cores_busy"] = cpu["machine_cores_busy"]
+        runs.append(r)
+    ranked = sorted(runs, key=lambda r: r["requests_per_s"])
+    median = ranked[(len(ranked) - 1) // 2]
+    return {**median, "all_joins_per_s": [r["requests_per_s"] for r in runs]}
+
+
+async def measure(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
+    """One fresh server per worker count."""
+    if args.url:
+        raise SystemExit("joins starts its own servers (it sets their admission limits)")
+    load = MachineLoad()
+    load.start()
+    runs: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="ruang-bench-") as tmp:
+        script = Path(tmp) / "join.lua"
+        script.write_text(_LUA)
+        for n in [int(x) for x in args.worker_counts.split(",") if x]:
+            server = start_server(Path(tmp) / f"data-{n}", workers=n, extra=OUT_OF_THE_WAY)
+            try:
+                async with httpx.AsyncClient(base_url=server.url, timeout=20) as api:
+                    space = await create_space(api, "bench joins")
+                    first = await api.post(f"/api/spaces/{space.id}/join")
+                    if first.status_code != 200 or "/t/" not in first.json()["listen_url"]:
+                        raise RuntimeError(f"join does not admit: {first.text}")
+                url = f"{server.url}/api/spaces/{space.id}/join"
+                pids = [server.media_pid or 0, *server.worker_pids()]
+                r = runs[f"workers_{n}"] = await _rounds(args, url, script, pids)
+            finally:
+                server.stop()
+            print(
+                f"  --workers {n}: {r['requests_per_s']} joins/s (rounds {r['all_joins_per_s']}),"
+                f" p50 {r['p50_ms']} ms, p99 {r['p99_ms']} ms, not 200: {r['not_200']},"
+                f" server {r['server_cores']} cores",
+                file=sys.stderr,
+            )
+    best_key, best = max(runs.items(), key=lambda kv: kv[1]["requests_per_s"])
+    met = (
+        best["requests_per_s"] >= GOAL_JOINS_PER_S
+        and best["p99_ms"] < GOAL_P99_MS
+        and not best["not_200"]
+        and not best["errors"]
+    )
+    result = {
+        "runs": runs,
+        "best": best_key,
+        "goal": {"joins_per_s": GOAL_JOINS_PER_S, "p99_ms": GOAL_P99_MS},
+        "met": met,
+        "wrk": {"connections": args.connections, "threads": args.threads, "s": args.duration},
+        "machine_load": load.read(),
+    }
+    each = "; ".join(
+        f"--workers {k.split('_')[1]} {v['requests_per_s']} joins/s p99 {v['p99_ms']} ms"
+        for k, v in runs.items()
+    )
+    summary = (
+        f"joins: {each} (median of {args.rounds} rounds, all 200 with a ticket: "
+        f"{all(not v['not_200'] for v in runs.values())}; goal >= {GOAL_JOINS_PER_S}/s with "
+        f"p99 < {GOAL_P99_MS:.0f} ms: {'met' if met else 'MISSED'})"
+    )
+    return result, summary
+
+
+def run(args: argparse.Namespace) -> None:
+    """Entry point."""
+    result, summary = asyncio.run(measure(args))
+    emit("joins", args, result, summary)
