@@ -38,6 +38,11 @@ FAILURE_KINDS = {  # record field -> outcomes counted in it
 MAX_SIGNALS = frozenset(
     {"loop_lag_s", "shed_level", "attack_mode", "pow_difficulty", "waiting", "joins_capacity_per_s"}
 )
+AGE_EDGES_S = (60, 600, 3600, 86400)  # network age buckets: <1 min, <10 min, <1 h, <1 d, older
+AGE_BUCKETS = len(AGE_EDGES_S) + 1
+PACKED_LISTENERS = 8  # a new network with this many active listeners in one second is packed
+GAP_BINS_PER_S = 100  # listeners' gaps between requests are counted in 10 ms bins…
+GAP_BINS = 100  # …up to 1 s (the last bin holds every longer gap)
 TOP_KEPT = 3  # heaviest sources and networks quoted per second
 
 
@@ -48,6 +53,32 @@ def group_of(cls: str) -> str | None:
     if cls == "join" or cls == "playlist":
         return cls
     return None
+
+
+def age_bucket(age_s: float) -> int:
+    """The AGE_EDGES_S bucket of a network first seen `age_s` seconds ago."""
+    i = 0
+    while i < len(AGE_EDGES_S) and age_s >= AGE_EDGES_S[i]:
+        i += 1
+    return i
+
+
+def add_bins(histograms: Iterable[Mapping[Any, int]]) -> dict[str, int]:
+    """Sum sparse histograms ({bin: n}; bins as ints or JSON's strings), keys as strings."""
+    out: dict[str, int] = {}
+    for h in histograms:
+        for key, n in h.items():
+            k = str(key)
+            out[k] = out.get(k, 0) + int(n)
+    return dict(sorted(out.items(), key=lambda kv: int(kv[0])))
+
+
+def regularity(gaps: Mapping[str, int]) -> float | None:
+    """Share of listeners' gaps in the two most common 10 ms bins (None under 50 gaps): near 1
+    when every flow ticks like the same timer, lower when players' timing varies."""
+    counts = sorted(gaps.values(), reverse=True)
+    total = sum(counts)
+    return round(sum(counts[:2]) / total, 3) if total >= 50 else None
 
 
 def percentile(ordered: list[int], q: float) -> int:
@@ -105,8 +136,8 @@ def failures(by: Mapping[str, Mapping[str, int]]) -> dict[str, int]:
 # --- merging ---------------------------------------------------------------------------
 
 _SUMMED = (
-    "req", "src", "src_over", "net", "net_known", "net_over", "req_known", "lis", "lis_paced",
-    "lis_known", "lis_net", "lis_net_new", "tix", "listen", "conv", "parts_ok", "parts_late",
+    "req", "src", "src_over", "net", "net_over", "lis", "lis_paced", "lis_net", "tix", "listen",
+    "conv", "parts_ok", "parts_late",
 )  # fmt: skip
 
 
@@ -159,11 +190,11 @@ def merge(stats: list[Mapping[str, Any]]) -> dict[str, Any]:
             for name, n in s.get(key, []):
                 counts[name] = counts.get(name, 0) + int(n)
         out[key] = top_items(counts)
-    gap = [0.0, 0.0, 0.0]
-    for s in stats:
-        for i, v in enumerate(s.get("gap", (0, 0, 0))):
-            gap[i] += float(v)
-    out["gap"] = [int(gap[0]), round(gap[1], 4), round(gap[2], 4)]
+    for key in ("net_age", "req_age", "lis_age", "packed_age"):
+        out[key] = [
+            sum(int(s.get(key, [0] * AGE_BUCKETS)[i]) for s in stats) for i in range(AGE_BUCKETS)
+        ]
+    out["gaps"] = add_bins(s.get("gaps", {}) for s in stats)
     return out
 
 

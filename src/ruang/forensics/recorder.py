@@ -12,13 +12,19 @@ the distributions); at most MAX_SPACES spaces per second (the rest go to OTHER_S
 first out); at most MAX_PENDING_S unflushed seconds. Disk: `max_bytes` per chain.
 
 Definitions (docs/FORENSICS.md has the reasons):
-- known network: a /24 or /64 first seen at least `known_after_s` before the second. New
-  networks wait in a candidate table (FIFO, `max_networks`); once known they move to a
-  table from which the least recently seen are dropped in batches, so a flood of new
-  networks cannot push the regular audience's networks out of memory.
+- network age: seconds since this worker first saw the network (a /24 or /64), counted in
+  the buckets of AGE_EDGES_S (< 1 min, 1–10 min, 10 min–1 h, 1 h–1 day, older). The report
+  calls a network "known" in a window when it was first seen before the window began. New
+  networks wait in a table of young ones (FIFO, `max_networks`); from AGE_EDGES_S[0] on they
+  move to a table of established ones from which the least recently seen are dropped in
+  batches, so a flood of new networks cannot push the regular audience's out of memory.
 - paced listener (player-like): a ticketed listener with playlist or media requests in the
   second, at most PACE_MAX_PER_S of them in the second, and both a playlist and a media
   request within the last PACE_WINDOW_S.
+- packed listeners (`packed_age`): active listeners in a network holding at least
+  PACKED_LISTENERS active listeners in the second, by the network's age bucket.
+- gaps: for ticketed listeners' playlist and media requests, the time since the same
+  listener's previous one, counted in 10 ms bins (`gaps`: {bin: n}, the last bin ≥ 1 s).
 - conversion: `tix` = listener ids given a ticket (join answered ok) new to this worker,
   `listen` = listener ids fetching media for the first time on this worker, `conv` = those
   whose ticket this worker issued within CONVERSION_S.
@@ -32,8 +38,15 @@ from typing import Any
 
 from ruang.forensics.chainfile import ChainWriter
 from ruang.forensics.features import (
+    AGE_BUCKETS,
+    AGE_EDGES_S,
+    GAP_BINS,
+    GAP_BINS_PER_S,
     GROUPS,
     MEDIA,
+    PACKED_LISTENERS,
+    add_bins,
+    age_bucket,
     entropy,
     failures,
     rate_spread,
@@ -45,8 +58,7 @@ MAX_SOURCES = 100_000  # distinct sources (and networks, listeners) told apart p
 MAX_SPACES = 256  # spaces with their own figures per second
 OTHER_SPACE = "~other"  # where the requests of further spaces are counted
 MAX_LISTENERS = 500_000  # listener ids remembered across seconds (pacing, conversion)
-MAX_NETWORKS = 200_000  # networks remembered, per table (candidates, known)
-KNOWN_AFTER_S = 600.0  # a network seen this long ago is part of the regular audience
+MAX_NETWORKS = 200_000  # networks remembered, per table (young, established)
 PACE_MAX_PER_S = 8  # 2× an LL-HLS player: a playlist and a part per 0.512 s part ≈ 3.9/s
 PACE_WINDOW_S = 4.0  # a player fetches both a playlist and media within 8 parts
 CONVERSION_S = 10.0  # a ticket followed by media within this long counts as converted
@@ -61,7 +73,7 @@ class _Bucket:
 
     __slots__ = (
         "counts", "sources", "networks", "groups", "listeners", "src_over", "net_over",
-        "late", "tix", "listen", "conv", "gap_n", "gap_sum", "gap_sq",
+        "late", "tix", "listen", "conv", "gaps",
     )  # fmt: skip
 
     def __init__(self) -> None:
@@ -71,8 +83,8 @@ class _Bucket:
         self.groups: dict[str, dict[str, int]] = {g: {} for g in GROUPS}
         self.listeners: dict[str, list[Any]] = {}  # id -> [requests, network]
         self.src_over = self.net_over = self.late = 0
-        self.tix = self.listen = self.conv = self.gap_n = 0
-        self.gap_sum = self.gap_sq = 0.0
+        self.tix = self.listen = self.conv = 0
+        self.gaps: dict[int, int] = {}  # 10 ms bin of a listener's gap between requests -> n
 
 
 def _count(table: dict[str, int], key: str, cap: int) -> bool:
@@ -96,15 +108,13 @@ class TrafficRecorder:
         worker: int,
         *,
         max_bytes: int = 256 * 2**20,
-        known_after_s: float = KNOWN_AFTER_S,
         max_sources: int = MAX_SOURCES,
         max_listeners: int = MAX_LISTENERS,
         max_networks: int = MAX_NETWORKS,
     ) -> None:
-        if known_after_s < 0 or max_sources < 1 or max_listeners < 1 or max_networks < 1:
-            raise ValueError("known_after_s must be ≥ 0 and every table bound ≥ 1")
+        if max_sources < 1 or max_listeners < 1 or max_networks < 1:
+            raise ValueError("every table bound must be at least 1")
         self.node, self.worker = node, worker
-        self.known_after_s = known_after_s
         self._cap = max_sources
         self._max_listeners = max_listeners
         self._max_networks = max_networks
@@ -114,8 +124,8 @@ class TrafficRecorder:
         self._pending: dict[int, dict[str | None, _Bucket]] = {}
         self._signals: dict[int, dict[str, float]] = {}
         self._lstate: dict[str, list[float]] = {}  # id -> [ticket_t, playlist_t, media_t, last_t]
-        self._candidates: dict[str, float] = {}  # network -> first seen
-        self._known: dict[str, float] = {}  # network -> last seen
+        self._young: dict[str, int] = {}  # network -> first seen
+        self._established: dict[str, list[int]] = {}  # network -> [first seen, last seen]
         self._dropped_s = 0
         self._requests = 0
         self._src_over = 0
@@ -173,10 +183,9 @@ class TrafficRecorder:
                 state[0] = now
             return
         if state[3] != _NEVER:
-            gap = now - state[3]
-            b.gap_n += 1
-            b.gap_sum += gap
-            b.gap_sq += gap * gap
+            gap_bin = min(GAP_BINS, int((now - state[3]) * GAP_BINS_PER_S))
+            gaps = b.gaps
+            gaps[gap_bin] = gaps.get(gap_bin, 0) + 1
         state[3] = now
         if kind == 1:
             state[1] = now
@@ -237,13 +246,13 @@ class TrafficRecorder:
     def _record(
         self, sec: int, buckets: dict[str | None, _Bucket], signals: dict[str, float]
     ) -> dict[str, Any]:
-        known = self._learn(sec, buckets)
+        ages = self._learn(sec, buckets)
         spaces = {
-            space: self._summarise(sec, [b], known)
+            space: self._summarise(sec, [b], ages)
             for space, b in buckets.items()
             if space is not None
         }
-        total = self._summarise(sec, list(buckets.values()), known)
+        total = self._summarise(sec, list(buckets.values()), ages)
         self._requests += total["req"]
         self._src_over += total["src_over"]
         return {
@@ -256,37 +265,38 @@ class TrafficRecorder:
             "signals": signals,
         }
 
-    def _learn(self, sec: int, buckets: dict[str | None, _Bucket]) -> set[str]:
-        """Which of this second's networks are known, learning the new ones."""
-        known: set[str] = set()
+    def _learn(self, sec: int, buckets: dict[str | None, _Bucket]) -> dict[str, int]:
+        """The age bucket of each of this second's networks, remembering the new ones."""
         seen: set[str] = set()
         for b in buckets.values():
             seen.update(b.networks)
+        ages: dict[str, int] = {}
         for net in seen:
-            if net in self._known:
-                self._known[net] = sec
-                known.add(net)
-                continue
-            first = self._candidates.get(net)
-            if first is None:
-                if len(self._candidates) >= self._max_networks:
-                    del self._candidates[next(iter(self._candidates))]
-                self._candidates[net] = sec
-            elif sec - first >= self.known_after_s:
-                del self._candidates[net]
-                if len(self._known) >= self._max_networks:
-                    self._forget_known()
-                self._known[net] = sec
-                known.add(net)
-        return known
+            established = self._established.get(net)
+            if established is not None:
+                established[1] = sec
+                first = established[0]
+            else:
+                first = self._young.get(net, sec)
+                if net not in self._young:
+                    if len(self._young) >= self._max_networks:
+                        del self._young[next(iter(self._young))]
+                    self._young[net] = sec
+                elif sec - first >= AGE_EDGES_S[0]:
+                    del self._young[net]
+                    if len(self._established) >= self._max_networks:
+                        self._forget_established()
+                    self._established[net] = [first, sec]
+            ages[net] = age_bucket(sec - first)
+        return ages
 
-    def _forget_known(self) -> None:
-        """Drop the least recently seen tenth of the known networks (rare, amortised)."""
-        by_age = sorted(self._known.items(), key=lambda kv: kv[1])
+    def _forget_established(self) -> None:
+        """Drop the least recently seen tenth of the established networks (rare, amortised)."""
+        by_age = sorted(self._established.items(), key=lambda kv: kv[1][1])
         for net, _ in by_age[: max(1, len(by_age) // 10)]:
-            del self._known[net]
+            del self._established[net]
 
-    def _summarise(self, sec: int, buckets: list[_Bucket], known: set[str]) -> dict[str, Any]:
+    def _summarise(self, sec: int, buckets: list[_Bucket], ages: dict[str, int]) -> dict[str, Any]:
         if len(buckets) == 1:
             b = buckets[0]
             sources, networks, groups, listeners = b.sources, b.networks, b.groups, b.listeners
@@ -307,9 +317,8 @@ class TrafficRecorder:
         req = sum(sum(v.values()) for v in by.values())
         spread = rate_spread(sources.values())
         ent, ent_n = entropy(spread["n"], spread["clog"], len(sources))
-        paced = lis_known = 0
-        lis_nets: set[str] = set()
-        lis_nets_new: set[str] = set()
+        paced = 0
+        per_net: dict[str, int] = {}
         since = sec - PACE_WINDOW_S
         for listener, (n, net) in listeners.items():
             state = self._lstate.get(listener)
@@ -320,11 +329,17 @@ class TrafficRecorder:
                 and state[2] >= since
             ):
                 paced += 1
-            lis_nets.add(net)
-            if net in known:
-                lis_known += 1
-            else:
-                lis_nets_new.add(net)
+            per_net[net] = per_net.get(net, 0) + 1
+        net_age, req_age, lis_age, packed_age = ([0] * AGE_BUCKETS for _ in range(4))
+        for net, n in networks.items():
+            i = ages.get(net, 0)
+            net_age[i] += 1
+            req_age[i] += n
+        for net, n in per_net.items():
+            i = ages.get(net, 0)
+            lis_age[i] += n
+            if n >= PACKED_LISTENERS:
+                packed_age[i] += n
         parts_ok = sum(by.get(c, {}).get("ok", 0) for c in ("part", "segment"))
         group_stats: dict[str, Any] = {}
         for g in GROUPS:
@@ -339,9 +354,9 @@ class TrafficRecorder:
             "src": len(sources),
             "src_over": sum(b.src_over for b in buckets),
             "net": len(networks),
-            "net_known": sum(1 for n in networks if n in known),
+            "net_age": net_age,
             "net_over": sum(b.net_over for b in buckets),
-            "req_known": sum(c for n, c in networks.items() if n in known),
+            "req_age": req_age,
             "ent": ent,
             "ent_n": ent_n,
             "rate": spread,
@@ -350,19 +365,15 @@ class TrafficRecorder:
             "topnet": top_items(networks),
             "lis": len(listeners),
             "lis_paced": paced,
-            "lis_known": lis_known,
-            "lis_net": len(lis_nets),
-            "lis_net_new": len(lis_nets_new),
+            "lis_age": lis_age,
+            "lis_net": len(per_net),
+            "packed_age": packed_age,
             "tix": sum(b.tix for b in buckets),
             "listen": sum(b.listen for b in buckets),
             "conv": sum(b.conv for b in buckets),
             "parts_ok": parts_ok,
             "parts_late": sum(b.late for b in buckets),
-            "gap": [
-                sum(b.gap_n for b in buckets),
-                round(sum(b.gap_sum for b in buckets), 4),
-                round(sum(b.gap_sq for b in buckets), 4),
-            ],
+            "gaps": add_bins(b.gaps for b in buckets),
         }
 
     def statistics(self) -> dict[str, Any]:
@@ -380,8 +391,8 @@ class TrafficRecorder:
             "sources_overflow": self._src_over,
             "seconds_dropped": self._dropped_s,
             "listeners_remembered": len(self._lstate),
-            "networks_known": len(self._known),
-            "networks_candidates": len(self._candidates),
+            "networks_established": len(self._established),
+            "networks_young": len(self._young),
             "last_flush_s": self._flush_s,
         }
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ruang.forensics.features import PACKED_LISTENERS
+
 ATTACK_KINDS = (
     "join_flood", "playlist_flood", "segment_flood", "cache_busting", "forged_tickets",
     "slowloris", "bot_listeners",
@@ -26,8 +28,9 @@ GROWTH = 3.0  # a class "grew" at this multiple of its baseline rate…
 CLASS_FLOOR = {"join": 10.0, "playlist": 50.0, "media": 50.0}  # …and at least this rate
 ABUSE_FLOOR_PS = 5.0  # forged tickets, cache busting: per second, and…
 ABUSE_SHARE = 0.05  # …this share of all requests
-CONCENTRATED = 8.0  # new listeners (or sources) per network above which they are packed
-SPREAD = 3.0  # … and at or below which they are spread like a real audience
+SPREAD = 3.0  # sources per network at or below which new sources are spread like an audience
+REGULAR = 0.6  # share of listeners' gaps in the two commonest 10 ms bins that is too regular…
+REGULAR_RISE = 0.25  # …when it is also this much above the baseline's
 LISTENER_FLOOR = 20.0  # listeners more per second than the baseline to speak of growth
 
 
@@ -127,20 +130,26 @@ def _bots(w: dict[str, Any], b: dict[str, Any], hyp: dict[str, Hypothesis]) -> N
         h.add(0.45, f"{added_new:.0f} of the {added:.0f} listeners added per second came from "
               "networks never seen before (Jung et al.: a flash crowd comes mostly from networks "
               "that visited before).")  # fmt: skip
-    if added_new >= LISTENER_FLOOR and w["lis_per_new_net"] >= CONCENTRATED:
-        h.add(0.55, f"the new listeners were packed {w['lis_per_new_net']:.0f} to a network "
-              f"(/24 or /64); a real audience spreads, about 1 per network.")  # fmt: skip
-    if w["gap_cv"] is not None and w["gap_cv"] < 0.35 and (b["gap_cv"] or 1.0) >= 0.6:
-        h.add(0.3, f"their requests came at too-regular intervals (coefficient of variation "
-              f"{w['gap_cv']:.2f}, baseline {b['gap_cv'] or 'n/a'}): timers, not players "
-              "(Yu et al.: bot flows resemble each other more than a crowd's).")  # fmt: skip
+    packed_added = w["lis_packed_ps"] - b["lis_packed_ps"]
+    if packed_added >= LISTENER_FLOOR:
+        h.add(0.55, f"{packed_added:.0f} more listeners per second sat in new networks (/24 or "
+              f"/64) holding {PACKED_LISTENERS} or more active listeners each; a real audience "
+              "spreads, about one per network.")  # fmt: skip
+    reg_w, reg_b = w["regularity"], b["regularity"]
+    if reg_w is not None and reg_w >= REGULAR and (reg_b is None or reg_w >= reg_b + REGULAR_RISE):
+        h.add(0.45, f"{_pct(reg_w)} of the listeners' gaps between requests fell in the same two "
+              f"10 ms bins (baseline {_pct(reg_b) if reg_b is not None else 'n/a'}): flows "
+              "ticking alike, like one program's timers (Yu et al.: bot flows resemble each "
+              "other more than a crowd's do).")  # fmt: skip
     if b["ent_n"] and w["ent_n"] < b["ent_n"] - 0.15:
         h.add(0.3, f"source entropy fell from {b['ent_n']:.2f} to {w['ent_n']:.2f} "
               "(normalised): a few sources carry the traffic.")  # fmt: skip
 
 
-def _organic(w: dict[str, Any], b: dict[str, Any]) -> tuple[Hypothesis, bool]:
-    """A real crowd: from networks seen before or spread thin, player-like, converting."""
+def _organic(w: dict[str, Any], b: dict[str, Any], bots: bool) -> tuple[Hypothesis, bool]:
+    """A real crowd: from networks seen before or spread thin, player-like, converting. When
+    bot listeners were found, new networks are theirs: only growth from networks seen before
+    tells a real crowd beside them."""
     h = Hypothesis("organic")
     who = False
     known_added = w["lis_known_ps"] - b["lis_known_ps"]
@@ -152,14 +161,15 @@ def _organic(w: dict[str, Any], b: dict[str, Any]) -> tuple[Hypothesis, bool]:
         who = True
         h.add(0.5, f"{known_added:.0f} more listeners per second came from networks that "
               "visited before (Jung et al.: flash crowds mostly do).")  # fmt: skip
-    new_added = w["lis_new_ps"] - b["lis_new_ps"]
+    spread_added = (w["lis_new_ps"] - w["lis_packed_ps"]) - (b["lis_new_ps"] - b["lis_packed_ps"])
     src_added = w["src_ps"] - b["src_ps"]
-    if new_added >= LISTENER_FLOOR and w["lis_per_new_net"] <= SPREAD:
-        who = True
-        h.add(0.4, f"{new_added:.0f} new listeners per second, spread "
-              f"{w['lis_per_new_net']:.1f} to a network like a real audience.")  # fmt: skip
+    if spread_added >= LISTENER_FLOOR:
+        who = who or not bots
+        h.add(0.4, f"{spread_added:.0f} more listeners per second from new networks holding "
+              f"fewer than {PACKED_LISTENERS} listeners each, spread like a real "
+              "audience.")  # fmt: skip
     elif src_added >= LISTENER_FLOOR and w["src_per_net"] <= SPREAD and w["joins_ok_ps"] > 0:
-        who = True
+        who = who or not bots
         h.add(0.35, f"{src_added:.0f} more sources per second, spread {w['src_per_net']:.1f} "
               "to a network.")  # fmt: skip
     normal = all(
@@ -203,7 +213,7 @@ def judge(w: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
     _floods(w, b, hyp)
     _refusals(w, b, hyp)
     _bots(w, b, hyp)
-    organic, organic_present = _organic(w, b)
+    organic, organic_present = _organic(w, b, hyp["bot_listeners"].score >= PRESENT)
     strained = _distress(w)
     attacks = sorted(
         (h for h in hyp.values() if h.score >= PRESENT), key=lambda h: h.score, reverse=True

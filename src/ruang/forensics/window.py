@@ -8,16 +8,16 @@ rules read.
 
 from __future__ import annotations
 
-import math
 import statistics
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ruang.forensics.features import AGE_EDGES_S, add_bins, regularity
+
 BASELINE_S = 60  # seconds before a window that describe "normal"
 SURGE_FACTOR = 2.0  # a second is unusual at this multiple of the baseline median…
 MIN_RPS = 20.0  # …and at least this many requests per second (small sites stay quiet)
-REFUSED_SHARE = 0.2  # or when this share of its requests were refused as abusive…
-MIN_REFUSED = 10  # …and at least this many
+MIN_REFUSED = 10  # or when this many more requests than usual were refused as abusive
 LAG_DISTRESS_S = 0.150  # mean event-loop lag from which the shedder refuses (level 2)
 LATE_DISTRESS = 0.01  # share of parts answered late
 MERGE_GAP_S = 10  # flagged seconds this close belong to one window
@@ -47,18 +47,19 @@ def _refused(s: Second) -> int:
 def find_windows(seconds: Sequence[Second]) -> list[tuple[int, int]]:
     """Incident windows as (first, last) second, over a contiguous per-second series."""
     flagged: list[int] = []
-    calm: list[float] = []  # requests of recent unflagged seconds
+    calm: list[tuple[float, float]] = []  # (requests, refused) of recent unflagged seconds
     for s in seconds:
-        req = float(s.get("req", 0))
-        base = statistics.median(calm[-BASELINE_S:]) if calm else 0.0
-        refused = _refused(s)
+        req, refused = float(s.get("req", 0)), float(_refused(s))
+        recent = calm[-BASELINE_S:]
+        base = statistics.median(r for r, _ in recent) if recent else 0.0
+        base_refused = statistics.median(f for _, f in recent) if recent else 0.0
         unusual = (req >= MIN_RPS and req >= SURGE_FACTOR * base) or (
-            refused >= MIN_REFUSED and refused >= REFUSED_SHARE * req
+            refused >= SURGE_FACTOR * base_refused + MIN_REFUSED
         )
         if unusual or distress(s):
             flagged.append(int(s["t"]))
         else:
-            calm.append(req)
+            calm.append((req, refused))
     windows: list[list[int]] = []
     for t in flagged:
         if windows and t - windows[-1][1] <= MERGE_GAP_S:
@@ -88,11 +89,30 @@ def _wmean(seconds: Sequence[Second], path: tuple[str, ...], weight: str = "req"
     return num / den if den else 0.0
 
 
-def summarise(seconds: Sequence[Second]) -> dict[str, Any]:
-    """Means per second and shares over a stretch of seconds (empty stretch: all zeros)."""
+def known_from(t: int, since: int | None) -> int:
+    """The first network-age bucket counted as known at second `t`: networks first seen before
+    `since` (a window's start), and at least AGE_EDGES_S[0] ago."""
+    floor = AGE_EDGES_S[0] if since is None else max(AGE_EDGES_S[0], t - since + 1)
+    lows = (0, *AGE_EDGES_S)
+    return next((i for i, lo in enumerate(lows) if lo >= floor), len(lows))
+
+
+def known(s: Second, key: str, since: int | None) -> int:
+    """Of an age-bucketed count (net_age, req_age, lis_age, packed_age), the known part."""
+    return sum(s.get(key, ())[known_from(int(s["t"]), since) :])
+
+
+def summarise(seconds: Sequence[Second], since: int | None = None) -> dict[str, Any]:
+    """Means per second and shares over a stretch of seconds (empty stretch: all zeros).
+    Networks count as known when first seen before `since`, or a minute ago if None."""
     n = max(1, len(seconds))
 
+    def total_known(key: str) -> float:
+        return float(sum(known(s, key, since) for s in seconds))
+
     def total(key: str) -> float:
+        if key == "packed":
+            return float(sum(sum(s.get("packed_age", ())) for s in seconds))
         return float(sum(float(s.get(key, 0)) for s in seconds))
 
     def fail(key: str) -> float:
@@ -104,15 +124,10 @@ def summarise(seconds: Sequence[Second]) -> dict[str, Any]:
             by_cls[cls] = by_cls.get(cls, 0.0) + sum(outcomes.values())
     joins_ok = sum(s.get("by", {}).get("join", {}).get("ok", 0) for s in seconds)
     req, src, net = total("req"), total("src"), total("net")
-    lis, lis_known = total("lis"), total("lis_known")
+    lis, lis_known = total("lis"), total_known("lis_age")
+    packed_new = total("packed") - total_known("packed_age")
     tix, listen = total("tix"), total("listen")
     parts_ok, parts_late = total("parts_ok"), total("parts_late")
-    gap = [sum(float(s.get("gap", (0, 0, 0))[i]) for s in seconds) for i in range(3)]
-    gap_cv = None
-    if gap[0] >= 20 and gap[1] > 0:
-        mean = gap[1] / gap[0]
-        var = max(0.0, gap[2] / gap[0] - mean * mean)
-        gap_cv = math.sqrt(var) / mean
     groups: dict[str, dict[str, float]] = {}
     for g in ("join", "playlist", "media"):
         gs = [s for s in seconds if g in s.get("groups", {})]
@@ -137,8 +152,8 @@ def summarise(seconds: Sequence[Second]) -> dict[str, Any]:
         "net_ps": round(net / n, 2),
         "req_per_src": round(req / src, 2) if src else 0.0,
         "src_per_net": round(src / net, 2) if net else 0.0,
-        "new_net_share": round(1 - total("net_known") / net, 3) if net else 0.0,
-        "known_req_ps": round(total("req_known") / n, 2),
+        "new_net_share": round(1 - total_known("net_age") / net, 3) if net else 0.0,
+        "known_req_ps": round(total_known("req_age") / n, 2),
         "ent_n": round(_wmean(seconds, ("ent_n",)), 3),
         "rate_p90": round(_wmean(seconds, ("rate", "p90")), 2),
         "rate_p99": round(_wmean(seconds, ("rate", "p99")), 2),
@@ -149,12 +164,10 @@ def summarise(seconds: Sequence[Second]) -> dict[str, Any]:
         "lis_known_ps": round(lis_known / n, 2),
         "lis_new_ps": round((lis - lis_known) / n, 2),
         "paced_share": round(total("lis_paced") / lis, 3) if lis else 0.0,
-        "lis_per_new_net": round((lis - lis_known) / total("lis_net_new"), 2)
-        if total("lis_net_new")
-        else 0.0,
+        "lis_packed_ps": round(packed_new / n, 2),
         "tix": int(tix),
         "conversion": round(min(1.0, listen / tix), 3) if tix >= 10 else None,
-        "gap_cv": round(gap_cv, 3) if gap_cv is not None else None,
+        "regularity": regularity(add_bins(s.get("gaps", {}) for s in seconds)),
         "late_share": round(parts_late / parts_ok, 4) if parts_ok else 0.0,
         "parts_ok": int(parts_ok),
         "fail_ps": {
@@ -174,5 +187,5 @@ def summarise(seconds: Sequence[Second]) -> dict[str, Any]:
         "shed_level_max": max((float(g.get("shed_level", 0)) for g in signals), default=0.0),
         "attack_mode_s": sum(1 for g in signals if float(g.get("attack_mode", 0)) > 0),
         "distress_s": sum(1 for s in seconds if distress(s)),
-        "learned": total("net_known") > 0,
+        "learned": total_known("net_age") > 0,
     }
