@@ -11,7 +11,7 @@
   const notice = $("notice"), readout = $("readout");
 
   // Test hook: what the player is doing, and how far it has played.
-  const hook = window.ruangListener = { state: "idle", currentTime: 0, mode: null, error: null };
+  const hook = window.ruangListener = { state: "idle", currentTime: 0, mode: null, error: null, powMs: null };
 
   let space = null;
   let hls = null;
@@ -21,6 +21,7 @@
   let wantPlay = U.queryFlag("autoplay"); // play as soon as possible
   let joinSeq = 0, retryTimer = 0, countdownTimer = 0, pollTimer = 0, loadRetries = 0;
   let queueToken = null, ticket = null, renewTimer = 0;
+  let powSolution = null, powTries = 0; // proof-of-work (pow.js): sent once with the next join
 
   function setState(state, message) {
     hook.state = state;
@@ -64,19 +65,25 @@
     notify(notice, "");
     setState("joining", "Joining…");
     try {
-      const res = await api("POST", base + "/join", {
-        accept: [202, 503], body: queueToken ? { queue: queueToken } : {},
-      });
+      const body = {};
+      if (queueToken) body.queue = queueToken;
+      if (powSolution) { body.pow = powSolution; powSolution = null; }
+      const res = await api("POST", base + "/join", { accept: [202, 428, 429, 503], body });
       if (seq !== joinSeq) return;
       const data = res.data || {};
       const wait = U.retryAfterSeconds(res.headers, 5);
+      if (res.status === 428) {
+        await proveThenJoin(seq, data.pow);
+        return;
+      }
+      powTries = 0;
       if (res.status === 202) {
         queueToken = data.queue || queueToken; // our place in line: keep it for the next try
         setState("waiting");
         const pos = data.position != null ? data.position : "?";
         const eta = data.estimated_wait_s != null ? Math.round(data.estimated_wait_s) : wait;
         retryIn(wait, () => "You are number " + pos + " in line, about " + eta + " s", join);
-      } else if (res.status === 503) {
+      } else if (res.status === 503 || res.status === 429) {
         setState("waiting");
         retryIn(wait, (s) => "Busy, retrying in " + s + " s", join);
       } else if (data.listen_url) {
@@ -94,6 +101,24 @@
     }
   }
 
+  // Under pressure join asks for a proof of work (428): solve it in the background (pow.js,
+  // well under a second at normal difficulty) and join again with the solution.
+  async function proveThenJoin(seq, pow) {
+    if (!window.solvePow || !pow || ++powTries > 3) {
+      powTries = 0;
+      setState("waiting");
+      retryIn(10, (s) => "Busy, retrying in " + s + " s", join);
+      return;
+    }
+    setState("joining", "Checking you're not a bot…");
+    const started = performance.now();
+    const nonce = await window.solvePow(pow);
+    if (seq !== joinSeq) return;
+    hook.powMs = Math.round(performance.now() - started);
+    powSolution = { challenge: pow.challenge, nonce };
+    join();
+  }
+
   // ---- Tickets ------------------------------------------------------------
   // The listen URL carries a short-lived ticket in its path (/t/<ticket>/). It is renewed at
   // half-life, and hls.js rewrites every request to use the newest one: playback never stops.
@@ -103,7 +128,12 @@
     if (!ticket || !data.renew_after_s) return;
     renewTimer = setTimeout(async () => {
       try {
-        const res = await api("POST", base + "/join", { body: { ticket } });
+        let res = await api("POST", base + "/join", { body: { ticket }, accept: [428] });
+        const pow = res.status === 428 && res.data && res.data.pow;
+        if (pow && window.solvePow) {
+          const nonce = await window.solvePow(pow);
+          res = await api("POST", base + "/join", { body: { ticket, pow: { challenge: pow.challenge, nonce } } });
+        }
         if (res.data && res.data.ticket) keepTicket(res.data);
       } catch (err) {
         renewTimer = setTimeout(() => keepTicket(data), 10000); // try again soon
