@@ -109,6 +109,22 @@ def _bench_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p.add_argument("bench_args", nargs=argparse.REMAINDER)
 
 
+def _report_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "report",
+        help="incident report from the traffic records (verdicts, plots, chain check)",
+        description="Read every hash chain under DATA_DIR/forensics, verify it, find the "
+        "incident windows and judge each one; write report.json and report.html. Exit status "
+        "1 if a chain is broken, 2 if there are no records. See docs/FORENSICS.md.",
+    )
+    p.add_argument("--data-dir", type=Path, action="append", required=True,
+                   help="a node's data folder (repeatable: merge several nodes)")  # fmt: skip
+    p.add_argument("--space", help="judge one space's traffic (default: the whole node)")
+    p.add_argument("--since", help="first second: unix time or ISO 8601 (UTC by default)")
+    p.add_argument("--until", help="last second: unix time or ISO 8601")
+    p.add_argument("--out", type=Path, default=Path("report"), help="folder for the report")
+
+
 def main(argv: list[str] | None = None) -> None:
     """Parse the command line and run the chosen command."""
     parser = argparse.ArgumentParser(
@@ -119,6 +135,7 @@ def main(argv: list[str] | None = None) -> None:
     sub = parser.add_subparsers(dest="command", required=True)
     _serve_parser(sub)
     _bench_parser(sub)
+    _report_parser(sub)
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["bench"]:  # its own parser takes every option after the word
         from ruang.bench import main as bench_main
@@ -126,6 +143,12 @@ def main(argv: list[str] | None = None) -> None:
         bench_main(argv[1:])
         return
     args = parser.parse_args(argv)
+    if args.command == "report":
+        from ruang.forensics.report import parse_time, run
+
+        since = parse_time(args.since) if args.since else None
+        until = parse_time(args.until) if args.until else None
+        sys.exit(run(args.data_dir, args.out, args.space, since, until))
     if args.command == "serve":
         from ruang.server import serve
 

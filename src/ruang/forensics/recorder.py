@@ -202,7 +202,7 @@ class TrafficRecorder:
             b.listeners[listener] = [1, network]
 
     def _bucket(self, space: str | None) -> _Bucket:
-        if space is not None and len(self._open) >= MAX_SPACES:
+        if space is not None and len(self._open) >= MAX_SPACES - 1:
             space = OTHER_SPACE
             if space in self._open:
                 return self._open[space]
