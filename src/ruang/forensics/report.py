@@ -1,6 +1,6 @@
 """The incident report: read chains, verify them, merge workers and nodes by second, find the
 incident windows and judge each one. `build_report` is pure (records in, dict out);
-`load` and `write_report` do the I/O; `render_html` lives in `html.py`."""
+`load` and `write_report` do the I/O; `render_html` lives in `render.py`."""
 
 from __future__ import annotations
 
@@ -158,7 +158,7 @@ def build_report(
 
 def write_report(report: Mapping[str, Any], out: Path) -> tuple[Path, Path]:
     """Write report.json and report.html into `out`."""
-    from ruang.forensics.html import render_html
+    from ruang.forensics.render import render_html
 
     out.mkdir(parents=True, exist_ok=True)
     json_path, html_path = out / "report.json", out / "report.html"
