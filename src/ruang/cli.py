@@ -93,6 +93,14 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "public URL (RUANG_NODE_URL)",
     )
     a(
+        "--media-realtime",
+        action=argparse.BooleanOptionalAction,
+        default=d.media_realtime,
+        help="run the media process with real-time round-robin scheduling (needs root or "
+        "CAP_SYS_NICE; falls back to nice -5, then to normal) so that listener load cannot delay "
+        "the speakers' mixer (RUANG_MEDIA_REALTIME)",
+    )
+    a(
         "--log-level",
         default="info",
         choices=["debug", "info", "warning", "error"],
@@ -171,6 +179,7 @@ def main(argv: list[str] | None = None) -> None:
                 ticket_ttl_s=args.ticket_ttl,
                 redis_url=args.redis_url,
                 node_url=args.node_url,
+                media_realtime=args.media_realtime,
                 ticket_key=os.environ.get("RUANG_TICKET_KEY", ""),
             )
         )

@@ -45,6 +45,9 @@ class Config:
     node with SQLite (REDIS_URL or RUANG_REDIS_URL)."""
     node_url: str = ""
     """Base URL other nodes use to reach this node's public port; default the public URL."""
+    media_realtime: bool = True
+    """Ask the kernel for real-time (round-robin) scheduling of the media process, so speakers
+    are served first even on a saturated machine; falls back to nice when not permitted."""
     extra: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -99,6 +102,7 @@ class Config:
             "RUANG_JOINS_PER_S": str(self.joins_per_s),
             "RUANG_REDIS_URL": self.redis_url,
             "RUANG_NODE_URL": self.node_url,
+            "RUANG_MEDIA_REALTIME": "1" if self.media_realtime else "0",
         }
 
     @classmethod
@@ -120,6 +124,7 @@ class Config:
             joins_per_s=float(e.get("RUANG_JOINS_PER_S", d.joins_per_s)),
             redis_url=e.get("RUANG_REDIS_URL", e.get("REDIS_URL", d.redis_url)),
             node_url=e.get("RUANG_NODE_URL", d.node_url),
+            media_realtime=e.get("RUANG_MEDIA_REALTIME", "1") not in ("0", "false", "no", ""),
         )
 
     @property

@@ -43,6 +43,7 @@ from ruang.bench.common import (
     BenchServer,
     CpuMeter,
     MachineLoad,
+    Space,
     add_server_arguments,
     create_space,
     emit,
@@ -51,6 +52,10 @@ from ruang.bench.common import (
     start_server,
 )
 from ruang.bench.player import COUNTERS
+from ruang.bench.publishers import Lateness, OpusToneTrack
+from ruang.bench.signals import return_audio
+from ruang.rtc.ice import configure_host_addresses
+from ruang.tools.whip_client import WhipPublisher
 
 MAX_LISTENERS = 200_000  # hard cap on one run
 MAX_DURATION_S = 3_600.0  # hard cap on one run
@@ -59,6 +64,8 @@ PROCESS_SHARE = 1_000  # listeners per generator process by default (up to the c
 LEAD_S = 2.0  # from spawning the generator processes to the first arrival
 KILL_GRACE_S = 60.0  # the generator processes are killed this long after the end
 STALL_GOOD = 0.001  # a listener is "good" below this stall ratio (0.1 %)
+HOST_HZ, GUEST_HZ = 450.0, 700.0  # the two speakers' tones (--speakers 2)
+STAGE_SETTLE_S = 2.0  # before the flood, and after it for the last return audio
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -105,6 +112,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="send the hinted part's request with the blocking playlist reload (pipelined on "
         "the same connection, as players that fetch preload hints do) instead of after it",
+    )
+    p.add_argument(
+        "--speakers",
+        type=int,
+        choices=(0, 2),
+        default=0,
+        help="2: a host and a guest on stage (sendrecv WHIP, 450 and 700 Hz tones) during the "
+        "flood; each one's return audio is checked for the other's tone, second by second",
+    )
+    p.add_argument(
+        "--speaker-priority",
+        type=int,
+        default=3,
+        help="real-time (SCHED_RR) priority of this process, which runs the two speakers: real "
+        "speakers are on other machines, so they must not starve beside the local generator "
+        "(below the server's media process, 5); 0 = normal scheduling",
     )
     p.add_argument("--seed", type=int, default=1, help="seed of Poisson arrivals")
     p.add_argument("--nice", type=int, default=0, help="run the generator processes at this nice")
@@ -222,11 +245,15 @@ async def _flood(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     shape = "uniform" if args.rate and args.shape == "ramp" else args.shape
     async with flood_server(args) as server:
         host, port = _host_port(server.url)
+        stage: Stage | None = None
         if args.space:
             space = args.space
         else:
             async with httpx.AsyncClient(base_url=server.url, timeout=20) as api:
-                space = (await create_space(api, "flood")).id
+                made = await create_space(api, "flood", speakers=1 if args.speakers else 0)
+            space = made.id
+            if args.speakers:
+                stage = await Stage.start(made)
         times = arrival_times(args.listeners, ramp_s, shape, args.seed)
         with tempfile.TemporaryDirectory(prefix="ruang-flood-gen-") as tmp:
             folder = Path(tmp)
@@ -249,6 +276,9 @@ async def _flood(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
                 for p in range(processes)
             ]
             procs = spawn_players(folder, configs, args.nice)
+            if stage is not None and args.speaker_priority:  # after the players: not inherited
+                policy = os.SCHED_RR | os.SCHED_RESET_ON_FORK
+                os.sched_setscheduler(0, policy, os.sched_param(args.speaker_priority))
             meter = CpuMeter(
                 {
                     "server_media": [server.media_pid] if server.media_pid else [],
@@ -259,6 +289,7 @@ async def _flood(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
             theirs = [] if server.proc else [server.media_pid, *server.worker_pids()]
             load = MachineLoad([pid for pid in theirs if pid])
             await asyncio.sleep(max(0.0, t0 - time.monotonic()))
+            wall0 = time.time()
             meter.start()
             load.start()
             samples: list[dict[str, float]] = []
@@ -267,10 +298,12 @@ async def _flood(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
             )
             await asyncio.sleep(max(0.0, t0 + args.duration_s - time.monotonic()))
             cpu, machine = meter.read(), load.read()  # while the generator processes live
+            wall1 = time.time()
             codes = await asyncio.to_thread(wait_all, procs, t0 + args.duration_s + KILL_GRACE_S)
             poller.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await poller
+            speakers = await stage.finish(wall0, wall1) if stage is not None else None
             results = []
             for p, code in enumerate(codes):
                 path = folder / f"result-{p}.json"
@@ -315,7 +348,60 @@ async def _flood(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
         }
         cpu.pop("flood_parent_cpu_wait", None)
         result = {"config": config_out, **result, "cpu": cpu, "machine_load": machine}
+        if speakers is not None:
+            result["speakers"] = speakers
     return result, summarize(result)
+
+
+class Stage:
+    """Two people on stage during the flood: each hears the other's tone through the server
+    (mix-minus), and what each heard is checked second by second."""
+
+    def __init__(self, host: WhipPublisher, guest: WhipPublisher, lateness: Lateness) -> None:
+        self.host, self.guest, self.lateness = host, guest, lateness
+
+    @classmethod
+    async def start(cls, space: Space) -> Stage:
+        """Host (450 Hz) and guest (700 Hz) connected, and their audio flowing."""
+        configure_host_addresses(("127.0.0.1",))
+        lateness = Lateness()
+        host = WhipPublisher(space.whip_url, space.host_token, OpusToneTrack(HOST_HZ, lateness))
+        token, whip = space.speakers[0]
+        guest = WhipPublisher(whip, token, OpusToneTrack(GUEST_HZ, lateness))
+        for pub in (host, guest):
+            await pub.start()
+            await pub.wait_connected()
+        await asyncio.sleep(STAGE_SETTLE_S)
+        return cls(host, guest, lateness)
+
+    async def finish(self, t0: float, t1: float) -> dict[str, Any]:
+        """Stop both; what each heard of the other over [t0, t1] (time.time()), overall and
+        per second."""
+        await asyncio.sleep(STAGE_SETTLE_S)  # the return audio of the window's end
+        await self.host.stop()
+        await self.guest.stop()
+        out: dict[str, Any] = {
+            "publisher_frames": self.lateness.frames,
+            "publisher_late_frames": self.lateness.late,
+        }
+        for name, pub, freq in (
+            ("guest_hears_host", self.guest, HOST_HZ),
+            ("host_hears_guest", self.host, GUEST_HZ),
+        ):
+            seconds = [return_audio(pub, freq, t, t + 1.0) for t in np.arange(t0, t1 - 1.0, 1.0)]
+            clean = [
+                s
+                for s in seconds
+                if s.get("frames", 0) >= 0.95 * s.get("expected_frames", 50)
+                and s.get("blocks_missing_tone", 1) == 0
+                and s.get("arrival_gaps_over_60ms", 1) == 0
+            ]
+            out[name] = {
+                **return_audio(pub, freq, t0, t1),
+                "seconds": len(seconds),
+                "clean_seconds": len(clean),
+            }
+        return out
 
 
 def spawn_players(
@@ -556,8 +642,22 @@ def summarize(result: dict[str, Any]) -> str:
         f"(peak {q['per_s_peak']}); 5xx {q['status_5xx']} (503 {q['shed_503']}), timeouts "
         f"{q['timeouts']}, errors {q['errors']}; CPU generator {gen:.2f} cores (loop lag p99 "
         f"{lag.get('p99', 0):.0f} ms), server {media + workers:.2f} (media {media:.2f}), "
-        f"others on the machine {others:.2f}"
+        f"others on the machine {others:.2f}" + _stage_summary(result)
     )
+
+
+def _stage_summary(result: dict[str, Any]) -> str:
+    sp = result.get("speakers")
+    if sp is None:
+        return ""
+    late = result.get("server", {}).get("mixer_late_ticks")
+    each = ", ".join(
+        f"{k.replace('_', ' ')}: {v['clean_seconds']}/{v['seconds']} clean seconds, "
+        f"{v.get('blocks_missing_tone', '?')}/{v.get('blocks', '?')} blocks missing the tone"
+        for k, v in sp.items()
+        if isinstance(v, dict)
+    )
+    return f"; on stage: {each}" + ("" if late is None else f"; mixer late ticks {late}")
 
 
 def plot(result: dict[str, Any], path: Path) -> str | None:

@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import numpy as np
 
 from ruang.bench.common import (
     BenchServer,
@@ -47,13 +46,11 @@ from ruang.bench.common import (
 )
 from ruang.bench.loadgen import listener_paths, run_wrk, write_script
 from ruang.bench.publishers import Lateness, OpusToneTrack
-from ruang.bench.signals import tone_blocks_missing
+from ruang.bench.signals import return_audio
 from ruang.rtc.ice import configure_host_addresses
 from ruang.tools.whip_client import WhipPublisher
 
 A_HZ, B_HZ = 450.0, 700.0
-TONE_PRESENT = 0.02  # envelope of a 0.2-amplitude tone after the mix-minus reads ~0.1
-ARRIVAL_GAP_S = 0.060  # a pause this long between two return frames is a glitch
 PART_S = 0.512
 GAP_S = 2.0  # between the windows, and after the last one
 
@@ -86,24 +83,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="lower the delivery workers' priority by this much first (a remedy to test; "
         "0 = as the server ships)",
     )
-
-
-def _return_audio(pub: WhipPublisher, freq: float, t0: float, t1: float) -> dict[str, Any]:
-    frames = [(t, s) for t, s in pub.received if t0 <= t <= t1]
-    if not frames:
-        return {"frames": 0}
-    audio = np.concatenate([s for _, s in frames])
-    missing = tone_blocks_missing(audio, freq, TONE_PRESENT)
-    arrivals = np.array([t for t, _ in frames])
-    gaps = np.diff(arrivals)
-    return {
-        "frames": len(frames),
-        "expected_frames": round((t1 - t0) / 0.02),
-        "blocks_missing_tone": int(missing.sum()),
-        "blocks": int(missing.size),
-        "arrival_gaps_over_60ms": int((gaps > ARRIVAL_GAP_S).sum()),
-        "max_arrival_gap_ms": round(float(gaps.max()) * 1000, 1) if gaps.size else 0.0,
-    }
 
 
 def _parts(space_dir: Path, t0: float, t1: float) -> dict[str, Any]:
@@ -189,8 +168,8 @@ def _analyse(
     a, b = pubs
     return {
         **figures,
-        "b_hears_a": _return_audio(b, A_HZ, t0, t1),
-        "a_hears_b": _return_audio(a, B_HZ, t0, t1),
+        "b_hears_a": return_audio(b, A_HZ, t0, t1),
+        "a_hears_b": return_audio(a, B_HZ, t0, t1),
         "parts": _parts(server.spaces_dir / space.id, t0, t1),
     }
 

@@ -5,14 +5,18 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from ruang.tools.tones import SAMPLE_RATE, Samples, band_envelope, sine
+from ruang.tools.whip_client import WhipPublisher
 
 FRAME = 960  # samples per 20 ms WebRTC frame; bursts start on a frame boundary
 ONSET_BLOCK = 48  # 1 ms analysis blocks for onset detection
+TONE_PRESENT = 0.02  # envelope of a 0.2-amplitude tone after the mix-minus reads ~0.1
+ARRIVAL_GAP_S = 0.060  # a pause this long between two return frames is a glitch
 
 
 @dataclass
@@ -89,3 +93,23 @@ def tone_blocks_missing(
     """Per 20 ms block: True where a tone that should be continuous is below `threshold`."""
     env = band_envelope(audio, freq, block)
     return np.asarray(env < threshold)
+
+
+def return_audio(pub: WhipPublisher, freq: float, t0: float, t1: float) -> dict[str, Any]:
+    """What a speaker heard back between t0 and t1 (time.time()): 20 ms blocks in which the
+    `freq` Hz tone of the other speaker is missing, and pauses between arriving frames."""
+    frames = [(t, s) for t, s in pub.received if t0 <= t <= t1]
+    if not frames:
+        return {"frames": 0}
+    audio = np.concatenate([s for _, s in frames])
+    missing = tone_blocks_missing(audio, freq, TONE_PRESENT)
+    arrivals = np.array([t for t, _ in frames])
+    gaps = np.diff(arrivals)
+    return {
+        "frames": len(frames),
+        "expected_frames": round((t1 - t0) / 0.02),
+        "blocks_missing_tone": int(missing.sum()),
+        "blocks": int(missing.size),
+        "arrival_gaps_over_60ms": int((gaps > ARRIVAL_GAP_S).sum()),
+        "max_arrival_gap_ms": round(float(gaps.max()) * 1000, 1) if gaps.size else 0.0,
+    }

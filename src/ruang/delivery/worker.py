@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import ctypes
 import logging
+import os
 import signal
 import socket
 import sys
@@ -18,6 +19,8 @@ from ruang.delivery.fastserver import Handlers, HttpProtocol
 LISTEN_BACKLOG = 4096  # pending connections; create_server would listen() again with 100
 LAG_PROBE_S = 0.05  # event-loop lag is measured by oversleep of a 50 ms timer
 PR_SET_PDEATHSIG = 1  # prctl option: signal this process when its parent dies
+NICENESS = 5  # workers yield the CPU to the media process (speakers first, DESIGN §2.4):
+# at +5 the kernel weighs a worker ~3x below the media process when both want a core
 log = logging.getLogger(__name__)
 
 
@@ -78,6 +81,7 @@ def main() -> None:
         level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     fd = int(sys.argv[1])
+    os.nice(NICENESS)
     config = Config.from_env()
     sock = socket.socket(fileno=fd)
     try:
