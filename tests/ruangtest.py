@@ -15,6 +15,8 @@ from typing import Any
 
 import httpx
 
+from ruang.guard.pow import solve
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -103,17 +105,38 @@ class RuangServer:
         self.proc.wait()
 
 
+def solve_puzzle(payload: dict[str, Any], answer: httpx.Response) -> None:
+    """Put the solution of a 428's proof-of-work into the next join's payload."""
+    puzzle = answer.json()["pow"]
+    nonce = solve(puzzle["challenge"], puzzle["difficulty"])
+    payload["pow"] = {"challenge": puzzle["challenge"], "nonce": nonce}
+
+
+def post_join(
+    api: httpx.Client, path: str, payload: dict[str, Any] | None = None
+) -> httpx.Response:
+    """POST a join, solving any proof-of-work asked for; the first other answer."""
+    body: dict[str, Any] = dict(payload or {})
+    while (r := api.post(path, json=body)).status_code == 428:
+        solve_puzzle(body, r)
+    return r
+
+
 def join(
-    api: httpx.Client, space_id: str, body: dict[str, str] | None = None, timeout: float = 30.0
+    api: httpx.Client, space_id: str, body: dict[str, Any] | None = None, timeout: float = 30.0
 ) -> dict[str, Any]:
-    """Join as a listener the way a well-behaved client does: wait in line (202) or back off
-    (503) as told by Retry-After, keeping the queue token, until admitted (200)."""
-    payload: dict[str, str] = dict(body or {})
+    """Join as a listener the way a well-behaved client does: solve a proof-of-work (428),
+    wait in line (202) or back off (503) as told by Retry-After, keeping the queue token,
+    until admitted (200)."""
+    payload: dict[str, Any] = dict(body or {})
     deadline = time.monotonic() + timeout
     while True:
         r = api.post(f"/api/spaces/{space_id}/join", json=payload)
         if r.status_code == 200:
             return dict(r.json())
+        if r.status_code == 428:
+            solve_puzzle(payload, r)
+            continue
         assert r.status_code in (202, 503), r.text
         assert time.monotonic() < deadline, f"still not admitted after {timeout} s: {r.text}"
         if r.status_code == 202:
@@ -123,12 +146,15 @@ def join(
 
 async def ajoin(api: httpx.AsyncClient, space_id: str, timeout: float = 30.0) -> dict[str, Any]:
     """`join` for async tests."""
-    payload: dict[str, str] = {}
+    payload: dict[str, Any] = {}
     deadline = time.monotonic() + timeout
     while True:
         r = await api.post(f"/api/spaces/{space_id}/join", json=payload)
         if r.status_code == 200:
             return dict(r.json())
+        if r.status_code == 428:
+            solve_puzzle(payload, r)
+            continue
         assert r.status_code in (202, 503), r.text
         assert time.monotonic() < deadline, f"still not admitted after {timeout} s: {r.text}"
         if r.status_code == 202:

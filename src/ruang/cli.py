@@ -93,6 +93,21 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "public URL (RUANG_NODE_URL)",
     )
     a(
+        "--trusted-proxy",
+        action="append",
+        default=list(d.trusted_proxies),
+        help="address or CIDR network of an edge (nginx, CDN) whose X-Forwarded-For names the "
+        "real client, for per-source limits and the traffic evidence (repeatable; "
+        "RUANG_TRUSTED_PROXIES, comma-separated)",
+    )
+    a(
+        "--pow-max-bits",
+        type=int,
+        default=d.pow_max_bits,
+        help="highest proof-of-work difficulty asked of joins under pressure, in leading zero "
+        "bits (16 takes a browser ~0.15 s); 0 turns proof-of-work off (RUANG_POW_MAX_BITS)",
+    )
+    a(
         "--media-realtime",
         action=argparse.BooleanOptionalAction,
         default=d.media_realtime,
@@ -180,6 +195,8 @@ def main(argv: list[str] | None = None) -> None:
                 redis_url=args.redis_url,
                 node_url=args.node_url,
                 media_realtime=args.media_realtime,
+                trusted_proxies=tuple(args.trusted_proxy),
+                pow_max_bits=args.pow_max_bits,
                 ticket_key=os.environ.get("RUANG_TICKET_KEY", ""),
             )
         )

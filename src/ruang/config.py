@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +46,12 @@ class Config:
     node with SQLite (REDIS_URL or RUANG_REDIS_URL)."""
     node_url: str = ""
     """Base URL other nodes use to reach this node's public port; default the public URL."""
+    trusted_proxies: tuple[str, ...] = ()
+    """Addresses or networks (CIDR) of edges whose X-Forwarded-For names the real client (for
+    per-source limits and the evidence); empty = trust no forwarded address."""
+    pow_max_bits: int = 20
+    """Highest proof-of-work difficulty asked of joins under pressure (leading zero bits of
+    SHA-256); 0 turns proof-of-work off."""
     media_realtime: bool = True
     """Ask the kernel for real-time (round-robin) scheduling of the media process, so speakers
     are served first even on a saturated machine; falls back to nice when not permitted."""
@@ -55,6 +62,13 @@ class Config:
             raise ValueError(f"port must be 1..65535, got {self.port}")
         if self.delivery_workers < 1:
             raise ValueError(f"delivery_workers must be >= 1, got {self.delivery_workers}")
+        if not 0 <= self.pow_max_bits <= 32:
+            raise ValueError(f"pow_max_bits must be 0..32, got {self.pow_max_bits}")
+        for cidr in self.trusted_proxies:
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError:
+                raise ValueError(f"trusted proxy {cidr!r} is not an address or network") from None
         if not 1 <= self.max_on_stage <= 64:
             raise ValueError(f"max_on_stage must be 1..64, got {self.max_on_stage}")
 
@@ -102,6 +116,8 @@ class Config:
             "RUANG_JOINS_PER_S": str(self.joins_per_s),
             "RUANG_REDIS_URL": self.redis_url,
             "RUANG_NODE_URL": self.node_url,
+            "RUANG_TRUSTED_PROXIES": ",".join(self.trusted_proxies),
+            "RUANG_POW_MAX_BITS": str(self.pow_max_bits),
             "RUANG_MEDIA_REALTIME": "1" if self.media_realtime else "0",
         }
 
@@ -124,6 +140,8 @@ class Config:
             joins_per_s=float(e.get("RUANG_JOINS_PER_S", d.joins_per_s)),
             redis_url=e.get("RUANG_REDIS_URL", e.get("REDIS_URL", d.redis_url)),
             node_url=e.get("RUANG_NODE_URL", d.node_url),
+            trusted_proxies=tuple(a for a in e.get("RUANG_TRUSTED_PROXIES", "").split(",") if a),
+            pow_max_bits=int(e.get("RUANG_POW_MAX_BITS", d.pow_max_bits)),
             media_realtime=e.get("RUANG_MEDIA_REALTIME", "1") not in ("0", "false", "no", ""),
         )
 

@@ -67,12 +67,15 @@ def prioritise_media(realtime: bool) -> str:
         return "normal (delivery workers still yield: they run at nice +5)"
 
 
-def spawn_worker(config: Config, sock: socket.socket) -> subprocess.Popen[bytes]:
-    """Start one delivery worker process on the shared socket."""
+def spawn_worker(config: Config, sock: socket.socket, index: int) -> subprocess.Popen[bytes]:
+    """Start delivery worker number `index` on the shared socket (a restarted worker keeps its
+    number, and so continues its evidence chain)."""
     fd = sock.fileno()
     env = {**os.environ, **config.to_env()}
     return subprocess.Popen(
-        [sys.executable, "-m", "ruang.delivery.worker", str(fd)], pass_fds=(fd,), env=env
+        [sys.executable, "-m", "ruang.delivery.worker", str(fd), str(index)],
+        pass_fds=(fd,),
+        env=env,
     )
 
 
@@ -102,7 +105,7 @@ async def run_media(config: Config, sock: socket.socket) -> None:
             timeout_graceful_shutdown=2,
         )
     )
-    workers = [spawn_worker(config, sock) for _ in range(config.delivery_workers)]
+    workers = [spawn_worker(config, sock, i) for i in range(config.delivery_workers)]
 
     async def supervise() -> None:
         while True:
@@ -110,7 +113,7 @@ async def run_media(config: Config, sock: socket.socket) -> None:
             for i, w in enumerate(workers):
                 if w.poll() is not None and not server.should_exit:
                     log.error("delivery worker %d exited with %s; restarting", w.pid, w.returncode)
-                    workers[i] = spawn_worker(config, sock)
+                    workers[i] = spawn_worker(config, sock, i)
 
     supervisor = asyncio.create_task(supervise())
     if config.redis_url and "://127." in config.node and config.host not in ("127.0.0.1", "::1"):

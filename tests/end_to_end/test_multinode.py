@@ -18,7 +18,7 @@ from listening import ffmpeg_decode
 from test_live_space import HOST_HZ, SPEAKER_HZ, assert_tones, tone
 
 from ruang.tools.whip_client import WhipPublisher
-from ruangtest import RuangServer, ajoin, join
+from ruangtest import RuangServer, ajoin, join, post_join
 
 pytestmark = pytest.mark.skipif(
     shutil.which("redis-server") is None, reason="redis-server not installed"
@@ -126,7 +126,7 @@ def test_waiting_room_is_fifo_across_nodes(server_factory, tmp_path: Path, redis
         waiting: dict[int, str] = {}
         admitted_now = 0
         for i in range(30):
-            r = nodes[i % 2].post(join)
+            r = post_join(nodes[i % 2], join)
             if r.status_code == 200:
                 admitted_now += 1
                 continue

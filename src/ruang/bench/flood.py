@@ -522,6 +522,7 @@ def aggregate(
         for k, v in res["error_kinds"].items():
             error_kinds[k] = error_kinds.get(k, 0) + v
     join_ms = [x for res in results for x in res["join_ms"]]
+    pow_ms = [x for res in results for x in res.get("pow_ms", [])]
     connect_ms = [x for res in results for x in res["connect_ms"]]
     loop_lag = [x for res in results for x in res["loop_lag_ms"]]
 
@@ -571,6 +572,8 @@ def aggregate(
             "still_waiting_at_end": len(still_waiting),
             "join_latency_s": _pcts([r["admitted"] - r["first_sent"] for r in admitted]),
             "join_request_ms": _pcts(join_ms, digits=2),
+            "pow_solved": len(pow_ms),
+            "pow_solve_ms": _pcts(pow_ms, digits=2),
             "connect_ms": _pcts(connect_ms, digits=2),
             "attempts_max": max((int(r["join_attempts"]) for r in rows), default=0),
             "waited": len(waited),

@@ -30,10 +30,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, cast
 
+from ruang.guard.pow import solve
+
 IP_BIND_ADDRESS_NO_PORT = getattr(socket, "IP_BIND_ADDRESS_NO_PORT", 24)  # Linux
 HEADER_LIMIT = 64 * 1024
 RETRY_AFTER_CAP_S = 30.0  # the most a listener waits on one Retry-After
 ERROR_BACKOFF_S = 1.0  # after a refused connection, a timeout or an unexpected answer
+POW_SLICE = 4096  # proof-of-work tries between two turns of the event loop
+
+
+async def solve_sliced(challenge: str, difficulty: int) -> str:
+    """`ruang.guard.pow.solve` in slices, so that the other listeners of this process keep
+    their pace while one pays for its join."""
+    start = 0
+    while True:
+        try:
+            return solve(challenge, difficulty, start=start, max_iterations=POW_SLICE)
+        except RuntimeError:
+            start += POW_SLICE
+            await asyncio.sleep(0)
+
 
 # What the report reads from a listener, in this order (a list per listener keeps the JSON small).
 RECORD_FIELDS = (
@@ -70,6 +86,7 @@ COUNTERS = (
     "s4xx",
     "s5xx",
     "s503",
+    "s428",  # proof-of-work asked for (then solved, honestly)
     "timeouts",
     "errors",
     "stalls",
@@ -478,6 +495,7 @@ class Flood:
     counters: dict[str, list[int]] = field(default_factory=dict)
     gauges: dict[str, list[int]] = field(default_factory=dict)
     join_ms: list[float] = field(default_factory=list)  # each join request, connect included
+    pow_ms: list[float] = field(default_factory=list)  # each proof-of-work solved (wall time)
     connect_ms: list[float] = field(default_factory=list)  # each TCP connect
     error_kinds: dict[str, int] = field(default_factory=dict)
     loop_lag_ms: list[float] = field(default_factory=list)
@@ -559,9 +577,13 @@ class Flood:
         """Join until admitted; the connection and the listen URL's path."""
         path = f"/api/spaces/{self.space}/join"
         token: str | None = None
+        proof: dict[str, str] | None = None
         listener.state = "joining"
         while True:
-            body = json.dumps({"queue": token}).encode() if token else b"{}"
+            ask: dict[str, Any] = {"queue": token} if token else {}
+            if proof is not None:
+                ask["pow"], proof = proof, None
+            body = json.dumps(ask).encode()
             sent = self.now()
             if listener.first_sent < 0:
                 listener.first_sent = sent
@@ -584,6 +606,14 @@ class Flood:
                 self.count("admitted", t)
                 return conn, _path_of(listen_url)
             wait = answer.retry_after if answer.retry_after is not None else ERROR_BACKOFF_S
+            if answer.status == 428:  # pay for the join as a browser does, then ask again
+                self.count("s428", t)
+                puzzle = json.loads(answer.body)["pow"]
+                began = time.perf_counter()
+                nonce = await solve_sliced(str(puzzle["challenge"]), int(puzzle["difficulty"]))
+                self.pow_ms.append(round((time.perf_counter() - began) * 1000, 2))
+                proof = {"challenge": str(puzzle["challenge"]), "nonce": nonce}
+                continue
             if answer.status == 202:
                 data = json.loads(answer.body)
                 token = str(data.get("queue") or token or "") or None
@@ -772,6 +802,7 @@ class Flood:
             "counters": self.counters,
             "gauges": self.gauges,
             "join_ms": self.join_ms,
+            "pow_ms": self.pow_ms,
             "connect_ms": self.connect_ms,
             "error_kinds": self.error_kinds,
             "loop_lag_ms": self.loop_lag_ms,

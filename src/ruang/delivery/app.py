@@ -29,6 +29,7 @@ from ruang.backends import make_admission, open_shared_audience, open_store, spa
 from ruang.config import Config
 from ruang.delivery.files import SpaceFiles
 from ruang.delivery.gate import Gate
+from ruang.delivery.guard import Guard
 from ruang.delivery.hls import HlsService
 from ruang.delivery.joins import JoinService
 from ruang.delivery.remote import FORWARDED, RemoteOrigin
@@ -68,8 +69,8 @@ SPACE_CACHE_MAX = 100_000
 STATIC = Path(str(resources.files("ruang.web") / "static"))
 
 
-def build_delivery_app(config: Config) -> Starlette:
-    """The Starlette app a delivery worker serves on the public port."""
+def build_delivery_app(config: Config, worker: int = 0) -> Starlette:
+    """The Starlette app delivery worker number `worker` serves on the public port."""
     db = open_store(config)
     files = SpaceFiles(config.spaces_dir)
     key = load_or_create_key(config.ticket_key_path, config.ticket_key)
@@ -121,7 +122,8 @@ def build_delivery_app(config: Config) -> Starlette:
 
     shedder = Shedder()
     hls_service = HlsService(config, files, gate, find_space, shedder, remote)
-    joins = JoinService(config, gate, find_space, shedder)
+    guard = Guard(config, key, gate.admission, shedder, worker)
+    joins = JoinService(config, gate, find_space, shedder, guard)
 
     def known_space(space_id: str) -> Space:
         space = find_space(space_id)
@@ -266,6 +268,7 @@ def build_delivery_app(config: Config) -> Starlette:
         load = {
             "level": shedder.level,
             "shed": {p.name.lower(): n for p, n in shedder.shed.items()},
+            "guard": guard.statistics(),
         }
         body = {"worker": str(os.getpid()), "spaces": report, "load": load}
         try:
@@ -276,6 +279,7 @@ def build_delivery_app(config: Config) -> Starlette:
     app.state.events = space_events(config, space_changed)
     app.state.hls = hls_service
     app.state.joins = joins
+    app.state.guard = guard
     app.state.shedder = shedder
     app.state.report_audience = report_audience
     return app

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
@@ -19,7 +20,10 @@ from urllib.parse import parse_qsl, unquote
 
 import httptools
 
-from ruang.delivery.hls import HlsResponse, encode_headers
+from ruang.delivery.guard import Described, Guard, describe, outcome_of
+from ruang.delivery.hls import HLS_PARAMS, HlsResponse, encode_headers, error_answer
+from ruang.errors import ApiError
+from ruang.guard.network import network_of
 from ruang.guard.shedding import RETRY_AFTER_S, Priority, Shedder, classify
 
 log = logging.getLogger(__name__)
@@ -51,6 +55,7 @@ _REASONS = {
     413: b"Payload Too Large",
     415: b"Unsupported Media Type",
     422: b"Unprocessable Content",
+    428: b"Precondition Required",
     429: b"Too Many Requests",
     431: b"Header Too Large",
     500: b"Internal Server Error",
@@ -72,6 +77,17 @@ SHED = HlsResponse(
 )
 
 
+_NOTHING = Described("other", None, None)
+CACHE_BUST = error_answer(
+    ApiError(
+        400,
+        "cache_bust",
+        "Unknown query parameters on a media or playlist URL are refused (cache-busting); "
+        "LL-HLS uses only _HLS_msn, _HLS_part and _HLS_skip.",
+    ),
+    "no-store",
+)
+BAD_URL = error_answer(ApiError(400, "bad_request", "The request URL is not valid."), "no-store")
 _STATUS_LINES = {code: b"HTTP/1.1 %d %s\r\n" % (code, reason) for code, reason in _REASONS.items()}
 
 
@@ -83,6 +99,14 @@ class _Request:
     body: bytearray = field(default_factory=bytearray)
     keep_alive: bool = True
     http_version: str = "1.1"
+    # set once the request is complete:
+    path: str = ""
+    query: bytes = b""
+    params: dict[str, str] = field(default_factory=dict)  # HLS requests' query parameters
+    about: Described = _NOTHING
+    ip: str = ""  # the client (a trusted edge's forwarded address, else the peer)
+    network: str = ""
+    refusal: HlsResponse | None = None  # answered so, without any work
 
 
 def _head(
@@ -130,9 +154,14 @@ class Handlers:
 class HttpProtocol(asyncio.Protocol):
     """One client connection: parse, dispatch in order, keep alive, time out."""
 
-    def __init__(self, handlers: Handlers, shedder: Shedder | None = None) -> None:
+    def __init__(
+        self, handlers: Handlers, shedder: Shedder | None = None, guard: Guard | None = None
+    ) -> None:
         self._h = handlers
         self._shedder = shedder or Shedder()
+        self._guard = guard
+        self._in_request = False
+        self._completed = 0  # requests this connection finished sending
         self._parser = httptools.HttpRequestParser(self)
         self._transport: asyncio.Transport | None = None
         self._client = ("", 0)
@@ -180,6 +209,8 @@ class HttpProtocol(asyncio.Protocol):
             self._timer = loop.call_at(later, self._timeout)
             return
         self._timer = None
+        if self._in_request or not self._completed:  # too slow to say anything: slowloris?
+            self._note(_NOTHING, "timeout", self._client[0])
         if self._transport is not None and not self._transport.is_closing():
             self._transport.close()  # idle, or headers too slow: no response owed
 
@@ -201,6 +232,7 @@ class HttpProtocol(asyncio.Protocol):
     def _refuse(self, status: int, code: bytes, message: bytes) -> None:
         if self._transport is None or self._transport.is_closing():
             return
+        self._note(_NOTHING, outcome_of(status, code.decode()), self._client[0])
         body = b'{"error":"%s","message":"%s"}' % (code, message)
         headers = [(b"content-type", b"application/json"), (b"cache-control", b"no-store")]
         self._transport.write(_head(status, headers, len(body), False) + body)
@@ -209,6 +241,7 @@ class HttpProtocol(asyncio.Protocol):
     # -- parser callbacks --------------------------------------------------------------------
     def on_message_begin(self) -> None:
         self._current = _Request()
+        self._in_request = True
         self._header_bytes = 0
         self._arm(HEADER_TIMEOUT_S)
 
@@ -235,11 +268,17 @@ class HttpProtocol(asyncio.Protocol):
             raise _Refusal(413, b"too_large", b"The request body is too large.")
 
     def on_message_complete(self) -> None:
+        request = self._current
+        self._in_request = False
+        self._completed += 1
+        self._understand(request)
         idle = not self._queue and (self._worker is None or self._worker.done())
-        if idle and self._answer_now(self._current):
+        if idle and (request.refusal is not None or self._answer_now(request)):
+            if request.refusal is not None:
+                self._write(request, request.refusal)
             self._arm(IDLE_TIMEOUT_S)
             return
-        self._queue.append(self._current)
+        self._queue.append(request)
         if len(self._queue) >= MAX_PIPELINED and self._transport is not None:
             self._transport.pause_reading()
             self._paused = True
@@ -265,38 +304,63 @@ class HttpProtocol(asyncio.Protocol):
                 return
         self._arm(IDLE_TIMEOUT_S)
 
+    def _understand(self, request: _Request) -> None:
+        """Once per request: its path and parameters, who sent it, what it is, and whether
+        it is refused before any work (a source over its budget, a cache-busting URL)."""
+        try:
+            url = httptools.parse_url(request.url)
+        except httptools.HttpParserInvalidURLError:
+            request.refusal = BAD_URL
+            return
+        request.path = unquote(url.path.decode("latin-1"))
+        request.query = url.query or b""
+        hls = request.path.startswith("/hls/")
+        if hls and request.query:
+            request.params = dict(parse_qsl(request.query.decode("latin-1")))
+            if not HLS_PARAMS.issuperset(request.params):
+                request.refusal = CACHE_BUST
+        g = self._guard
+        if g is None:
+            request.ip = self._client[0]
+            return
+        forwarded = _header(request, b"x-forwarded-for") if g.trusts_edges else None
+        request.ip = ip = g.source(self._client[0], forwarded)
+        request.network = network = network_of(ip)
+        request.about = about = describe(request.path)
+        if request.refusal is None and about.cls != "join":  # joins: once their body is read
+            request.refusal = g.limit(about.cls, ip, network, time.time())
+
     def _answer_now(self, request: _Request) -> bool:
         """Answer a listener request or a join inline, without a task, when its answer is
         ready (the common case); False leaves it to the full path."""
-        if request.method == "POST" and request.url.endswith(b"/join"):
+        if request.method == "POST" and request.path.endswith("/join") and not request.query:
             return self._join_now(request)
-        if request.method not in ("GET", "HEAD") or not request.url.startswith(b"/hls/"):
+        if request.method not in ("GET", "HEAD") or not request.path.startswith("/hls/"):
             return False
-        url = httptools.parse_url(request.url)
-        path = unquote(url.path.decode("latin-1"))
-        hls = _split_hls(path)
+        hls = _split_hls(request.path)
         if hls is None:  # admitted listeners are never shed: no pressure check needed
             return False
-        query = dict(parse_qsl(url.query.decode("latin-1"))) if url.query else {}
-        r = self._h.hls_now(hls[0], hls[1], hls[2], query)
+        r = self._h.hls_now(hls[0], hls[1], hls[2], request.params)
         if r is None:
             return False
         self._write(request, r)
         return True
 
     def _join_now(self, request: _Request) -> bool:
-        space = _split_join(request.url.decode("latin-1"))
+        space = _split_join(request.path)
         if space is None or self._shedder.refuses(Priority.JOIN):
             return False
-        r = self._h.join_now(space, bytes(request.body), _content_type(request), self._client[0])
+        r = self._h.join_now(space, bytes(request.body), _content_type(request), request.ip)
         if r is None:
             return False
         self._write(request, r)
         return True
 
     async def _dispatch(self, request: _Request) -> None:
-        url = httptools.parse_url(request.url)
-        path = unquote(url.path.decode("latin-1"))
+        if request.refusal is not None:
+            self._write_hls(request, request.refusal)
+            return
+        path = request.path
         if self._shedder.refuses(classify(request.method, path)):
             # refused before any work: the worker keeps its breath for listeners and joins
             self._write_hls(request, SHED)
@@ -304,17 +368,16 @@ class HttpProtocol(asyncio.Protocol):
         if request.method in ("GET", "HEAD"):
             hls = _split_hls(path)
             if hls is not None:
-                query = dict(parse_qsl(url.query.decode("latin-1"))) if url.query else {}
-                r = await self._h.hls(hls[0], hls[1], hls[2], query, self._client[0])
+                r = await self._h.hls(hls[0], hls[1], hls[2], request.params, request.ip)
                 self._write_hls(request, r)
                 return
-        elif request.method == "POST" and not url.query:
+        elif request.method == "POST" and not request.query:
             space = _split_join(path)
             if space is not None:
                 body, ctype = bytes(request.body), _content_type(request)
-                self._write_hls(request, await self._h.join(space, body, ctype, self._client[0]))
+                self._write_hls(request, await self._h.join(space, body, ctype, request.ip))
                 return
-        await self._asgi(request, path, url.query or b"")
+        await self._asgi(request, path, request.query)
 
     def _write(self, request: _Request, r: HlsResponse) -> None:
         """An inline answer, then the connection closed if the client asked for that."""
@@ -322,7 +385,22 @@ class HttpProtocol(asyncio.Protocol):
         if not request.keep_alive and self._transport is not None:
             self._transport.close()
 
+    def _note(
+        self, about: Described, outcome: str, ip: str, network: str = "", listener: str = ""
+    ) -> None:
+        """Tell the traffic recorder how a request ended."""
+        if self._guard is not None:
+            self._guard.record(
+                time.time(), about, outcome, ip, network or network_of(ip), listener or None
+            )
+
     def _write_hls(self, request: _Request, r: HlsResponse) -> None:
+        if self._guard is not None:
+            outcome = outcome_of(r.status, r.code)
+            listener = r.listener
+            if not listener and outcome == "ok" and request.about.ticket:
+                listener = request.about.ticket.split(".", 1)[0]
+            self._note(request.about, outcome, request.ip, request.network, listener)
         if self._transport is None or self._transport.is_closing():
             return
         status = _STATUS_LINES.get(r.status) or b"HTTP/1.1 %d %s\r\n" % (
@@ -368,6 +446,9 @@ class HttpProtocol(asyncio.Protocol):
                 return
             if message["type"] == "http.response.start":
                 started = True
+                if self._guard is not None:
+                    outcome = outcome_of(message["status"])
+                    self._note(request.about, outcome, request.ip, request.network)
                 headers = [(bytes(k).lower(), bytes(v)) for k, v in message.get("headers", [])]
                 has_length = any(k == b"content-length" for k, _ in headers)
                 if not has_length:
@@ -388,11 +469,16 @@ class HttpProtocol(asyncio.Protocol):
             self._refuse(500, b"internal", b"The application sent no response.")
 
 
-def _content_type(request: _Request) -> str | None:
-    for name, value in request.headers:
-        if name == b"content-type":
-            return value.decode("latin-1")
+def _header(request: _Request, name: bytes) -> bytes | None:
+    for key, value in request.headers:
+        if key == name:
+            return value
     return None
+
+
+def _content_type(request: _Request) -> str | None:
+    value = _header(request, b"content-type")
+    return None if value is None else value.decode("latin-1")
 
 
 class _Refusal(Exception):

@@ -34,6 +34,7 @@ PLAYLIST_TYPE = "application/vnd.apple.mpegurl"
 _MEDIA_NAME = re.compile(r"^(?:init\.mp4|\d{1,9}(?:\.\d{1,2})?\.m4s)$")
 _PART_NAME = re.compile(r"^(\d{1,9})\.(\d{1,2})\.m4s$")
 NODE_PARAM = "ruang_node"  # marks a request another node makes for its listeners (not counted)
+HLS_PARAMS = frozenset({"_HLS_msn", "_HLS_part", "_HLS_skip", NODE_PARAM})  # any other: refused
 _CORS = [("Access-Control-Allow-Origin", "*"), ("Access-Control-Expose-Headers", "Location")]
 
 
@@ -49,6 +50,8 @@ class HlsResponse:
     status: int
     body: bytes
     headers: bytes = b""
+    code: str = ""  # the error code of a refusal (for the traffic recorder)
+    listener: str = ""  # the listener a join admitted (for the traffic recorder)
 
     def header_dict(self) -> dict[str, str]:
         """The headers as a dict (for frameworks)."""
@@ -63,7 +66,8 @@ def error_answer(err: ApiError, cache: str = ERROR_CACHE) -> HlsResponse:
     """A JSON refusal, pre-encoded."""
     headers = [("Content-Type", "application/json"), ("Cache-Control", cache), *_CORS]
     headers += list(err.headers.items())
-    return HlsResponse(err.status, json.dumps(err.body()).encode(), encode_headers(headers))
+    body = json.dumps(err.body()).encode()
+    return HlsResponse(err.status, body, encode_headers(headers), err.code)
 
 
 def _ok(body: bytes, ctype: str, cache: str) -> HlsResponse:

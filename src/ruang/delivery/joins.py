@@ -17,11 +17,14 @@ from typing import Any
 
 from ruang.config import Config
 from ruang.delivery.gate import Gate
+from ruang.delivery.guard import Guard
 from ruang.delivery.hls import HlsResponse, encode_headers, error_answer
 from ruang.errors import ApiError, not_found, store_unavailable
 from ruang.guard.admission import Waiting
 from ruang.guard.network import network_of
+from ruang.guard.pow import REQUIRED
 from ruang.guard.shedding import Shedder
+from ruang.guard.tickets import TicketError
 from ruang.spaces.model import ID_PATTERN, Space, State
 from ruang.web.common import json_object
 
@@ -35,6 +38,17 @@ _ADMITTED = encode_headers(_HEADERS)
 log = logging.getLogger(__name__)
 
 
+def _puzzle(code: str, challenge: dict[str, Any]) -> HlsResponse:
+    message = (
+        "This server is busy: solve the proof-of-work in `pow` and join again with "
+        '{"pow": {"challenge": …, "nonce": …}} (docs/GUARD.md).'
+        if code == REQUIRED
+        else "That proof-of-work was wrong, expired or already used: solve this new one."
+    )
+    body = {"error": code, "message": message, "pow": challenge}
+    return HlsResponse(428, json.dumps(body).encode(), _ADMITTED, code)
+
+
 class JoinService:
     """Decides joins for the spaces this node knows."""
 
@@ -44,11 +58,13 @@ class JoinService:
         gate: Gate,
         find_space: Callable[[str], Space | None],
         shedder: Shedder,
+        guard: Guard,
     ) -> None:
         self.config = config
         self.gate = gate
         self.find_space = find_space
         self.shedder = shedder
+        self.guard = guard
         self._base = json.dumps(config.base_url)[:-1]  # '"http://…' without the closing quote
 
     def handle_now(
@@ -58,13 +74,17 @@ class JoinService:
         `handle` is awaited instead."""
         if self.gate.admission.shared:
             return None
+        now = time.time()
         try:
             space, data = self._read(space_id, body, content_type)
+            refusal = self._guarded(space.id, data, client, now)
+            if refusal is not None:
+                return refusal
             decision = self.gate.admit_now(
                 space.id,
                 space.state,
                 network_of(client),
-                time.time(),
+                now,
                 renew=data.get("ticket"),
                 queue=data.get("queue"),
                 crowded=self.shedder.joins_wait,
@@ -78,13 +98,17 @@ class JoinService:
         self, space_id: str, body: bytes, content_type: str | None, client: str
     ) -> HlsResponse:
         """The answer to one join."""
+        now = time.time()
         try:
             space, data = self._read(space_id, body, content_type)
+            refusal = self._guarded(space.id, data, client, now)
+            if refusal is not None:
+                return refusal
             decision = await self.gate.admit(
                 space.id,
                 space.state,
                 network_of(client),
-                time.time(),
+                now,
                 renew=data.get("ticket"),
                 queue=data.get("queue"),
                 crowded=self.shedder.joins_wait,
@@ -110,6 +134,37 @@ class JoinService:
             raise not_found(f"Space {space_id!r}")
         return space, json_object(body, content_type)
 
+    def _guarded(
+        self, space_id: str, data: dict[str, Any], client: str, now: float
+    ) -> HlsResponse | None:
+        """A 429 or a 428, or None to go on. A newcomer spends its source's join budget and,
+        under pressure, must bring a solved puzzle (a 428 with a challenge if it does not);
+        someone in line or renewing a valid ticket spends the wider poll budget and is not
+        asked for work again."""
+        known = self._known(space_id, data, now)
+        refusal = self.guard.limit("poll" if known else "join", client, network_of(client), now)
+        if refusal is not None:
+            return refusal
+        pow = self.guard.pow
+        if pow.difficulty > 0 and not known:
+            code = pow.verify(space_id, data.get("pow"), now)
+            if code is not None:
+                return _puzzle(code, pow.challenge(space_id, now))
+        self.guard.joins_passed += 1
+        return None
+
+    def _known(self, space_id: str, data: dict[str, Any], now: float) -> bool:
+        if self.gate.admission.holds_place(space_id, data.get("queue")):
+            return True
+        renew = data.get("ticket")
+        if not isinstance(renew, str):
+            return False
+        try:
+            self.gate.signer.verify(renew, space_id, now)
+        except TicketError:
+            return False
+        return True
+
     def _answer(self, space: Space, decision: str | Waiting) -> HlsResponse:
         if isinstance(decision, Waiting):
             waiting = {
@@ -132,4 +187,5 @@ class JoinService:
             f'"listen_url": {base}/{playlist}", "replay_url": {base}/replay.m3u8", '
             f'"ticket": "{decision}", "expires_in_s": {ttl}, "renew_after_s": {ttl // 2}}}'
         )
-        return HlsResponse(200, body.encode(), _ADMITTED)
+        listener = decision.split(".", 1)[0]
+        return HlsResponse(200, body.encode(), _ADMITTED, listener=listener)

@@ -10,6 +10,7 @@ import os
 import signal
 import socket
 import sys
+import time
 
 from ruang.audience import REPORT_EVERY_S
 from ruang.config import Config
@@ -33,9 +34,10 @@ def die_with_parent() -> None:
         log.warning("prctl unavailable: workers may outlive a crash")
 
 
-async def serve(config: Config, sock: socket.socket) -> None:
+async def serve(config: Config, sock: socket.socket, worker: int = 0) -> None:
     """Accept on `sock` until SIGTERM/SIGINT."""
-    app = build_delivery_app(config)
+    app = build_delivery_app(config, worker)
+    guard = app.state.guard
     loop = asyncio.get_running_loop()
     shedder = app.state.shedder
     handlers = Handlers(
@@ -46,7 +48,7 @@ async def serve(config: Config, sock: socket.socket) -> None:
         app,
     )
     server = await loop.create_server(
-        lambda: HttpProtocol(handlers, shedder),
+        lambda: HttpProtocol(handlers, shedder, guard),
         sock=sock,
         backlog=LISTEN_BACKLOG,
     )
@@ -65,22 +67,34 @@ async def serve(config: Config, sock: socket.socket) -> None:
             await asyncio.sleep(LAG_PROBE_S)
             shedder.sample(max(0.0, loop.time() - began - LAG_PROBE_S), loop.time())
 
-    tasks = [asyncio.create_task(report_forever()), asyncio.create_task(measure_lag())]
+    async def guard_forever() -> None:
+        while True:  # just after each second's end, so that second is complete
+            await asyncio.sleep(1.05 - time.time() % 1.0)
+            guard.tick(time.time())
+
+    tasks = [
+        asyncio.create_task(report_forever()),
+        asyncio.create_task(measure_lag()),
+        asyncio.create_task(guard_forever()),
+    ]
     if app.state.events is not None:  # several nodes: space state changes from the others
         tasks.append(asyncio.create_task(app.state.events))
     async with server:
         await stop.wait()
     for task in tasks:
         task.cancel()
+    guard.tick(time.time() + 1.0)  # the last second's evidence, then the file synced
+    guard.close()
 
 
 def main() -> None:
-    """Entry point: `python -m ruang.delivery.worker FD`."""
+    """Entry point: `python -m ruang.delivery.worker FD [INDEX]`."""
     die_with_parent()
     logging.basicConfig(
         level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     fd = int(sys.argv[1])
+    worker = int(sys.argv[2]) if len(sys.argv) > 2 else 0
     os.nice(NICENESS)
     config = Config.from_env()
     sock = socket.socket(fileno=fd)
@@ -91,7 +105,7 @@ def main() -> None:
     except ImportError:
         pass
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(config, sock))
+        asyncio.run(serve(config, sock, worker))
 
 
 if __name__ == "__main__":

@@ -99,6 +99,14 @@ class Admission:
             (kind, n) if hmac.compare_digest(token or "", self._sign(space_id, kind, n)) else None
         )
 
+    def holds_place(self, space_id: str, token: object) -> bool:
+        """True if `token` is a place in this space's line that this deployment handed out."""
+        return isinstance(token, str) and self._read(space_id, token) is not None
+
+    def waiting(self) -> int:
+        """People in line on this node's lines (numbered arrivals not yet admitted)."""
+        return sum(line.tail - line.head for line in self._lines.values())
+
     def _draw(self, space_id: str, network: str) -> int:
         digest = hmac.new(self._key, f"draw.{space_id}.{network}".encode(), hashlib.sha256)
         return int.from_bytes(digest.digest()[:4], "big")

@@ -169,14 +169,15 @@ class ProofOfWork:
         }
 
 
-def solve(challenge: str, difficulty: int, *, max_iterations: int = 1 << 28) -> str:
+def solve(challenge: str, difficulty: int, *, start: int = 0, max_iterations: int = 1 << 28) -> str:
     """An honest solver (for `ruang bench` clients, which pay the price a browser pays): the
-    first nonce 0, 1, 2, … that meets `difficulty`. RuntimeError after max_iterations."""
+    first nonce start, start + 1, … that meets `difficulty`. RuntimeError after max_iterations
+    (a caller on an event loop solves in slices, moving `start` on)."""
     if not 0 <= difficulty <= LIMIT_BITS:
         raise ValueError(f"difficulty must be 0..{LIMIT_BITS}, got {difficulty}")
     prefix = hashlib.sha256(f"{challenge}:".encode())
     limit = 1 << (256 - difficulty)
-    for n in range(max_iterations):
+    for n in range(start, start + max_iterations):
         h = prefix.copy()
         h.update(str(n).encode())
         if int.from_bytes(h.digest(), "big") < limit:

@@ -44,14 +44,17 @@ class Budget:
             raise ValueError(f"a budget needs a positive rate and a burst ≥ 1: {self}")
 
 
-CLASSES = ("join", "playlist", "media", "page", "api", "whip")
-"""join: POST …/join (first join, proof-of-work retry, waiting-room polls, renewals);
+CLASSES = ("join", "poll", "playlist", "media", "page", "api", "whip")
+"""join: POST …/join of a newcomer (first join, proof-of-work retry); poll: a join that shows
+a place in line or a ticket to renew (waiting-room polls, renewals: paced by Retry-After, and
+a whole NAT's line may poll from one address);
 playlist: ticketed playlist reloads; media: parts, segments, init; page: pages, metadata,
 static files; api: every other API request; whip: WHIP POST/PATCH/DELETE."""
 
 DEFAULT_BUDGETS: Mapping[str, tuple[Budget, Budget]] = {
     #            per address                 per /24 or /64 network
     "join": (Budget(5.0, 30), Budget(50.0, 300)),
+    "poll": (Budget(200.0, 400), Budget(2_000.0, 4_000)),
     "playlist": (Budget(1_000.0, 2_000), Budget(4_000.0, 8_000)),
     "media": (Budget(1_000.0, 2_000), Budget(4_000.0, 8_000)),
     "page": (Budget(100.0, 600), Budget(1_000.0, 6_000)),

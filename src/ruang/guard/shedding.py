@@ -57,6 +57,8 @@ class Shedder:
     """Turns lag and CPU samples into a level, and a level into decisions."""
 
     level: int = 0
+    lag_s: float = 0.0  # the last window's mean event-loop lag
+    cpu_share: float = 0.0  # the last window's CPU, in cores
     shed: dict[Priority, int] = field(default_factory=lambda: {p: 0 for p in Priority})
     _window_start: float = 0.0
     _lag_sum: float = 0.0
@@ -80,6 +82,7 @@ class Shedder:
 
     def judge(self, lag_s: float, cpu_share: float) -> None:
         """Set the level from one window's mean lag and CPU share."""
+        self.lag_s, self.cpu_share = lag_s, cpu_share
         wanted = sum(1 for threshold in LAG_LEVELS_S if lag_s >= threshold)
         if cpu_share >= CPU_LEVEL1:
             wanted = max(wanted, 1)

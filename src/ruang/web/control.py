@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from ruang.delivery.guard import summarize
 from ruang.errors import ApiError, bad_request
 from ruang.live.studio import Studio
 from ruang.rtc.whip import SDP_MAX_BYTES
@@ -64,6 +65,7 @@ def build_control_app(studio: Studio) -> Starlette:
         view = space_view(config, db, space, viewer)
         if viewer is not None and viewer.role is Role.HOST:
             view["listeners"] = studio.audience.snapshot(space_id, time.time())
+            view["guard"] = summarize([w.get("guard", {}) for w in studio.worker_load.values()])
         return _json(view)
 
     async def start_space(request: Request) -> Response:

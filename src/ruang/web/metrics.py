@@ -61,8 +61,35 @@ class StudioCollector(Collector):
         shed = CounterMetricFamily(
             "ruang_shed_requests", "Requests refused by load shedding", labels=["worker", "class"]
         )
+        attack = GaugeMetricFamily(
+            "ruang_attack_mode", "1 while a delivery worker is in attack mode", labels=["worker"]
+        )
+        pow_bits = GaugeMetricFamily(
+            "ruang_pow_difficulty",
+            "Proof-of-work asked of new joins, leading zero bits (0 = dormant)",
+            labels=["worker"],
+        )
+        limited = CounterMetricFamily(
+            "ruang_rate_limited_requests",
+            "Requests refused 429 by per-source limits",
+            labels=["worker", "class"],
+        )
+        pow_failed = CounterMetricFamily(
+            "ruang_pow_failures", "Joins whose proof-of-work failed", labels=["worker", "cause"]
+        )
+        records = CounterMetricFamily(
+            "ruang_evidence_records", "Per-second traffic records chained", labels=["worker"]
+        )
         for worker, load in self._studio.worker_load.items():
             level.add_metric([worker], float(load.get("level", 0)))
             for cls, n in dict(load.get("shed", {})).items():
                 shed.add_metric([worker, str(cls)], float(n))
-        yield from (level, shed)
+            guard = dict(load.get("guard", {}))
+            attack.add_metric([worker], float(bool(guard.get("attack", {}).get("active"))))
+            pow_bits.add_metric([worker], float(guard.get("pow", {}).get("difficulty", 0)))
+            for cls, n in dict(guard.get("limits", {}).get("refused", {})).items():
+                limited.add_metric([worker, str(cls)], float(n))
+            for cause, n in dict(guard.get("pow", {}).get("failures", {})).items():
+                pow_failed.add_metric([worker, str(cause)], float(n))
+            records.add_metric([worker], float(guard.get("recorder", {}).get("records_written", 0)))
+        yield from (level, shed, attack, pow_bits, limited, pow_failed, records)

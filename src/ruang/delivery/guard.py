@@ -1,0 +1,308 @@
+"""The delivery worker's guard: who is asking (trusted edges' forwarded address), per-source
+limits before any work, proof-of-work on join under pressure, attack mode, and the traffic
+recorder that keeps the evidence (docs/GUARD.md, docs/FORENSICS.md).
+
+Every request is described once from its method and path (`describe`), checked against its
+source's budget for its class (`limit`), and recorded with its outcome (`record`) when it is
+answered. Once a second `tick` closes the recorder's second, judges it for attack mode, sets
+the proof-of-work difficulty and the limits' tightness, and hands the worker's signals to the
+next record.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ruang.config import Config
+from ruang.delivery.hls import HlsResponse, encode_headers
+from ruang.forensics import TrafficRecorder
+from ruang.guard.admission import Admission
+from ruang.guard.attack import AttackMode
+from ruang.guard.pow import DifficultyController, ProofOfWork
+from ruang.guard.ratelimit import RateLimiter
+from ruang.guard.shedding import Shedder
+
+log = logging.getLogger(__name__)
+
+# the recorder's request classes -> the limiter's budgets
+_BUDGET = {
+    "join": "join",
+    "poll": "poll",
+    "playlist": "playlist",
+    "replay": "playlist",
+    "part": "media",
+    "segment": "media",
+    "init": "media",
+    "page": "page",
+    "api": "api",
+    "whip": "whip",
+    "other": "page",
+}
+# error codes the server answers with -> the recorder's outcomes (others: by status)
+_OUTCOMES = {
+    "proof_of_work_required": "pow_required",
+    "proof_of_work_failed": "pow_failed",
+    "busy": "shed",
+    "rate_limited": "rate_limited",
+    "cache_bust": "cache_bust",
+    "too_large": "too_large",
+    "header_too_large": "too_large",
+    "not_found": "not_found",
+    "ticket_missing": "ticket_missing",
+    "ticket_malformed": "ticket_forged",
+    "ticket_forged": "ticket_forged",
+    "ticket_expired": "ticket_expired",
+}
+# client-fault refusals: evidence for attack mode (not shed 503s, not the waiting room's 202s,
+# not a 428 asking for proof-of-work, which every honest joiner meets once under pressure)
+_REFUSED = frozenset(
+    {
+        "pow_failed",
+        "rate_limited",
+        "cache_bust",
+        "too_large",
+        "not_found",
+        "bad_request",
+        "ticket_missing",
+        "ticket_forged",
+        "ticket_expired",
+        "timeout",
+    }
+)
+_TICKET_FAILURES = ("ticket_missing", "ticket_forged", "ticket_expired")
+_PART = re.compile(r"^\d{1,9}\.\d{1,2}\.m4s$")
+
+
+@dataclass(frozen=True, slots=True)
+class Described:
+    """What a request is, from its method and path alone."""
+
+    cls: str  # the recorder's class: join, playlist, replay, part, segment, init, page, api, …
+    space: str | None
+    ticket: str | None
+
+
+def describe(path: str) -> Described:
+    """The class, space and ticket of a request path (no work beyond splitting it)."""
+    parts = path.split("/")
+    head = parts[1] if len(parts) > 1 else ""
+    if head == "hls" and len(parts) >= 4:
+        name = parts[-1]
+        ticket = parts[4] if len(parts) == 6 and parts[3] == "t" else None
+        if name == "live.m3u8":
+            cls = "playlist"
+        elif name == "replay.m3u8":
+            cls = "replay"
+        elif name == "init.mp4":
+            cls = "init"
+        elif _PART.match(name):
+            cls = "part"
+        elif name.endswith(".m4s"):
+            cls = "segment"
+        else:
+            cls = "other"
+        return Described(cls, parts[2], ticket)
+    if head == "api" and len(parts) >= 4 and parts[2] == "spaces":
+        return Described("join" if parts[-1] == "join" else "api", parts[3], None)
+    if head == "api":
+        return Described("api", None, None)
+    if head == "whip":
+        return Described("whip", parts[2] if len(parts) > 2 else None, None)
+    if head == "s" and len(parts) >= 3:
+        return Described("page", parts[2], None)
+    return Described("page", None, None)
+
+
+def outcome_of(status: int, code: str = "") -> str:
+    """The recorder's outcome for an answer: its error code's, else its status class's."""
+    if code:
+        known = _OUTCOMES.get(code)
+        if known is not None:
+            return known
+    if status < 400:
+        return "wait" if status == 202 else "ok"
+    if status == 503:
+        return "shed"
+    if status == 404:
+        return "not_found"
+    if status in (413, 431):
+        return "too_large"
+    if status == 429:
+        return "rate_limited"
+    return "bad_request" if status < 500 else "error"
+
+
+def _rate_limited(wait_s: float) -> HlsResponse:
+    seconds = max(1, math.ceil(wait_s))
+    body = (
+        b'{"error": "rate_limited", "message": "Too many requests from your network: try again '
+        b'in %d s."}' % seconds
+    )
+    headers = [
+        ("Content-Type", "application/json"),
+        ("Cache-Control", "no-store"),
+        ("Retry-After", str(seconds)),
+        ("Access-Control-Allow-Origin", "*"),
+        ("Access-Control-Expose-Headers", "Retry-After"),
+    ]
+    return HlsResponse(429, body, encode_headers(headers), "rate_limited")
+
+
+def _trusted(cidrs: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    return tuple(ipaddress.ip_network(c, strict=False) for c in cidrs)
+
+
+class Guard:
+    """One delivery worker's defences and its evidence."""
+
+    def __init__(
+        self,
+        config: Config,
+        key: bytes,
+        admission: Admission,
+        shedder: Shedder,
+        worker: int,
+    ) -> None:
+        self.config = config
+        self.admission = admission
+        self.shedder = shedder
+        self.limiter = RateLimiter()
+        self.pow = ProofOfWork(key)
+        self.difficulty = DifficultyController()
+        self.attack = AttackMode()
+        self.recorder = TrafficRecorder(Path(config.data_dir) / "forensics", config.node, worker)
+        self._trusted = _trusted(config.trusted_proxies)
+        self.trusts_edges = bool(self._trusted)
+        self._trusted_hosts: dict[str, bool] = {}
+        self.joins_passed = 0  # joins that got past proof-of-work (all, while it sleeps)
+        self._joins_mark = 0
+
+    # -- per request ---------------------------------------------------------------------------
+    def source(self, peer: str, forwarded: bytes | None) -> str:
+        """The client's address: the peer's, or the one a trusted edge forwarded."""
+        if forwarded is None or not self._trusted:
+            return peer
+        trusted = self._trusted_hosts.get(peer)
+        if trusted is None:
+            try:
+                ip = ipaddress.ip_address(peer)
+                trusted = any(ip in net for net in self._trusted)
+            except ValueError:
+                trusted = False
+            if len(self._trusted_hosts) < 4096:
+                self._trusted_hosts[peer] = trusted
+        if not trusted:
+            return peer
+        return forwarded.decode("latin-1").rsplit(",", 1)[-1].strip() or peer
+
+    def limit(self, cls: str, ip: str, network: str, now: float) -> HlsResponse | None:
+        """A 429 when this source has spent its budget for this class, else None."""
+        wait = self.limiter.check(_BUDGET[cls], ip, network, now)
+        return None if wait <= 0.0 else _rate_limited(wait)
+
+    def record(
+        self,
+        now: float,
+        d: Described,
+        outcome: str,
+        ip: str,
+        network: str,
+        listener: str | None = None,
+    ) -> None:
+        """One answered request, for the evidence."""
+        self.recorder.request(now, d.space, d.cls, outcome, ip, network, listener)
+
+    # -- once a second ---------------------------------------------------------------------------
+    def tick(self, now: float) -> None:
+        """Close the recorder's finished seconds; judge them; set difficulty and limits."""
+        joins = self.joins_passed - self._joins_mark
+        self._joins_mark = self.joins_passed
+        capacity = self.admission.limits.joins_per_s
+        try:
+            records = self.recorder.flush(now)
+        except OSError as exc:  # the evidence is worth a warning, not the worker
+            log.warning("traffic recorder could not write: %s", exc)
+            records = []
+        for record in records[-1:]:  # the latest finished second
+            total = record.get("total", {})
+            by: dict[str, dict[str, int]] = total.get("by", {})
+            outcomes: dict[str, int] = {}
+            for per in by.values():
+                for outcome, n in per.items():
+                    outcomes[outcome] = outcomes.get(outcome, 0) + n
+            ages = total.get("net_age") or []
+            self.attack.update(
+                now,
+                requests=int(total.get("req", 0)),
+                refused=sum(n for o, n in outcomes.items() if o in _REFUSED),
+                ticket_failures=sum(outcomes.get(o, 0) for o in _TICKET_FAILURES),
+                rate_limited=outcomes.get("rate_limited", 0),
+                pow_failures=outcomes.get("pow_failed", 0),
+                cache_busts=outcomes.get("cache_bust", 0),
+                joins=joins,
+                join_capacity_per_s=capacity,
+                shed_level=self.shedder.level,
+                new_network_share=(ages[0] / sum(ages)) if ages and sum(ages) else None,
+            )
+        wanted = self.difficulty.update(
+            now,
+            joins_per_s=joins,
+            join_capacity_per_s=capacity,
+            waiting=self.admission.waiting(),
+            shed_level=self.shedder.level,
+            attack=self.attack.active,
+        )
+        self.pow.difficulty = min(max(wanted, self.attack.pow_floor), self.config.pow_max_bits)
+        self.limiter.tighten(self.attack.limit_factor)
+        self.recorder.signals(
+            now,
+            loop_lag_s=self.shedder.lag_s,
+            cpu_cores=self.shedder.cpu_share,
+            shed_level=self.shedder.level,
+            attack_mode=float(self.attack.active),
+            pow_difficulty=self.pow.difficulty,
+            admitted=self.admission.admitted,
+            waiting=self.admission.waiting(),
+            joins_capacity_per_s=capacity,
+        )
+
+    def statistics(self) -> dict[str, Any]:
+        """What this worker reports to the media process (for /metrics and the dashboard)."""
+        rec = self.recorder.statistics()
+        return {
+            "attack": self.attack.statistics(),
+            "attack_changes": list(self.attack.changes)[-20:],
+            "pow": {"difficulty": self.pow.difficulty, **self.pow.statistics()},
+            "limits": self.limiter.statistics(),
+            "recorder": {k: v for k, v in rec.items() if isinstance(v, int | float)},
+            "chain_head": rec.get("chain_head"),
+        }
+
+    def close(self) -> None:
+        """Write what is left of the evidence."""
+        self.recorder.close()
+
+
+def summarize(reports: list[dict[str, Any]]) -> dict[str, Any]:
+    """Every worker's guard report (from `Guard.statistics`) as one node-wide view, for the
+    host's dashboard: attack mode on if any worker is in it, the highest difficulty, refusals
+    added up, and the latest changes."""
+    guards = [r for r in reports if isinstance(r, dict)]
+    active = [g["attack"] for g in guards if g.get("attack", {}).get("active")]
+    changes = sorted(
+        (c for g in guards for c in g.get("attack_changes", [])), key=lambda c: c.get("time", 0)
+    )
+    return {
+        "attack_mode": bool(active),
+        "since": max((a.get("since") or 0 for a in active), default=None),
+        "reason": active[0].get("reason") if active else "No sign of an attack.",
+        "pow_difficulty": max((g.get("pow", {}).get("difficulty", 0) for g in guards), default=0),
+        "rate_limited": sum(sum(g.get("limits", {}).get("refused", {}).values()) for g in guards),
+        "changes": changes[-10:],
+    }
