@@ -463,14 +463,20 @@ def _pcts(
 def fifo_check(rows: list[dict[str, float]]) -> dict[str, Any]:
     """Were listeners admitted in the order they arrived? Exact, from client-side times only:
     L certainly arrived before M when L's first join answer came back before M's first join
-    was sent. A violation is a 202 given to L on a request sent after some such later M had
+    was sent — counting only joins the server could number (a join answered 428, 429 or 503
+    has not arrived yet: it must first pay its proof-of-work or come back later). A violation
+    is a 202 given to L on a request sent after some such later M had
     its 200 back: the server let M in while L, ahead of M, still waited. (Exact with one
     delivery worker; each worker keeps its own line.) Also counts queue numbers handed out
     out of arrival order the same way."""
+
+    def arrived(r: dict[str, float]) -> tuple[float, float]:
+        if r.get("arrived_sent", -1.0) >= 0:
+            return r["arrived_sent"], r["arrived_recv"]
+        return r["first_sent"], r["first_recv"]
+
     admits = sorted(
-        (r["admitted"], r["first_sent"])
-        for r in rows
-        if r["admitted"] >= 0 and r["first_sent"] >= 0
+        (r["admitted"], arrived(r)[0]) for r in rows if r["admitted"] >= 0 and arrived(r)[0] >= 0
     )
     admit_times = [a for a, _ in admits]
     prefix_max: list[float] = []
@@ -482,11 +488,9 @@ def fifo_check(rows: list[dict[str, float]]) -> dict[str, Any]:
     waited = [r for r in rows if r["first_wait"] >= 0]
     for r in waited:
         k = bisect_left(admit_times, r["last_wait_sent"])  # admits received before that request
-        if k > 0 and prefix_max[k - 1] > r["first_recv"]:
+        if k > 0 and prefix_max[k - 1] > arrived(r)[1]:
             violations += 1
-    numbered = sorted(
-        (r["queue_n"], r["first_sent"], r["first_recv"]) for r in waited if r["queue_n"] >= 0
-    )
+    numbered = sorted((r["queue_n"], *arrived(r)) for r in waited if r["queue_n"] >= 0)
     inversions = 0
     latest_sent = -math.inf  # among smaller numbers: the latest first request
     for _, first_sent, first_recv in numbered:

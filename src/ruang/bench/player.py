@@ -72,6 +72,8 @@ RECORD_FIELDS = (
     "parts_before_play",
     "resyncs",
     "errors",
+    "arrived_sent",  # first join the server could number (not answered 428/429/503) was sent
+    "arrived_recv",  # its answer received: the arrival that FIFO order is judged by
 )
 
 # Per-second counters (index = whole seconds after t0) and sampled gauges.
@@ -442,6 +444,8 @@ class Listener:
     lag: float = 0.0
     first_sent: float = -1.0
     first_recv: float = -1.0
+    arrived_sent: float = -1.0
+    arrived_recv: float = -1.0
     first_wait: float = -1.0
     last_wait_sent: float = -1.0
     admitted: float = -1.0
@@ -475,6 +479,8 @@ class Listener:
             b.before_play,
             self.resyncs,
             self.errors,
+            self.arrived_sent,
+            self.arrived_recv,
         ]
         return [round(v, 4) if isinstance(v, float) else v for v in raw]
 
@@ -600,6 +606,8 @@ class Flood:
             self.join_ms.append(round((t - sent) * 1000, 2))
             if listener.first_recv < 0:
                 listener.first_recv = t
+            if listener.arrived_sent < 0 and answer.status not in (428, 429, 503):
+                listener.arrived_sent, listener.arrived_recv = sent, t
             if answer.status == 200:
                 listen_url = str(json.loads(answer.body)["listen_url"])
                 listener.admitted = t

@@ -162,6 +162,7 @@ class HttpProtocol(asyncio.Protocol):
         self._guard = guard
         self._in_request = False
         self._completed = 0  # requests this connection finished sending
+        self._network = ""  # the peer's /24 or /64, once needed
         self._parser = httptools.HttpRequestParser(self)
         self._transport: asyncio.Transport | None = None
         self._client = ("", 0)
@@ -324,8 +325,14 @@ class HttpProtocol(asyncio.Protocol):
             request.ip = self._client[0]
             return
         forwarded = _header(request, b"x-forwarded-for") if g.trusts_edges else None
-        request.ip = ip = g.source(self._client[0], forwarded)
-        request.network = network = network_of(ip)
+        if forwarded is None:  # the peer itself: worked out once per connection
+            if not self._network:
+                self._network = network_of(self._client[0])
+            ip, network = self._client[0], self._network
+        else:
+            ip = g.source(self._client[0], forwarded)
+            network = network_of(ip)
+        request.ip, request.network = ip, network
         request.about = about = describe(request.path)
         if request.refusal is None and about.cls != "join":  # joins: once their body is read
             request.refusal = g.limit(about.cls, ip, network, time.time())

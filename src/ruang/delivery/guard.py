@@ -14,10 +14,8 @@ from __future__ import annotations
 import ipaddress
 import logging
 import math
-import re
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from ruang.config import Config
 from ruang.delivery.hls import HlsResponse, encode_headers
@@ -76,12 +74,10 @@ _REFUSED = frozenset(
     }
 )
 _TICKET_FAILURES = ("ticket_missing", "ticket_forged", "ticket_expired")
-_PART = re.compile(r"^\d{1,9}\.\d{1,2}\.m4s$")
 
 
-@dataclass(frozen=True, slots=True)
-class Described:
-    """What a request is, from its method and path alone."""
+class Described(NamedTuple):
+    """What a request is, from its path alone."""
 
     cls: str  # the recorder's class: join, playlist, replay, part, segment, init, page, api, …
     space: str | None
@@ -95,16 +91,14 @@ def describe(path: str) -> Described:
     if head == "hls" and len(parts) >= 4:
         name = parts[-1]
         ticket = parts[4] if len(parts) == 6 and parts[3] == "t" else None
-        if name == "live.m3u8":
+        if name.endswith(".m4s"):
+            cls = "part" if name.count(".") == 2 else "segment"
+        elif name == "live.m3u8":
             cls = "playlist"
         elif name == "replay.m3u8":
             cls = "replay"
         elif name == "init.mp4":
             cls = "init"
-        elif _PART.match(name):
-            cls = "part"
-        elif name.endswith(".m4s"):
-            cls = "segment"
         else:
             cls = "other"
         return Described(cls, parts[2], ticket)

@@ -6,6 +6,7 @@ pipeline and the session state live in one process, apart from listener traffic.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -13,11 +14,13 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from ruang.delivery.guard import summarize
 from ruang.errors import ApiError, bad_request
+from ruang.forensics import build_report, render_html
+from ruang.forensics.report import load as load_evidence
 from ruang.live.studio import Studio
 from ruang.rtc.whip import SDP_MAX_BYTES
 from ruang.spaces.model import Role, clean_name, clean_title, parse_starts_at
@@ -72,6 +75,31 @@ def build_control_app(studio: Studio) -> Starlette:
         space_id = request.path_params["space_id"]
         studio.host(space_id, bearer(request))
         return _json(space_view(config, db, studio.start_space(space_id)))
+
+    async def incident_report(request: Request) -> Response:
+        """The host's incident report for this space (docs/FORENSICS.md): the same verdicts,
+        series and chain heads as `ruang report --space ID`, as HTML or, with ?format=json,
+        JSON."""
+        space_id = request.path_params["space_id"]
+        studio.host(space_id, bearer(request))
+        space = studio.space(space_id)
+        since = space.created_at.timestamp()
+
+        def build() -> dict[str, Any]:
+            checked = load_evidence([config.data_dir])
+            return build_report(
+                checked.records,
+                space=space_id,
+                since=since,
+                chains=[c.as_dict() for c in checked.chains],
+                problems=checked.problems,
+            )
+
+        report = await asyncio.to_thread(build)
+        if request.query_params.get("format") == "json":
+            return _json(report)
+        html = await asyncio.to_thread(render_html, report)
+        return HTMLResponse(html, headers={**NO_STORE, **CORS})
 
     async def end_space(request: Request) -> Response:
         space_id = request.path_params["space_id"]
@@ -171,6 +199,7 @@ def build_control_app(studio: Studio) -> Starlette:
             Route(s, get_space, methods=["GET"]),
             Route(s + "/start", start_space, methods=["POST"]),
             Route(s + "/end", end_space, methods=["POST"]),
+            Route(s + "/report", incident_report, methods=["GET"]),
             Route(s + "/speakers", invite, methods=["POST"]),
             Route(s + "/speakers/{speaker_id}/mute", mute, methods=["POST"]),
             Route(s + "/speakers/{speaker_id}", remove, methods=["DELETE"]),

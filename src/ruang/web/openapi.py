@@ -136,9 +136,34 @@ OPENAPI: dict[str, Any] = {
                     "202": "Waiting room: position, estimated_wait_s, queue (post {queue} "
                     "again after Retry-After seconds)",
                     "404": "Unknown space",
+                    "428": "Proof-of-work required (under pressure) or failed: solve pow "
+                    "{challenge, difficulty} — a nonce such that SHA-256(challenge + ':' + nonce) "
+                    "has difficulty leading zero bits — and post {pow: {challenge, nonce}} again "
+                    "(docs/GUARD.md); people in line and ticket renewals are not asked",
+                    "429": "This source's join budget is spent: try again after Retry-After",
                     "503": "Shed under overload: try again after Retry-After",
                 },
-                body=_json_body({"ticket": {"type": "string"}, "queue": {"type": "string"}}),
+                body=_json_body(
+                    {
+                        "ticket": {"type": "string"},
+                        "queue": {"type": "string"},
+                        "pow": {
+                            "type": "object",
+                            "properties": {
+                                "challenge": {"type": "string"},
+                                "nonce": {"type": "string"},
+                            },
+                        },
+                    }
+                ),
+            )
+        },
+        "/api/spaces/{space_id}/report": {
+            "get": _op(
+                "The host's incident report: per-second traffic evidence, incident windows with "
+                "graded verdicts and reasons, chain heads (HTML, or JSON with ?format=json)",
+                {"200": "Report", "401": "No token", "403": "Not the host"},
+                auth=True,
             )
         },
         "/whip/{space_id}": {
@@ -162,7 +187,12 @@ OPENAPI: dict[str, Any] = {
         "/hls/{space_id}/live.m3u8": {
             "get": _op(
                 "LL-HLS live playlist (blocking reload with _HLS_msn/_HLS_part)",
-                {"200": "Playlist", "400": "Bad query", "404": "No such space", "503": "Part late"},
+                {
+                    "200": "Playlist",
+                    "400": "Bad query, or unknown parameters (cache_bust)",
+                    "404": "No such space",
+                    "503": "Part late",
+                },
             )
         },
         "/hls/{space_id}/replay.m3u8": {

@@ -245,6 +245,35 @@
       $("listeners-current").textContent = String(l.current);
       $("listeners-text").textContent = "listening" + (typeof l.peak === "number" ? " · peak " + l.peak : "");
     }
+    renderGuard(space.guard);
+  }
+
+  // Attack mode, proof-of-work and refusals, as the delivery workers report them.
+  function renderGuard(g) {
+    $("guard-box").hidden = !g;
+    if (!g) return;
+    const badge = $("guard-badge");
+    badge.textContent = g.attack_mode ? "Under attack · defences raised" : "No attack";
+    badge.className = "badge " + (g.attack_mode ? "badge-attack" : "badge-calm");
+    const parts = [];
+    if (g.attack_mode && g.reason) parts.push(g.reason);
+    if (g.pow_difficulty) parts.push("new listeners solve a proof-of-work (" + g.pow_difficulty + " bits)");
+    if (g.rate_limited) parts.push(g.rate_limited + " requests over their source's limit");
+    $("guard-text").textContent = parts.join(" · ");
+  }
+
+  // The incident report needs the host's key, so it is fetched here and shown from memory.
+  async function openReport() {
+    const win = window.open("", "_blank");
+    try {
+      const r = await fetch(base + "/report", { headers: { Authorization: "Bearer " + token } });
+      if (!r.ok) throw new Error("The report could not be made (" + r.status + ").");
+      const url = URL.createObjectURL(new Blob([await r.text()], { type: "text/html" }));
+      if (win) win.location.href = url; else location.href = url;
+    } catch (err) {
+      if (win) win.close();
+      showError(err.message);
+    }
   }
 
   // ---- Host actions -------------------------------------------------------
@@ -272,6 +301,7 @@
   });
 
   $("start-button").addEventListener("click", (e) => hostAction(e.currentTarget, "POST", "/start"));
+  $("report-button").addEventListener("click", openReport);
   $("end-button").addEventListener("click", (e) => {
     if (window.confirm("End this space for everyone? Speakers are disconnected and listeners hear the end.")) {
       hostAction(e.currentTarget, "POST", "/end");
