@@ -154,3 +154,18 @@ def test_distress_without_a_change_in_traffic_is_inconclusive(tmp_path: Path) ->
 
     inc = only(incidents(tmp_path, [audience()], signals=strained))
     assert inc["verdict"] == "inconclusive", inc
+
+
+def test_an_audience_that_arrives_and_stays_becomes_the_baseline(tmp_path: Path) -> None:
+    # a space's start: 100 listeners within 2 s after quiet seconds, then they stay. Their
+    # arrival is an incident, but once held for a minute their level is the new normal: the
+    # window must close (found by `ruang bench attack`: it never did).
+    start, end = T0 + 5, T0 + 200
+    arriving = players(addresses(100, prefixes(0, 100)), start, end, "a", ramp_s=2)
+    run = Run(tmp_path)
+    run.play(T0, end, [arriving])
+    run.close()
+    incs = build_report(run.records)["incidents"]
+    assert len(incs) == 1, [(i["start"] - T0, i["end"] - T0) for i in incs]
+    assert start - 1 <= incs[0]["start"] <= start + 2
+    assert incs[0]["end"] <= start + 70, incs[0]["end"] - T0

@@ -22,6 +22,7 @@ LAG_DISTRESS_S = 0.150  # mean event-loop lag from which the shedder refuses (le
 LATE_DISTRESS = 0.01  # share of parts answered late
 MERGE_GAP_S = 10  # flagged seconds this close belong to one window
 MIN_WINDOW_S = 3  # shorter windows are dropped unless the server was in distress
+LEVEL_S = 60  # a level flagged for its volume alone this long becomes the new normal
 ABUSIVE = ("ticket", "pow", "cache_bust", "timeout", "rate_limited", "bad")
 
 Second = Mapping[str, Any]
@@ -48,18 +49,30 @@ def find_windows(seconds: Sequence[Second]) -> list[tuple[int, int]]:
     """Incident windows as (first, last) second, over a contiguous per-second series."""
     flagged: list[int] = []
     calm: list[tuple[float, float]] = []  # (requests, refused) of recent unflagged seconds
+    level: list[tuple[float, float]] = []  # consecutive seconds flagged for their volume alone
     for s in seconds:
         req, refused = float(s.get("req", 0)), float(_refused(s))
         recent = calm[-BASELINE_S:]
         base = statistics.median(r for r, _ in recent) if recent else 0.0
         base_refused = statistics.median(f for _, f in recent) if recent else 0.0
-        unusual = (req >= MIN_RPS and req >= SURGE_FACTOR * base) or (
-            refused >= SURGE_FACTOR * base_refused + MIN_REFUSED
-        )
-        if unusual or distress(s):
+        busy = req >= MIN_RPS and req >= SURGE_FACTOR * base
+        abusive = refused >= SURGE_FACTOR * base_refused + MIN_REFUSED
+        strained = distress(s)
+        if busy or abusive or strained:
             flagged.append(int(s["t"]))
+            # An audience that arrives and stays (a space's start) is flagged while it comes;
+            # after LEVEL_S at the new level, without refusals or distress, that level is the
+            # baseline, or every later second would be compared with the quiet before it.
+            if busy and not (abusive or strained):
+                level.append((req, refused))
+            else:
+                level = []
+            if len(level) >= LEVEL_S:
+                calm += level
+                level = []
         else:
             calm.append((req, refused))
+            level = []
     windows: list[list[int]] = []
     for t in flagged:
         if windows and t - windows[-1][1] <= MERGE_GAP_S:
