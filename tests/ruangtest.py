@@ -112,6 +112,13 @@ def solve_puzzle(payload: dict[str, Any], answer: httpx.Response) -> None:
     payload["pow"] = {"challenge": puzzle["challenge"], "nonce": nonce}
 
 
+def from_address(url: str, source: str) -> httpx.Client:
+    """A client whose connections come from `source` (any 127.x.y.z): another listener, as
+    per-source limits see it."""
+    transport = httpx.HTTPTransport(local_address=source)
+    return httpx.Client(base_url=url, timeout=10, transport=transport)
+
+
 def post_join(
     api: httpx.Client, path: str, payload: dict[str, Any] | None = None
 ) -> httpx.Response:

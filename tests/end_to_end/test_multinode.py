@@ -18,7 +18,7 @@ from listening import ffmpeg_decode
 from test_live_space import HOST_HZ, SPEAKER_HZ, assert_tones, tone
 
 from ruang.tools.whip_client import WhipPublisher
-from ruangtest import RuangServer, ajoin, join, post_join
+from ruangtest import RuangServer, ajoin, from_address, join, post_join
 
 pytestmark = pytest.mark.skipif(
     shutil.which("redis-server") is None, reason="redis-server not installed"
@@ -125,14 +125,17 @@ def test_waiting_room_is_fifo_across_nodes(server_factory, tmp_path: Path, redis
         nodes = (api1, api2)
         waiting: dict[int, str] = {}
         admitted_now = 0
+        people = [from_address(str(nodes[i % 2].base_url), f"127.0.{i + 1}.1") for i in range(30)]
         for i in range(30):
-            r = post_join(nodes[i % 2], join)
+            r = post_join(people[i], join)
             if r.status_code == 200:
                 admitted_now += 1
                 continue
             assert r.status_code == 202, r.text
             assert r.json()["position"] <= len(waiting) + 1
             waiting[i] = r.json()["queue"]
+        for person in people:
+            person.close()
         assert admitted_now >= 1 and len(waiting) >= 10, (admitted_now, len(waiting))
         # FIFO, observed without races: once someone is admitted, nobody who arrived before
         # them is ever sent back to wait again (whichever node they ask, in whatever order).

@@ -15,13 +15,12 @@ from typing import Any
 import httpx
 
 from ruang.guard.pow import solve
-from ruangtest import join, post_join
+from ruangtest import from_address, join, post_join
 
 
 def client(url: str, source: str = "127.0.0.1") -> httpx.Client:
     """An HTTP client whose connections come from `source` (any 127.x.y.z works)."""
-    transport = httpx.HTTPTransport(local_address=source)
-    return httpx.Client(base_url=url, timeout=10, transport=transport)
+    return from_address(url, source)
 
 
 def until(check: Any, timeout: float = 10.0) -> Any:
