@@ -10,7 +10,7 @@ from functools import lru_cache
 def network_of(host: str | None) -> str:
     """A client's network: its /24 (IPv4, also when seen as an IPv4-mapped IPv6 address on a
     dual-stack socket) or /64 (IPv6)."""
-    if host and host.count(".") == 3 and ":" not in host:  # dotted quad, the common case: no ipaddress objects
+    if host and host.count(".") == 3 and ":" not in host:  # dotted quad: no ipaddress objects
         a, b, c, d = host.split(".")
         if all(x.isdigit() and len(x) <= 3 and int(x) < 256 for x in (a, b, c, d)):
             return f"{int(a)}.{int(b)}.{int(c)}.0/24"
