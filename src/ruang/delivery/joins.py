@@ -13,6 +13,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from ruang.config import Config
@@ -49,6 +50,18 @@ def _puzzle(code: str, challenge: dict[str, Any]) -> HlsResponse:
     return HlsResponse(428, json.dumps(body).encode(), _ADMITTED, code)
 
 
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    """A join that passed the guard, waiting for the shared line's decision."""
+
+    space: Space
+    network: str
+    now: float
+    renew: object  # a ticket to renew, if the body held one
+    queue: object  # a place in line, if the body held one
+    crowded: bool  # the node is under pressure: newcomers wait even with capacity left
+
+
 class JoinService:
     """Decides joins for the spaces this node knows."""
 
@@ -74,54 +87,56 @@ class JoinService:
         `handle` is awaited instead."""
         if self.gate.admission.shared:
             return None
-        now = time.time()
-        try:
-            space, data = self._read(space_id, body, content_type)
-            refusal = self._guarded(space.id, data, client, now)
-            if refusal is not None:
-                return refusal
-            decision = self.gate.admit_now(
-                space.id,
-                space.state,
-                network_of(client),
-                now,
-                renew=data.get("ticket"),
-                queue=data.get("queue"),
-                crowded=self.shedder.joins_wait,
-            )
-        except ApiError as err:
-            return error_answer(err, "no-store")
-        assert decision is not None  # the line is this node's
-        return self._answer(space, decision)
+        r = self._begin(space_id, body, content_type, client)
+        assert isinstance(r, HlsResponse)  # the line is this node's: decided at once
+        return r
 
     async def handle(
         self, space_id: str, body: bytes, content_type: str | None, client: str
     ) -> HlsResponse:
         """The answer to one join."""
-        now = time.time()
         try:
-            space, data = self._read(space_id, body, content_type)
-            refusal = self._guarded(space.id, data, client, now)
-            if refusal is not None:
-                return refusal
+            r = self._begin(space_id, body, content_type, client)
+            if isinstance(r, HlsResponse):
+                return r
             decision = await self.gate.admit(
-                space.id,
-                space.state,
-                network_of(client),
-                now,
-                renew=data.get("ticket"),
-                queue=data.get("queue"),
-                crowded=self.shedder.joins_wait,
+                r.space.id,
+                r.space.state,
+                r.network,
+                r.now,
+                renew=r.renew,
+                queue=r.queue,
+                crowded=r.crowded,
             )
-        except ApiError as err:
-            return error_answer(err, "no-store")
         except Exception as exc:
             unavailable = store_unavailable(exc)
             if unavailable is None:
                 raise
             log.warning("join %s: shared state unreachable: %s", space_id, exc)
             return error_answer(unavailable, "no-store")
-        return self._answer(space, decision)
+        return self._answer(r.space, decision)
+
+    def _begin(
+        self, space_id: str, body: bytes, content_type: str | None, client: str
+    ) -> HlsResponse | _Pending:
+        """Read the join, apply the guard, and decide it if the line is this node's; a
+        pending decision if it is shared."""
+        now = time.time()
+        try:
+            space, data = self._read(space_id, body, content_type)
+            refusal = self._guarded(space.id, data, client, now)
+        except ApiError as err:
+            return error_answer(err, "no-store")
+        if refusal is not None:
+            return refusal
+        r = _Pending(
+            space, network_of(client), now, data.get("ticket"), data.get("queue"),
+            self.shedder.joins_wait,
+        )  # fmt: skip
+        decision = self.gate.admit_now(
+            space.id, space.state, r.network, now, renew=r.renew, queue=r.queue, crowded=r.crowded
+        )
+        return r if decision is None else self._answer(space, decision)
 
     def _read(
         self, space_id: str, body: bytes, content_type: str | None
