@@ -15,6 +15,7 @@ BENCHMARKS = {
     "isolation": "a listener flood against speakers: late ticks, return gaps, part timing",
     "joins": "joins per second one node admits (wrk POSTs), p50/p99, every answer a ticket",
     "flood": "open-model listener surge with LL-HLS pacing: joins, waiting room, stalls, req/s",
+    "attack": "labelled attack scenarios beside a live audience: defences, report verdicts",
     "edge": "listener requests per second through the shipped nginx edge vs static nginx",
 }
 
