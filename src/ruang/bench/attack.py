@@ -161,7 +161,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--worker-cpu",
         type=float,
-        default=0.10,
+        default=0.15,
         help="under_provisioned: share of a core its delivery worker may use",
     )
     p.add_argument(
