@@ -227,3 +227,19 @@ def test_admitted_listeners_keep_listening_when_redis_goes_away(
         pl = m3u8.loads(http.get(listen_url).text, uri=listen_url)  # the listener still plays
         part = http.get(pl.segments[0].absolute_uri)
         assert part.status_code == 200 and part.headers["cache-control"].endswith("immutable")
+
+
+def test_a_source_has_one_join_budget_across_nodes(
+    server_factory, tmp_path: Path, redis_url: str
+) -> None:
+    args = ("--joins-per-s", "100000", "--pow-max-bits", "0")
+    one, two = two_nodes(server_factory, tmp_path, redis_url, args)
+    with from_address(one.url, "127.0.44.1") as a, from_address(two.url, "127.0.44.1") as b:
+        sid = a.post("/api/spaces", json={"title": "Shared budget"}).json()["id"]
+        path = f"/api/spaces/{sid}/join"
+        statuses = [(a if i % 2 else b).post(path).status_code for i in range(70)]
+        # one address, both nodes: a burst of 30 (+ the pace while it lasts) in all, not 30 each
+        assert 30 <= statuses.count(200) < 45, statuses
+        assert statuses[-1] == 429
+        with from_address(two.url, "127.0.45.1") as other:  # another network is untouched
+            assert other.post(path).status_code == 200

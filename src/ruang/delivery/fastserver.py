@@ -107,6 +107,7 @@ class _Request:
     ip: str = ""  # the client (a trusted edge's forwarded address, else the peer)
     network: str = ""
     refusal: HlsResponse | None = None  # answered so, without any work
+    limit_later: bool = False  # its source's budget is shared (Redis): checked when dispatched
 
 
 def _head(
@@ -335,7 +336,10 @@ class HttpProtocol(asyncio.Protocol):
         request.ip, request.network = ip, network
         request.about = about = describe(request.path)
         if request.refusal is None and about.cls != "join":  # joins: once their body is read
-            request.refusal = g.limit(about.cls, ip, network, time.time())
+            if g.shares(about.cls):
+                request.limit_later = True  # a round trip: not on the inline path
+            else:
+                request.refusal = g.limit(about.cls, ip, network, time.time())
 
     def _answer_now(self, request: _Request) -> bool:
         """Answer a listener request or a join inline, without a task, when its answer is
@@ -364,6 +368,10 @@ class HttpProtocol(asyncio.Protocol):
         return True
 
     async def _dispatch(self, request: _Request) -> None:
+        if request.limit_later and self._guard is not None:
+            request.refusal = await self._guard.limit_async(
+                request.about.cls, request.ip, request.network, time.time()
+            )
         if request.refusal is not None:
             self._write_hls(request, request.refusal)
             return

@@ -17,13 +17,15 @@ import math
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import redis.asyncio
+
 from ruang.config import Config
 from ruang.delivery.hls import HlsResponse, encode_headers
 from ruang.forensics import TrafficRecorder
 from ruang.guard.admission import Admission
 from ruang.guard.attack import AttackMode
 from ruang.guard.pow import DifficultyController, ProofOfWork
-from ruang.guard.ratelimit import RateLimiter
+from ruang.guard.ratelimit import RateLimiter, SharedRateLimiter
 from ruang.guard.shedding import Shedder
 
 log = logging.getLogger(__name__)
@@ -166,7 +168,11 @@ class Guard:
         self.config = config
         self.admission = admission
         self.shedder = shedder
+        self.shared: SharedRateLimiter | None = None  # several nodes: budgets in Redis
         self.limiter = RateLimiter()
+        if config.redis_url:
+            self.shared = SharedRateLimiter(redis.asyncio.Redis.from_url(config.redis_url))
+            self.limiter = self.shared.local
         self.pow = ProofOfWork(key)
         self.difficulty = DifficultyController()
         self.attack = AttackMode()
@@ -198,6 +204,17 @@ class Guard:
     def limit(self, cls: str, ip: str, network: str, now: float) -> HlsResponse | None:
         """A 429 when this source has spent its budget for this class, else None."""
         wait = self.limiter.check(_BUDGET[cls], ip, network, now)
+        return None if wait <= 0.0 else _rate_limited(wait)
+
+    def shares(self, cls: str) -> bool:
+        """True if this class's budgets live in Redis (check with `limit_async`)."""
+        return self.shared is not None and _BUDGET[cls] in self.shared.shared_classes
+
+    async def limit_async(self, cls: str, ip: str, network: str, now: float) -> HlsResponse | None:
+        """`limit`, with the budget shared by every node when the class is shared."""
+        if self.shared is None:
+            return self.limit(cls, ip, network, now)
+        wait = await self.shared.check_async(_BUDGET[cls], ip, network, now)
         return None if wait <= 0.0 else _rate_limited(wait)
 
     def record(
@@ -253,7 +270,7 @@ class Guard:
             attack=self.attack.active,
         )
         self.pow.difficulty = min(max(wanted, self.attack.pow_floor), self.config.pow_max_bits)
-        self.limiter.tighten(self.attack.limit_factor)
+        (self.shared or self.limiter).tighten(self.attack.limit_factor)
         self.recorder.signals(
             now,
             loop_lag_s=self.shedder.lag_s,
@@ -273,10 +290,20 @@ class Guard:
             "attack": self.attack.statistics(),
             "attack_changes": list(self.attack.changes)[-20:],
             "pow": {"difficulty": self.pow.difficulty, **self.pow.statistics()},
-            "limits": self.limiter.statistics(),
+            "limits": self._limits(),
             "recorder": {k: v for k, v in rec.items() if isinstance(v, int | float)},
             "chain_head": rec.get("chain_head"),
         }
+
+    def _limits(self) -> dict[str, Any]:
+        local = self.limiter.statistics()
+        if self.shared is None:
+            return local
+        shared = self.shared.statistics()
+        refused = dict(local.get("refused", {}))
+        for cls, n in shared.get("refused", {}).items():
+            refused[cls] = refused.get(cls, 0) + n
+        return {**local, "refused": refused, "redis_errors": shared.get("redis_errors", 0)}
 
     def close(self) -> None:
         """Write what is left of the evidence."""

@@ -51,15 +51,15 @@ def _puzzle(code: str, challenge: dict[str, Any]) -> HlsResponse:
 
 
 @dataclass(frozen=True, slots=True)
-class _Pending:
-    """A join that passed the guard, waiting for the shared line's decision."""
+class _Join:
+    """A join as read: its space, body, and who asks."""
 
     space: Space
+    data: dict[str, Any]
+    known: bool  # in line, or renewing a valid ticket: not a newcomer
+    budget: str  # the per-source budget it is charged to: "join" or "poll"
     network: str
     now: float
-    renew: object  # a ticket to renew, if the body held one
-    queue: object  # a place in line, if the body held one
-    crowded: bool  # the node is under pressure: newcomers wait even with capacity left
 
 
 class JoinService:
@@ -83,11 +83,13 @@ class JoinService:
     def handle_now(
         self, space_id: str, body: bytes, content_type: str | None, client: str
     ) -> HlsResponse | None:
-        """The answer, unless the decision needs a round trip (shared line): then None and
-        `handle` is awaited instead."""
-        if self.gate.admission.shared:
+        """The answer, unless the decision needs a round trip (a shared line or shared
+        limits): then None and `handle` is awaited instead."""
+        if self.gate.admission.shared or self.guard.shares("join"):
             return None
-        r = self._begin(space_id, body, content_type, client)
+        r = self._read(space_id, body, content_type, client)
+        if isinstance(r, _Join):
+            r = self._decide(r, self.guard.limit(r.budget, client, r.network, r.now))
         assert isinstance(r, HlsResponse)  # the line is this node's: decided at once
         return r
 
@@ -96,17 +98,21 @@ class JoinService:
     ) -> HlsResponse:
         """The answer to one join."""
         try:
-            r = self._begin(space_id, body, content_type, client)
+            r = self._read(space_id, body, content_type, client)
             if isinstance(r, HlsResponse):
                 return r
+            limited = await self.guard.limit_async(r.budget, client, r.network, r.now)
+            decided = self._decide(r, limited)
+            if isinstance(decided, HlsResponse):
+                return decided
             decision = await self.gate.admit(
                 r.space.id,
                 r.space.state,
                 r.network,
                 r.now,
-                renew=r.renew,
-                queue=r.queue,
-                crowded=r.crowded,
+                renew=r.data.get("ticket"),
+                queue=r.data.get("queue"),
+                crowded=self.shedder.joins_wait,
             )
         except Exception as exc:
             unavailable = store_unavailable(exc)
@@ -116,57 +122,46 @@ class JoinService:
             return error_answer(unavailable, "no-store")
         return self._answer(r.space, decision)
 
-    def _begin(
+    def _read(
         self, space_id: str, body: bytes, content_type: str | None, client: str
-    ) -> HlsResponse | _Pending:
-        """Read the join, apply the guard, and decide it if the line is this node's; a
-        pending decision if it is shared."""
+    ) -> HlsResponse | _Join:
+        """The join as asked, or a 4xx. Someone in line or renewing a valid ticket is
+        charged to the (wider) poll budget, a newcomer to the join budget."""
         now = time.time()
+        limit = self.config.max_body_bytes
         try:
-            space, data = self._read(space_id, body, content_type)
-            refusal = self._guarded(space.id, data, client, now)
+            if len(body) > limit:
+                raise ApiError(413, "too_large", f"The body is over {limit} bytes.")
+            space = self.find_space(space_id) if ID_PATTERN.match(space_id) else None
+            if space is None:
+                raise not_found(f"Space {space_id!r}")
+            data = json_object(body, content_type)
         except ApiError as err:
             return error_answer(err, "no-store")
-        if refusal is not None:
-            return refusal
-        r = _Pending(
-            space, network_of(client), now, data.get("ticket"), data.get("queue"),
-            self.shedder.joins_wait,
-        )  # fmt: skip
-        decision = self.gate.admit_now(
-            space.id, space.state, r.network, now, renew=r.renew, queue=r.queue, crowded=r.crowded
-        )
-        return r if decision is None else self._answer(space, decision)
+        known = self._known(space.id, data, now)
+        return _Join(space, data, known, "poll" if known else "join", network_of(client), now)
 
-    def _read(
-        self, space_id: str, body: bytes, content_type: str | None
-    ) -> tuple[Space, dict[str, Any]]:
-        limit = self.config.max_body_bytes
-        if len(body) > limit:
-            raise ApiError(413, "too_large", f"The body is over {limit} bytes.")
-        space = self.find_space(space_id) if ID_PATTERN.match(space_id) else None
-        if space is None:
-            raise not_found(f"Space {space_id!r}")
-        return space, json_object(body, content_type)
-
-    def _guarded(
-        self, space_id: str, data: dict[str, Any], client: str, now: float
-    ) -> HlsResponse | None:
-        """A 429 or a 428, or None to go on. A newcomer spends its source's join budget and,
-        under pressure, must bring a solved puzzle (a 428 with a challenge if it does not);
-        someone in line or renewing a valid ticket spends the wider poll budget and is not
-        asked for work again."""
-        known = self._known(space_id, data, now)
-        refusal = self.guard.limit("poll" if known else "join", client, network_of(client), now)
-        if refusal is not None:
-            return refusal
+    def _decide(self, r: _Join, limited: HlsResponse | None) -> HlsResponse | _Join:
+        """The answer, unless only the shared line can give it (then `r` back). Under
+        pressure a newcomer must bring a solved puzzle (428 with a challenge if not)."""
+        if limited is not None:
+            return limited
         pow = self.guard.pow
-        if pow.difficulty > 0 and not known:
-            code = pow.verify(space_id, data.get("pow"), now)
+        if pow.difficulty > 0 and not r.known:
+            code = pow.verify(r.space.id, r.data.get("pow"), r.now)
             if code is not None:
-                return _puzzle(code, pow.challenge(space_id, now))
+                return _puzzle(code, pow.challenge(r.space.id, r.now))
         self.guard.joins_passed += 1
-        return None
+        decision = self.gate.admit_now(
+            r.space.id,
+            r.space.state,
+            r.network,
+            r.now,
+            renew=r.data.get("ticket"),
+            queue=r.data.get("queue"),
+            crowded=self.shedder.joins_wait,
+        )
+        return r if decision is None else self._answer(r.space, decision)
 
     def _known(self, space_id: str, data: dict[str, Any], now: float) -> bool:
         if self.gate.admission.holds_place(space_id, data.get("queue")):
