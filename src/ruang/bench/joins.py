@@ -15,8 +15,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import subprocess
 import sys
 import tempfile
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +32,8 @@ from ruang.bench.common import (
     add_server_arguments,
     create_space,
     emit,
+    free_port,
+    need,
     start_server,
 )
 from ruang.bench.loadgen import run_wrk
@@ -80,21 +86,57 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rounds", type=int, default=3, help="wrk runs per worker count (median)")
     p.add_argument("--connections", type=int, default=32, help="wrk connections (joins in flight)")
     p.add_argument("--threads", type=int, default=1, help="wrk threads")
+    p.add_argument(
+        "--redis",
+        action="store_true",
+        help="start a redis-server and run the server as one of several nodes (shared waiting "
+        "room and join budgets in Redis); its CPU is reported too",
+    )
 
 
-async def _rounds(args: argparse.Namespace, url: str, script: Path, pids: list[int]) -> Any:
+async def _rounds(
+    args: argparse.Namespace, url: str, script: Path, pids: list[int], redis_pids: list[int]
+) -> Any:
     runs = []
     for _ in range(args.rounds):
-        meter = CpuMeter({"server": pids})
+        meter = CpuMeter({"server": pids, "redis": redis_pids})
         meter.start()
         r = await run_wrk(url, script, args.duration, args.connections, args.threads)
         cpu = meter.read()
         r["server_cores"] = cpu["server_cores"]
+        r["redis_cores"] = cpu["redis_cores"]
         r["machine_cores_busy"] = cpu["machine_cores_busy"]
         runs.append(r)
     ranked = sorted(runs, key=lambda r: r["requests_per_s"])
     median = ranked[(len(ranked) - 1) // 2]
     return {**median, "all_joins_per_s": [r["requests_per_s"] for r in runs]}
+
+
+@contextlib.contextmanager
+def redis_server(folder: Path) -> Iterator[tuple[str, int]]:
+    """A throwaway redis-server on loopback, no persistence: (url, pid)."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [need("redis-server"), "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+         "--appendonly", "no", "--dir", str(folder)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 10
+        while (
+            subprocess.run(
+                ["redis-cli", "-p", str(port), "ping"], capture_output=True, text=True
+            ).stdout.strip()
+            != "PONG"
+        ):
+            if time.monotonic() > deadline:
+                raise RuntimeError("redis-server did not start")
+            time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}/0", proc.pid
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
 
 
 async def measure(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
@@ -104,11 +146,16 @@ async def measure(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     load = MachineLoad()
     load.start()
     runs: dict[str, Any] = {}
-    with tempfile.TemporaryDirectory(prefix="ruang-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="ruang-bench-") as tmp, contextlib.ExitStack() as stack:
         script = Path(tmp) / "join.lua"
         script.write_text(_LUA)
+        extra, redis_pids = list(OUT_OF_THE_WAY), []
+        if args.redis:
+            url, pid = stack.enter_context(redis_server(Path(tmp)))
+            extra += ["--redis-url", url]
+            redis_pids = [pid]
         for n in [int(x) for x in args.worker_counts.split(",") if x]:
-            server = start_server(Path(tmp) / f"data-{n}", workers=n, extra=OUT_OF_THE_WAY)
+            server = start_server(Path(tmp) / f"data-{n}", workers=n, extra=extra)
             try:
                 async with httpx.AsyncClient(base_url=server.url, timeout=20) as api:
                     space = await create_space(api, "bench joins")
@@ -117,7 +164,7 @@ async def measure(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
                         raise RuntimeError(f"join does not admit: {first.text}")
                 url = f"{server.url}/api/spaces/{space.id}/join"
                 pids = [server.media_pid or 0, *server.worker_pids()]
-                r = runs[f"workers_{n}"] = await _rounds(args, url, script, pids)
+                r = runs[f"workers_{n}"] = await _rounds(args, url, script, pids, redis_pids)
             finally:
                 server.stop()
             print(
@@ -139,6 +186,7 @@ async def measure(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
         "goal": {"joins_per_s": GOAL_JOINS_PER_S, "p99_ms": GOAL_P99_MS},
         "met": met,
         "wrk": {"connections": args.connections, "threads": args.threads, "s": args.duration},
+        "redis": args.redis,
         "machine_load": load.read(),
     }
     each = "; ".join(
