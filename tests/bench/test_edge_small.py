@@ -18,9 +18,9 @@ pytestmark = pytest.mark.skipif(
     not (
         shutil.which("nginx")
         and shutil.which("wrk")
-        and os.path.exists("/usr/lib/nginx/modules/ngx_http_js_module.so")
+        and os.path.exists("/usr/lib/nginx/modules/ngx_http_lua_module.so")
     ),
-    reason="needs nginx with njs and wrk",
+    reason="needs nginx with the lua module (libnginx-mod-http-lua) and wrk",
 )
 
 

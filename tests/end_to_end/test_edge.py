@@ -22,10 +22,11 @@ from ruangtest import RuangServer, free_port, join
 
 ROOT = Path(__file__).resolve().parents[2]
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
-JS_MODULE = Path("/usr/lib/nginx/modules/ngx_http_js_module.so")
+LUA_MODULE = Path("/usr/lib/nginx/modules/ngx_http_lua_module.so")
 KEY = "edge-test-key-" + "k" * 40
 pytestmark = pytest.mark.skipif(
-    not (os.path.exists(NGINX) and JS_MODULE.exists()), reason="nginx with njs not installed"
+    not (os.path.exists(NGINX) and LUA_MODULE.exists()),
+    reason="nginx with the lua module (libnginx-mod-http-lua) not installed",
 )
 
 
@@ -158,6 +159,20 @@ def test_tickets_are_checked_at_the_edge(edge) -> None:
         old = TicketSigner(KEY.encode(), ttl_s=10).issue(space["id"], time.time() - 60)
         r = api.get(listen.replace(ticket, old))
         assert r.status_code == 401 and r.json()["error"] == "ticket_expired"
+        elsewhere = listen.replace(f"/hls/{space['id']}/", "/hls/zzzzzzzzzz/")  # another space
+        r = api.get(elsewhere)
+        assert r.status_code == 403 and r.json()["error"] == "ticket_invalid"
+        malformed = ticket[:30]
+        r = api.get(listen.replace(ticket, malformed))
+        assert r.status_code == 403 and r.json()["error"] == "ticket_invalid"
+        # a ticket the edge has verified (and remembers) is refused once it expires
+        brief = TicketSigner(KEY.encode(), ttl_s=3).issue(space["id"], time.time())
+        assert api.get(listen.replace(ticket, brief)).status_code == 200
+        time.sleep(max(0.0, int(brief.split(".")[1]) - time.time()) + 1.2)
+        r = api.get(listen.replace(ticket, brief))
+        assert r.status_code == 401 and r.json()["error"] == "ticket_expired"
         assert api.get(space["replay_url"]).text.startswith("#EXTM3U")  # via the redirect
     assert nginx.requests(re.escape(forged)) == (1, 0)
     assert nginx.requests(re.escape(old)) == (1, 0)
+    assert nginx.requests("/hls/zzzzzzzzzz/") == (1, 0)
+    assert nginx.requests(re.escape(f"/t/{malformed}/")) == (1, 0)

@@ -1,6 +1,6 @@
 """`ruang bench edge`: listener requests per second through the shipped nginx edge
-(deploy/nginx: njs ticket check, cache, coalescing, its access log), against nginx serving the
-same files statically, on the same machine in the same run. DESIGN §6: "listeners per node,
+(deploy/nginx: LuaJIT ticket check, cache, coalescing, its access log), against nginx serving
+the same files statically, on the same machine in the same run. DESIGN §6: "listeners per node,
 behind the shipped nginx edge" must be ≥ 90 % of the static figure.
 
 One Ruang origin (`RUANG_TICKET_KEY` set) makes a live space; once a few segments exist, a
@@ -106,7 +106,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--edge-dir",
         type=Path,
         default=EDGE_DIR,
-        help="folder with the edge's render, nginx.conf and ruang_ticket.js (default: the "
+        help="folder with the edge's render, nginx.conf and ruang_ticket.lua (default: the "
         "shipped deploy/nginx; a modified copy measures a config change)",
     )
     p.add_argument("--duration", type=float, default=6.0, help="seconds per wrk run")
