@@ -14,7 +14,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, MutableMapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
@@ -22,6 +22,18 @@ import httptools
 
 from ruang.delivery.guard import Described, Guard, describe, outcome_of
 from ruang.delivery.hls import HLS_PARAMS, HlsResponse, encode_headers, error_answer
+from ruang.delivery.wire import (
+    NOTHING,
+    REASONS,
+    STATUS_LINES,
+    Refusal,
+    Request,
+    content_type,
+    head,
+    header,
+    split_hls,
+    split_join,
+)
 from ruang.errors import ApiError
 from ruang.guard.network import network_of
 from ruang.guard.shedding import RETRY_AFTER_S, Priority, Shedder, classify
@@ -40,30 +52,6 @@ JoinHandler = Callable[[str, bytes, str | None, str], Awaitable[HlsResponse]]
 JoinNow = Callable[[str, bytes, str | None, str], HlsResponse | None]
 AsgiApp = Callable[[MutableMapping[str, Any], Any, Any], Awaitable[None]]
 
-_REASONS = {
-    200: b"OK",
-    204: b"No Content",
-    206: b"Partial Content",
-    302: b"Found",
-    304: b"Not Modified",
-    400: b"Bad Request",
-    401: b"Unauthorized",
-    403: b"Forbidden",
-    404: b"Not Found",
-    405: b"Method Not Allowed",
-    408: b"Request Timeout",
-    413: b"Payload Too Large",
-    415: b"Unsupported Media Type",
-    422: b"Unprocessable Content",
-    428: b"Precondition Required",
-    429: b"Too Many Requests",
-    431: b"Header Too Large",
-    500: b"Internal Server Error",
-    502: b"Bad Gateway",
-    503: b"Service Unavailable",
-}
-
-
 SHED = HlsResponse(
     503,
     b'{"error":"busy","message":"This server is busy with its listeners; try again shortly."}',
@@ -77,7 +65,6 @@ SHED = HlsResponse(
 )
 
 
-_NOTHING = Described("other", None, None)
 CACHE_BUST = error_answer(
     ApiError(
         400,
@@ -88,56 +75,6 @@ CACHE_BUST = error_answer(
     "no-store",
 )
 BAD_URL = error_answer(ApiError(400, "bad_request", "The request URL is not valid."), "no-store")
-_STATUS_LINES = {code: b"HTTP/1.1 %d %s\r\n" % (code, reason) for code, reason in _REASONS.items()}
-
-
-@dataclass(slots=True)
-class _Request:
-    method: str = ""
-    url: bytes = b""
-    headers: list[tuple[bytes, bytes]] = field(default_factory=list)
-    body: bytearray = field(default_factory=bytearray)
-    keep_alive: bool = True
-    http_version: str = "1.1"
-    # set once the request is complete:
-    path: str = ""
-    query: bytes = b""
-    params: dict[str, str] = field(default_factory=dict)  # HLS requests' query parameters
-    about: Described = _NOTHING
-    ip: str = ""  # the client (a trusted edge's forwarded address, else the peer)
-    network: str = ""
-    refusal: HlsResponse | None = None  # answered so, without any work
-    limit_later: bool = False  # its source's budget is shared (Redis): checked when dispatched
-
-
-def _head(
-    status: int, headers: list[tuple[bytes, bytes]], length: int | None, keep_alive: bool
-) -> bytes:
-    lines = [b"HTTP/1.1 %d %s" % (status, _REASONS.get(status, b"Unknown"))]
-    lines += [k + b": " + v for k, v in headers]
-    if length is not None:
-        lines.append(b"content-length: %d" % length)
-    if not keep_alive:
-        lines.append(b"connection: close")
-    return b"\r\n".join(lines) + b"\r\n\r\n"
-
-
-def _split_hls(path: str) -> tuple[str, str | None, str] | None:
-    """(space, ticket, name) for /hls/{space}/{name} and /hls/{space}/t/{ticket}/{name}."""
-    parts = path.split("/")
-    if len(parts) == 4 and parts[1] == "hls":
-        return parts[2], None, parts[3]
-    if len(parts) == 6 and parts[1] == "hls" and parts[3] == "t":
-        return parts[2], parts[4], parts[5]
-    return None
-
-
-def _split_join(path: str) -> str | None:
-    """The space of POST /api/spaces/{space}/join."""
-    parts = path.split("/")
-    if len(parts) == 5 and parts[1] == "api" and parts[2] == "spaces" and parts[4] == "join":
-        return parts[3]
-    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,9 +105,9 @@ class HttpProtocol(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self._client = ("", 0)
         self._server = ("", 0)
-        self._current = _Request()
+        self._current = Request()
         self._header_bytes = 0
-        self._queue: deque[_Request] = deque()
+        self._queue: deque[Request] = deque()
         self._worker: asyncio.Task[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._deadline = 0.0
@@ -212,7 +149,7 @@ class HttpProtocol(asyncio.Protocol):
             return
         self._timer = None
         if self._in_request or not self._completed:  # too slow to say anything: slowloris?
-            self._note(_NOTHING, "timeout", self._client[0])
+            self._note(NOTHING, "timeout", self._client[0])
         if self._transport is not None and not self._transport.is_closing():
             self._transport.close()  # idle, or headers too slow: no response owed
 
@@ -223,7 +160,7 @@ class HttpProtocol(asyncio.Protocol):
             self._refuse(400, b"upgrade_not_supported", b"This server does not upgrade.")
         except httptools.HttpParserCallbackError as exc:
             r = exc.__context__
-            if isinstance(r, _Refusal):
+            if isinstance(r, Refusal):
                 self._refuse(r.status, r.code, r.message)
             else:
                 log.error("HTTP parser callback failed", exc_info=exc)
@@ -234,15 +171,15 @@ class HttpProtocol(asyncio.Protocol):
     def _refuse(self, status: int, code: bytes, message: bytes) -> None:
         if self._transport is None or self._transport.is_closing():
             return
-        self._note(_NOTHING, outcome_of(status, code.decode()), self._client[0])
+        self._note(NOTHING, outcome_of(status, code.decode()), self._client[0])
         body = b'{"error":"%s","message":"%s"}' % (code, message)
         headers = [(b"content-type", b"application/json"), (b"cache-control", b"no-store")]
-        self._transport.write(_head(status, headers, len(body), False) + body)
+        self._transport.write(head(status, headers, len(body), False) + body)
         self._transport.close()
 
     # -- parser callbacks --------------------------------------------------------------------
     def on_message_begin(self) -> None:
-        self._current = _Request()
+        self._current = Request()
         self._in_request = True
         self._header_bytes = 0
         self._arm(HEADER_TIMEOUT_S)
@@ -251,12 +188,12 @@ class HttpProtocol(asyncio.Protocol):
         self._current.url += url
         self._header_bytes += len(url)
         if self._header_bytes > MAX_HEADER_BYTES:
-            raise _Refusal(431, b"header_too_large", b"The request line or headers are too large.")
+            raise Refusal(431, b"header_too_large", b"The request line or headers are too large.")
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._header_bytes += len(name) + len(value)
         if self._header_bytes > MAX_HEADER_BYTES:
-            raise _Refusal(431, b"header_too_large", b"The request line or headers are too large.")
+            raise Refusal(431, b"header_too_large", b"The request line or headers are too large.")
         self._current.headers.append((name.lower(), value))
 
     def on_headers_complete(self) -> None:
@@ -267,7 +204,7 @@ class HttpProtocol(asyncio.Protocol):
     def on_body(self, body: bytes) -> None:
         self._current.body += body
         if len(self._current.body) > MAX_BODY_BYTES:
-            raise _Refusal(413, b"too_large", b"The request body is too large.")
+            raise Refusal(413, b"too_large", b"The request body is too large.")
 
     def on_message_complete(self) -> None:
         request = self._current
@@ -306,7 +243,7 @@ class HttpProtocol(asyncio.Protocol):
                 return
         self._arm(IDLE_TIMEOUT_S)
 
-    def _understand(self, request: _Request) -> None:
+    def _understand(self, request: Request) -> None:
         """Once per request: its path and parameters, who sent it, what it is, and whether
         it is refused before any work (a source over its budget, a cache-busting URL)."""
         try:
@@ -325,7 +262,7 @@ class HttpProtocol(asyncio.Protocol):
         if g is None:
             request.ip = self._client[0]
             return
-        forwarded = _header(request, b"x-forwarded-for") if g.trusts_edges else None
+        forwarded = header(request, b"x-forwarded-for") if g.trusts_edges else None
         if forwarded is None:  # the peer itself: worked out once per connection
             if not self._network:
                 self._network = network_of(self._client[0])
@@ -341,14 +278,14 @@ class HttpProtocol(asyncio.Protocol):
             else:
                 request.refusal = g.limit(about.cls, ip, network, time.time())
 
-    def _answer_now(self, request: _Request) -> bool:
+    def _answer_now(self, request: Request) -> bool:
         """Answer a listener request or a join inline, without a task, when its answer is
         ready (the common case); False leaves it to the full path."""
         if request.method == "POST" and request.path.endswith("/join") and not request.query:
             return self._join_now(request)
         if request.method not in ("GET", "HEAD") or not request.path.startswith("/hls/"):
             return False
-        hls = _split_hls(request.path)
+        hls = split_hls(request.path)
         if hls is None:  # admitted listeners are never shed: no pressure check needed
             return False
         r = self._h.hls_now(hls[0], hls[1], hls[2], request.params)
@@ -357,17 +294,17 @@ class HttpProtocol(asyncio.Protocol):
         self._write(request, r)
         return True
 
-    def _join_now(self, request: _Request) -> bool:
-        space = _split_join(request.path)
+    def _join_now(self, request: Request) -> bool:
+        space = split_join(request.path)
         if space is None or self._shedder.refuses(Priority.JOIN):
             return False
-        r = self._h.join_now(space, bytes(request.body), _content_type(request), request.ip)
+        r = self._h.join_now(space, bytes(request.body), content_type(request), request.ip)
         if r is None:
             return False
         self._write(request, r)
         return True
 
-    async def _dispatch(self, request: _Request) -> None:
+    async def _dispatch(self, request: Request) -> None:
         if request.limit_later and self._guard is not None:
             request.refusal = await self._guard.limit_async(
                 request.about.cls, request.ip, request.network, time.time()
@@ -381,20 +318,20 @@ class HttpProtocol(asyncio.Protocol):
             self._write_hls(request, SHED)
             return
         if request.method in ("GET", "HEAD"):
-            hls = _split_hls(path)
+            hls = split_hls(path)
             if hls is not None:
                 r = await self._h.hls(hls[0], hls[1], hls[2], request.params, request.ip)
                 self._write_hls(request, r)
                 return
         elif request.method == "POST" and not request.query:
-            space = _split_join(path)
+            space = split_join(path)
             if space is not None:
-                body, ctype = bytes(request.body), _content_type(request)
+                body, ctype = bytes(request.body), content_type(request)
                 self._write_hls(request, await self._h.join(space, body, ctype, request.ip))
                 return
         await self._asgi(request, path, request.query)
 
-    def _write(self, request: _Request, r: HlsResponse) -> None:
+    def _write(self, request: Request, r: HlsResponse) -> None:
         """An inline answer, then the connection closed if the client asked for that."""
         self._write_hls(request, r)
         if not request.keep_alive and self._transport is not None:
@@ -409,7 +346,7 @@ class HttpProtocol(asyncio.Protocol):
                 time.time(), about, outcome, ip, network or network_of(ip), listener or None
             )
 
-    def _write_hls(self, request: _Request, r: HlsResponse) -> None:
+    def _write_hls(self, request: Request, r: HlsResponse) -> None:
         if self._guard is not None:
             outcome = outcome_of(r.status, r.code)
             listener = r.listener
@@ -418,9 +355,9 @@ class HttpProtocol(asyncio.Protocol):
             self._note(request.about, outcome, request.ip, request.network, listener)
         if self._transport is None or self._transport.is_closing():
             return
-        status = _STATUS_LINES.get(r.status) or b"HTTP/1.1 %d %s\r\n" % (
+        status = STATUS_LINES.get(r.status) or b"HTTP/1.1 %d %s\r\n" % (
             r.status,
-            _REASONS.get(r.status, b"Unknown"),
+            REASONS.get(r.status, b"Unknown"),
         )
         tail = b"content-length: %d\r\n\r\n" % len(r.body)
         if not request.keep_alive:
@@ -428,7 +365,7 @@ class HttpProtocol(asyncio.Protocol):
         head = status + r.headers + tail
         self._transport.write(head if request.method == "HEAD" else head + r.body)
 
-    async def _asgi(self, request: _Request, path: str, query: bytes) -> None:
+    async def _asgi(self, request: Request, path: str, query: bytes) -> None:
         scope: dict[str, Any] = {
             "type": "http",
             "asgi": {"version": "3.0", "spec_version": "2.3"},
@@ -468,7 +405,7 @@ class HttpProtocol(asyncio.Protocol):
                 has_length = any(k == b"content-length" for k, _ in headers)
                 if not has_length:
                     request.keep_alive = False  # no length, no chunking: end marks the body
-                transport.write(_head(message["status"], headers, None, request.keep_alive))
+                transport.write(head(message["status"], headers, None, request.keep_alive))
             elif message["type"] == "http.response.body" and request.method != "HEAD":
                 transport.write(message.get("body", b""))
 
@@ -482,23 +419,3 @@ class HttpProtocol(asyncio.Protocol):
             raise
         if not started:
             self._refuse(500, b"internal", b"The application sent no response.")
-
-
-def _header(request: _Request, name: bytes) -> bytes | None:
-    for key, value in request.headers:
-        if key == name:
-            return value
-    return None
-
-
-def _content_type(request: _Request) -> str | None:
-    value = _header(request, b"content-type")
-    return None if value is None else value.decode("latin-1")
-
-
-class _Refusal(Exception):
-    def __init__(self, status: int, code: bytes, message: bytes) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
