@@ -316,8 +316,8 @@ class Group:
                     r["speakers"] = _speakers(stage, r["start"], r["start"] + args.attack_s)
             report = await asyncio.to_thread(self._report, data)
             out["report"] = {k: report[k] for k in ("verified", "problems", "chains", "range")}
-            first = out["wall0"] + args.baseline_s - 1
-            out["spurious_incidents"] = _judge(out["scenarios"], report, args.attack_s, first)
+            arrival = out["wall0"] + AUDIENCE_RAMP_S + 5  # windows opened by then: the arrival
+            out["spurious_incidents"] = _judge(out["scenarios"], report, args.attack_s, arrival)
             return out
         finally:
             if throttle is not None:
@@ -387,13 +387,17 @@ class Group:
         """Attack mode entered/left and the proof-of-work difficulty's changes, from /metrics,
         in seconds from the scenario's start (a = its start, b = the next one's)."""
         rows = [r for r in self.poll.rows if a - 5 <= r["t"] < b]
-        entered = left = None
-        for r in rows:
-            if entered is None and r["attack_mode"] > 0 and r["t"] >= a:
-                entered = round(r["t"] - a, 1)
-            elif entered is not None and left is None and r["attack_mode"] == 0:
-                left = round(r["t"] - a, 1)
         before = next((r["attack_mode"] for r in rows if r["t"] >= a - 5), 0.0)
+        entered = left = None
+        on = bool(before)
+        for r in self.poll.rows:  # each change from the scenario's start on (left: even later)
+            if r["t"] < a or (entered is None and r["t"] >= b):
+                continue
+            if not on and r["attack_mode"] > 0 and entered is None:
+                entered, on = round(r["t"] - a, 1), True
+            elif on and r["attack_mode"] == 0:
+                left = round(r["t"] - a, 1)
+                break
         changes: list[list[float]] = []
         for r in rows:
             if not changes or changes[-1][1] != r["pow"]:
@@ -631,7 +635,7 @@ def _judge(
     results: list[dict[str, Any]], report: dict[str, Any], attack_s: float, first: float
 ) -> list[dict[str, Any]]:
     """Match each scenario with the incident overlapping it most; the others are returned,
-    marked as the audience's arrival (before `first`, the first scenario's start) or not."""
+    marked as the audience's arrival (opened before `first`) or as false alarms."""
     incidents = report.get("incidents", [])
     used: set[int] = set()
     for r in results:
