@@ -180,13 +180,20 @@ def test_up_quickly_under_pressure_and_down_slowly() -> None:
 
 
 def test_a_line_shedding_or_attack_wake_it() -> None:
-    for kw in ({"waiting": 5}, {"shed_level": 2}, {"attack": True}):
+    for kw in ({"waiting": 5}, {"attack": True}):
         c = DifficultyController()
         assert feed(c, 0, 0.0, **kw) >= START_BITS, kw
+    c = DifficultyController()
+    assert feed(c, 0, 0.3, shed_level=2) >= START_BITS  # shedding while joins weigh in
     c = DifficultyController()
     assert feed(c, 0, 0.0, attack=True) == NORMAL_BITS  # attack mode: at least normal
     c = DifficultyController()
     assert [feed(c, t, 0.0, waiting=40_000) for t in range(3)] == [12, 13, 14]  # a 40 s line
+
+
+def test_a_worker_starved_by_something_else_does_not_price_out_the_crowd() -> None:
+    c = DifficultyController()
+    assert [feed(c, t, 0.05, shed_level=3) for t in range(10)] == [0] * 10
 
 
 def test_no_decay_while_pressure_comes_and_goes() -> None:

@@ -170,3 +170,19 @@ def test_the_evidence_is_chained_and_reported(server_factory, tmp_path: Path) ->
         timeout=60,
     )
     assert broken.returncode == 1, broken.stdout + broken.stderr
+
+
+def test_one_ticket_asking_for_a_crowd_is_held_to_a_player_and_unknown_paths_cost_nothing(
+    server_factory,
+) -> None:
+    srv = server_factory()
+    srv.start()
+    with client(srv.url) as api:
+        sid = api.post("/api/spaces", json={"title": "Shared ticket"}).json()["id"]
+        shared = join(api, sid)["listen_url"]
+        own = join(api, sid)["listen_url"]
+        statuses = [api.get(shared).status_code for _ in range(120)]
+        assert statuses.count(200) >= 60 and statuses[-1] == 429, statuses  # bots on 1 ticket
+        assert api.get(own).status_code == 200  # the same address, another listener: fine
+        r = api.get("/wp-login.php")
+        assert r.status_code == 404 and r.json()["error"] == "not_found"

@@ -20,7 +20,7 @@ from urllib.parse import parse_qsl, unquote
 
 import httptools
 
-from ruang.delivery.guard import Described, Guard, describe, outcome_of
+from ruang.delivery.guard import Described, Guard, describe, outcome_of, ticketed
 from ruang.delivery.hls import HLS_PARAMS, HlsResponse, encode_headers, error_answer
 from ruang.delivery.wire import (
     NOTHING,
@@ -45,6 +45,7 @@ IDLE_TIMEOUT_S = 30.0  # keep-alive connections idle longer are closed
 MAX_BODY_BYTES = 64 * 1024  # larger request bodies are refused with 413
 MAX_HEADER_BYTES = 16 * 1024  # URL plus headers
 MAX_PIPELINED = 16  # requests queued on one connection before reading pauses
+LATE_S = 1.0  # a media request held longer than two 0.512 s parts is late (for the evidence)
 
 HlsHandler = Callable[[str, str | None, str, dict[str, str], str], Awaitable[HlsResponse]]
 HlsNow = Callable[[str, str | None, str, dict[str, str]], HlsResponse | None]
@@ -74,6 +75,9 @@ CACHE_BUST = error_answer(
     ),
     "no-store",
 )
+KNOWN_PATHS = frozenset({"/", "/healthz", "/openapi.json", "/metrics"})
+KNOWN_PREFIXES = ("/hls/", "/api/", "/whip/", "/s/", "/static/")
+UNKNOWN_PATH = error_answer(ApiError(404, "not_found", "Nothing is served at this path."))
 BAD_URL = error_answer(ApiError(400, "bad_request", "The request URL is not valid."), "no-store")
 
 
@@ -251,8 +255,10 @@ class HttpProtocol(asyncio.Protocol):
         except httptools.HttpParserInvalidURLError:
             request.refusal = BAD_URL
             return
-        request.path = unquote(url.path.decode("latin-1"))
+        request.path = path = unquote(url.path.decode("latin-1"))
         request.query = url.query or b""
+        if path not in KNOWN_PATHS and not path.startswith(KNOWN_PREFIXES):
+            request.refusal = UNKNOWN_PATH  # no framework for what nothing here answers
         hls = request.path.startswith("/hls/")
         if hls and request.query:
             request.params = dict(parse_qsl(request.query.decode("latin-1")))
@@ -272,11 +278,16 @@ class HttpProtocol(asyncio.Protocol):
             network = network_of(ip)
         request.ip, request.network = ip, network
         request.about = about = describe(request.path)
-        if request.refusal is None and about.cls != "join":  # joins: once their body is read
+        if request.refusal is not None or (forwarded is None and g.trusted(ip)):
+            return  # refused already, or our own infrastructure (another node, the edge)
+        if about.cls != "join":  # joins: once their body is read
             if g.shares(about.cls):
                 request.limit_later = True  # a round trip: not on the inline path
             else:
-                request.refusal = g.limit(about.cls, ip, network, time.time())
+                now = time.time()
+                request.refusal = g.limit(about.cls, ip, network, now)
+                if request.refusal is None and about.ticket and ticketed(about.cls):
+                    request.refusal = g.limit_listener(about.ticket, now)
 
     def _answer_now(self, request: Request) -> bool:
         """Answer a listener request or a join inline, without a task, when its answer is
@@ -320,8 +331,13 @@ class HttpProtocol(asyncio.Protocol):
         if request.method in ("GET", "HEAD"):
             hls = split_hls(path)
             if hls is not None:
+                began = time.monotonic()
                 r = await self._h.hls(hls[0], hls[1], hls[2], request.params, request.ip)
-                self._write_hls(request, r)
+                # a part or segment the player had to wait for too long (or never got) is late
+                late = request.about.cls in ("part", "segment") and (
+                    r.status == 503 or time.monotonic() - began > LATE_S
+                )
+                self._write_hls(request, r, late)
                 return
         elif request.method == "POST" and not request.query:
             space = split_join(path)
@@ -338,21 +354,26 @@ class HttpProtocol(asyncio.Protocol):
             self._transport.close()
 
     def _note(
-        self, about: Described, outcome: str, ip: str, network: str = "", listener: str = ""
+        self,
+        about: Described,
+        outcome: str,
+        ip: str,
+        network: str = "",
+        listener: str = "",
+        late: bool = False,
     ) -> None:
         """Tell the traffic recorder how a request ended."""
         if self._guard is not None:
-            self._guard.record(
-                time.time(), about, outcome, ip, network or network_of(ip), listener or None
-            )
+            network = network or network_of(ip)
+            self._guard.record(time.time(), about, outcome, ip, network, listener or None, late)
 
-    def _write_hls(self, request: Request, r: HlsResponse) -> None:
+    def _write_hls(self, request: Request, r: HlsResponse, late: bool = False) -> None:
         if self._guard is not None:
             outcome = outcome_of(r.status, r.code)
             listener = r.listener
             if not listener and outcome == "ok" and request.about.ticket:
                 listener = request.about.ticket.split(".", 1)[0]
-            self._note(request.about, outcome, request.ip, request.network, listener)
+            self._note(request.about, outcome, request.ip, request.network, listener, late)
         if self._transport is None or self._transport.is_closing():
             return
         status = STATUS_LINES.get(r.status) or b"HTTP/1.1 %d %s\r\n" % (

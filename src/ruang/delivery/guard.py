@@ -25,7 +25,7 @@ from ruang.forensics import TrafficRecorder
 from ruang.guard.admission import Admission
 from ruang.guard.attack import AttackMode
 from ruang.guard.pow import DifficultyController, ProofOfWork
-from ruang.guard.ratelimit import RateLimiter, SharedRateLimiter
+from ruang.guard.ratelimit import Budget, RateLimiter, SharedRateLimiter
 from ruang.guard.shedding import Shedder
 
 log = logging.getLogger(__name__)
@@ -76,6 +76,12 @@ _REFUSED = frozenset(
     }
 )
 _TICKET_FAILURES = ("ticket_missing", "ticket_forged", "ticket_expired")
+# One ticket, one player: an LL-HLS player asks ~4 times a second (a blocking playlist reload
+# and a part per 0.512 s), more while it starts or catches up: 5x that, and a start's burst.
+LISTENER_BUDGET = Budget(20.0, 60)
+_UNLIMITED = Budget(1e9, 10**9)  # the limiter's second key (a network) does not apply here
+ALL_LISTENERS = "listeners/"
+_TICKETED = frozenset({"playlist", "replay", "part", "segment", "init"})
 
 
 class Described(NamedTuple):
@@ -154,6 +160,11 @@ def _trusted(cidrs: tuple[str, ...]) -> tuple[ipaddress.IPv4Network | ipaddress.
     return tuple(ipaddress.ip_network(c, strict=False) for c in cidrs)
 
 
+def ticketed(cls: str) -> bool:
+    """True for the request classes a listener's ticket rides on."""
+    return cls in _TICKETED
+
+
 class Guard:
     """One delivery worker's defences and its evidence."""
 
@@ -168,6 +179,7 @@ class Guard:
         self.config = config
         self.admission = admission
         self.shedder = shedder
+        self.per_listener = RateLimiter({"ticket": (LISTENER_BUDGET, _UNLIMITED)})
         self.shared: SharedRateLimiter | None = None  # several nodes: budgets in Redis
         self.limiter = RateLimiter()
         if config.redis_url:
@@ -184,22 +196,35 @@ class Guard:
         self._joins_mark = 0
 
     # -- per request ---------------------------------------------------------------------------
-    def source(self, peer: str, forwarded: bytes | None) -> str:
-        """The client's address: the peer's, or the one a trusted edge forwarded."""
-        if forwarded is None or not self._trusted:
-            return peer
-        trusted = self._trusted_hosts.get(peer)
-        if trusted is None:
+    def trusted(self, peer: str) -> bool:
+        """True for an address of the operator's own infrastructure (`--trusted-proxy`): its
+        X-Forwarded-For names the client, and without one it is not a client at all (another
+        node fetching media for its listeners, the edge's own checks)."""
+        if not self._trusted:
+            return False
+        known = self._trusted_hosts.get(peer)
+        if known is None:
             try:
                 ip = ipaddress.ip_address(peer)
-                trusted = any(ip in net for net in self._trusted)
+                known = any(ip in net for net in self._trusted)
             except ValueError:
-                trusted = False
+                known = False
             if len(self._trusted_hosts) < 4096:
-                self._trusted_hosts[peer] = trusted
-        if not trusted:
+                self._trusted_hosts[peer] = known
+        return known
+
+    def source(self, peer: str, forwarded: bytes | None) -> str:
+        """The client's address: the peer's, or the one a trusted edge forwarded."""
+        if forwarded is None or not self.trusted(peer):
             return peer
         return forwarded.decode("latin-1").rsplit(",", 1)[-1].strip() or peer
+
+    def limit_listener(self, ticket: str, now: float) -> HlsResponse | None:
+        """A 429 when one ticket asks for far more than one player does (a ticket shared by a
+        crowd of bots); the ticket's listener id is the key (a forged one is refused anyway)."""
+        listener = ticket.split(".", 1)[0]
+        wait = self.per_listener.check("ticket", listener, ALL_LISTENERS, now)
+        return None if wait <= 0.0 else _rate_limited(wait)
 
     def limit(self, cls: str, ip: str, network: str, now: float) -> HlsResponse | None:
         """A 429 when this source has spent its budget for this class, else None."""
@@ -225,9 +250,11 @@ class Guard:
         ip: str,
         network: str,
         listener: str | None = None,
+        late: bool = False,
     ) -> None:
-        """One answered request, for the evidence."""
-        self.recorder.request(now, d.space, d.cls, outcome, ip, network, listener)
+        """One answered request, for the evidence (`late`: media the player waited too long
+        for)."""
+        self.recorder.request(now, d.space, d.cls, outcome, ip, network, listener, late)
 
     # -- once a second ---------------------------------------------------------------------------
     def tick(self, now: float) -> None:
@@ -271,6 +298,7 @@ class Guard:
         )
         self.pow.difficulty = min(max(wanted, self.attack.pow_floor), self.config.pow_max_bits)
         (self.shared or self.limiter).tighten(self.attack.limit_factor)
+        self.per_listener.tighten(self.attack.limit_factor)
         self.recorder.signals(
             now,
             loop_lag_s=self.shedder.lag_s,
@@ -297,6 +325,8 @@ class Guard:
 
     def _limits(self) -> dict[str, Any]:
         local = self.limiter.statistics()
+        per_listener = self.per_listener.statistics().get("refused", {})
+        local["refused"] = {**local.get("refused", {}), **per_listener}
         if self.shared is None:
             return local
         shared = self.shared.statistics()

@@ -70,6 +70,19 @@ def error_answer(err: ApiError, cache: str = ERROR_CACHE) -> HlsResponse:
     return HlsResponse(err.status, body, encode_headers(headers), err.code)
 
 
+_TICKET_REFUSALS: dict[tuple[str, str], HlsResponse] = {}
+
+
+def ticket_refusal(exc: TicketError) -> HlsResponse:
+    """401 (missing, expired: join again) or 403 (forged, malformed), built once per kind."""
+    r = _TICKET_REFUSALS.get((exc.code, exc.message))
+    if r is None:
+        status = 401 if exc.code in ("missing", "expired") else 403
+        err = ApiError(status, f"ticket_{exc.code}", exc.message)
+        r = _TICKET_REFUSALS[(exc.code, exc.message)] = error_answer(err, "no-store")
+    return r
+
+
 def _ok(body: bytes, ctype: str, cache: str) -> HlsResponse:
     headers = _OK_HEADERS.get((ctype, cache))
     if headers is None:
@@ -117,8 +130,8 @@ class HlsService:
         now = time.time()
         try:
             held = self.gate.signer.verify_cached(ticket, space_id, now)
-        except TicketError:
-            return None
+        except TicketError as exc:  # refused here, without a task: floods of bad tickets are cheap
+            return ticket_refusal(exc)
         if name == "live.m3u8":
             try:
                 msn, part = _int_param(query, "_HLS_msn"), _int_param(query, "_HLS_part")
@@ -157,8 +170,7 @@ class HlsService:
             try:
                 held = self.gate.signer.verify_cached(ticket, space_id, now)
             except TicketError as exc:
-                status = 401 if exc.code in ("missing", "expired") else 403
-                return error_answer(ApiError(status, f"ticket_{exc.code}", exc.message), "no-store")
+                return ticket_refusal(exc)
             node = self.remote.owner(space_id) if self.remote is not None else None
             if node is not None:
                 return await self._from_node(node, space_id, ticket, name, query, held.listener)

@@ -191,6 +191,7 @@ NORMAL_BITS = 16  # pressure: ~65,000 tries, ~60 ms on one desktop core, ~0.3 s 
 MAX_BITS = 20  # sustained overload: ~1 M tries, ~1 s on one desktop core (docs/GUARD.md)
 PRESSURE_LOAD = 0.8  # joins per second over capacity at which the line is about to form
 OVERLOAD_LOAD = 1.5  # … and at which it grows fast
+SHED_LOAD = 0.2  # shedding counts as pressure only with joins at this share of capacity
 OVERLOAD_LINE_S = 30.0  # a line this many seconds of capacity long is overload too
 CALM_HOLD_S = 10.0  # calm seconds before the difficulty starts to decay
 DECAY_EVERY_S = 15.0  # then one bit less per this many calm seconds; below START_BITS, dormant
@@ -203,7 +204,9 @@ class DifficultyController:
     node's admission pace (`join_capacity_per_s`), people waiting in line, the shedding level
     and attack mode. A second is *overloaded* if joins ≥ 1.5 × capacity, the line holds more
     than 30 s of capacity, or shedding is at level 3; it is under *pressure* if joins ≥ 0.8 ×
-    capacity, anyone waits, shedding is at level ≥ 2, or attack mode is on.
+    capacity, anyone waits, shedding is at level ≥ 2, or attack mode is on. Shedding counts
+    only while joins reach 0.2 × capacity: a worker slowed by something else is not helped by
+    pricing out the crowd.
 
     - calm → dormant (0); the first pressured second → 12 bits;
     - each pressured second below 16 bits → +1 bit (16 within 4 s);
@@ -230,8 +233,19 @@ class DifficultyController:
         """The difficulty for the next second."""
         load = joins_per_s / join_capacity_per_s if join_capacity_per_s > 0 else 0.0
         line_s = waiting / join_capacity_per_s if join_capacity_per_s > 0 else 0.0
-        overloaded = load >= OVERLOAD_LOAD or line_s >= OVERLOAD_LINE_S or shed_level >= 3
-        pressured = overloaded or load >= PRESSURE_LOAD or waiting > 0 or shed_level >= 2 or attack
+        # a lagging worker is pressure only if joins are a real part of its load: a worker
+        # starved by something else is not helped by pricing out the crowd
+        joining = load >= SHED_LOAD
+        overloaded = (
+            load >= OVERLOAD_LOAD or line_s >= OVERLOAD_LINE_S or (shed_level >= 3 and joining)
+        )
+        pressured = (
+            overloaded
+            or load >= PRESSURE_LOAD
+            or waiting > 0
+            or (shed_level >= 2 and joining)
+            or attack
+        )
         d = self.difficulty
         if pressured:
             self._calm_since = None
