@@ -8,7 +8,7 @@ that path component. Checking a ticket is one HMAC over ~40 bytes: no database, 
 Format: ``{listener}.{expires}.{mac}`` where listener is 11 url-safe characters (64 random bits,
 counted for audience figures), expires is Unix seconds, and mac is the unpadded url-safe base64
 HMAC-SHA256 of ``"{space}.{listener}.{expires}"`` under the node's ticket key. The nginx edge
-(deploy/nginx) verifies the same string with njs.
+(deploy/nginx) verifies the same string in LuaJIT.
 """
 
 from __future__ import annotations
