@@ -6,7 +6,9 @@ coming); once a few segments exist, wrk runs a Lua mix of one live-playlist requ
 request (what an LL-HLS listener does) against Ruang's public port, then the same script
 against nginx (a temporary nginx.conf, `daemon off`, on another loopback port) whose
 `/hls/` is an alias of the server's `DIR/spaces/`. wrk, the servers and nginx share the
-machine's cores; the figure that matters is the ratio.
+machine's cores; the figure that matters is the ratio. The mix is a crowd (`--crowd`, 1000 by
+default): each listener joins with its own address and plays with its own ticket, so the
+server's per-source and per-ticket limits see players, not one client asking for a thousand.
 """
 
 from __future__ import annotations
@@ -36,13 +38,13 @@ from ruang.bench.common import (
     create_space,
     emit,
     free_port,
-    listen_url,
     need,
     start_server,
 )
-from ruang.bench.loadgen import listener_paths, run_wrk, write_script
+from ruang.bench.loadgen import crowd_paths, run_wrk, write_crowd_script
 
 GOAL_RATIO = 0.6
+TRUST_WRK = ["--trusted-proxy", "127.0.0.1"]  # wrk stands for an edge: requests name clients
 WARM_S = 5.0  # live audio made before the load starts (at least two segments)
 
 _NGINX_CONF = r"""# written by ruang bench listeners: nginx serving Ruang's spaces folder
@@ -104,6 +106,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--connections", type=int, default=64, help="wrk connections")
     p.add_argument("--threads", type=int, default=1, help="wrk threads")
+    p.add_argument(
+        "--crowd",
+        type=int,
+        default=1000,
+        help="listeners in the mix, each with its own ticket and address (per-source and "
+        "per-ticket limits apply to a crowd as they would to real players)",
+    )
 
 
 @contextlib.contextmanager
@@ -161,8 +170,9 @@ async def _pair(args: argparse.Namespace, server: BenchServer, tmp: Path) -> dic
     async with httpx.AsyncClient(verify=False, base_url=server.url, timeout=20) as api:
         space = await create_space(api, "bench listeners")
         await asyncio.sleep(WARM_S)
-        playlist, parts = await listener_paths(await listen_url(api, space))
-    script = write_script(tmp, playlist, parts)
+    folders, names, sources = await crowd_paths(server.url, space.id, args.crowd)
+    script = write_crowd_script(tmp, folders, names, sources)
+    parts = [f"{folders[0]}/{name}" for name in names]
     pids = [server.media_pid or 0, *server.worker_pids()] if server.proc else []
     assert server.spaces_dir is not None
     ruang: list[dict[str, Any]] = []
@@ -207,7 +217,7 @@ async def measure(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     runs: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="ruang-bench-") as tmp:
         for n in counts:
-            server = start_server(Path(tmp) / f"data-{n}", workers=n)
+            server = start_server(Path(tmp) / f"data-{n}", workers=n, extra=TRUST_WRK)
             try:
                 runs[f"workers_{n}"] = await _pair(args, server, Path(tmp))
             finally:

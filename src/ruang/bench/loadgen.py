@@ -39,6 +39,58 @@ end
 """
 
 
+_CROWD_LUA = """-- written by ruang bench: a crowd of listeners, each with its own ticket and address
+-- (named in X-Forwarded-For, as an edge does), alternating the live playlist and parts
+local folders = { %(folders)s }
+local sources = { %(sources)s }
+local names = { %(names)s }
+local n = 0
+request = function()
+  n = n + 1
+  local k = math.floor(n / 2) %% #folders + 1
+  local headers = {["X-Forwarded-For"] = sources[k]}
+  if n %% 2 == 1 then
+    return wrk.format("GET", folders[k] .. "/live.m3u8", headers)
+  end
+  return wrk.format("GET", folders[k] .. "/" .. names[math.floor(n / 2) %% #names + 1], headers)
+end
+""" + _LUA[_LUA.index("done = function") :]
+
+
+async def crowd_paths(
+    base_url: str, space: str, listeners: int
+) -> tuple[list[str], list[str], list[str]]:
+    """Join `listeners` listeners, each from its own address (X-Forwarded-For: the server
+    must trust 127.0.0.1 as its edge); their ticketed folders, the part names the live
+    playlist lists now, and their addresses."""
+    folders, sources = [], []
+    async with httpx.AsyncClient(base_url=base_url, timeout=20) as api:
+        for i in range(listeners):
+            source = f"10.{i // 65536 % 256}.{i // 256 % 256}.{1 + i % 254}"
+            r = await api.post(f"/api/spaces/{space}/join", headers={"X-Forwarded-For": source})
+            r.raise_for_status()
+            listen = httpx.URL(r.json()["listen_url"]).raw_path.decode()
+            folders.append(listen.rsplit("/", 1)[0])
+            sources.append(source)
+    _, parts = await listener_paths(base_url + folders[0] + "/live.m3u8")
+    return folders, [p.rsplit("/", 1)[-1] for p in parts], sources
+
+
+def write_crowd_script(
+    directory: Path, folders: list[str], names: list[str], sources: list[str]
+) -> Path:
+    """The wrk Lua script for a crowd (see `crowd_paths`)."""
+    path = directory / "crowd.lua"
+
+    def table(items: list[str]) -> str:
+        return ", ".join(f'"{x}"' for x in items)
+
+    path.write_text(
+        _CROWD_LUA % {"folders": table(folders), "sources": table(sources), "names": table(names)}
+    )
+    return path
+
+
 async def listener_paths(listen_url: str) -> tuple[str, list[str]]:
     """The path of the live playlist `join` handed out (with its ticket, if any) and the
     paths of the parts it lists now."""

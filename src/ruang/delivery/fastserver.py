@@ -250,13 +250,17 @@ class HttpProtocol(asyncio.Protocol):
     def _understand(self, request: Request) -> None:
         """Once per request: its path and parameters, who sent it, what it is, and whether
         it is refused before any work (a source over its budget, a cache-busting URL)."""
-        try:
-            url = httptools.parse_url(request.url)
-        except httptools.HttpParserInvalidURLError:
-            request.refusal = BAD_URL
-            return
-        request.path = path = unquote(url.path.decode("latin-1"))
-        request.query = url.query or b""
+        raw = request.url
+        if raw.startswith(b"/") and b"?" not in raw and b"%" not in raw and b"#" not in raw:
+            request.path = path = raw.decode("latin-1")  # the common case: nothing to parse
+        else:
+            try:
+                url = httptools.parse_url(raw)
+            except httptools.HttpParserInvalidURLError:
+                request.refusal = BAD_URL
+                return
+            request.path = path = unquote(url.path.decode("latin-1"))
+            request.query = url.query or b""
         if path not in KNOWN_PATHS and not path.startswith(KNOWN_PREFIXES):
             request.refusal = UNKNOWN_PATH  # no framework for what nothing here answers
         hls = request.path.startswith("/hls/")
@@ -280,14 +284,16 @@ class HttpProtocol(asyncio.Protocol):
         request.about = about = describe(request.path)
         if request.refusal is not None or (forwarded is None and g.trusted(ip)):
             return  # refused already, or our own infrastructure (another node, the edge)
-        if about.cls != "join":  # joins: once their body is read
+        if about.ticket and ticketed(about.cls):
+            # a listener's request is held to one player's pace by its ticket (getting
+            # tickets is what the join budget and proof-of-work make expensive); a forged
+            # ticket is refused at once, for a microsecond or two
+            request.refusal = g.limit_listener(about.ticket, time.time())
+        elif about.cls != "join":  # joins: once their body is read
             if g.shares(about.cls):
                 request.limit_later = True  # a round trip: not on the inline path
             else:
-                now = time.time()
-                request.refusal = g.limit(about.cls, ip, network, now)
-                if request.refusal is None and about.ticket and ticketed(about.cls):
-                    request.refusal = g.limit_listener(about.ticket, now)
+                request.refusal = g.limit(about.cls, ip, network, time.time())
 
     def _answer_now(self, request: Request) -> bool:
         """Answer a listener request or a join inline, without a task, when its answer is
