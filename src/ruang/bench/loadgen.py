@@ -39,8 +39,8 @@ end
 """
 
 
-_CROWD_LUA = """-- written by ruang bench: a crowd of listeners, each with its own ticket and address
--- (named in X-Forwarded-For, as an edge does), alternating the live playlist and parts
+_CROWD_LUA = """-- written by ruang bench: a crowd of listeners, each with its own ticket and
+-- address (named in X-Forwarded-For, as an edge does), alternating playlist and parts
 local folders = { %(folders)s }
 local sources = { %(sources)s }
 local names = { %(names)s }
