@@ -14,6 +14,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import math
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -81,6 +82,7 @@ _TICKET_FAILURES = ("ticket_missing", "ticket_forged", "ticket_expired")
 LISTENER_BUDGET = Budget(20.0, 60)
 _UNLIMITED = Budget(1e9, 10**9)  # the limiter's second key (a network) does not apply here
 ALL_LISTENERS = "listeners/"
+MAX_RETRY_S = 3600  # the longest Retry-After a 429 names
 _TICKETED = frozenset({"playlist", "replay", "part", "segment", "init"})
 
 
@@ -141,7 +143,13 @@ def outcome_of(status: int, code: str = "") -> str:
 
 
 def _rate_limited(wait_s: float) -> HlsResponse:
-    seconds = max(1, math.ceil(wait_s))
+    return _too_many(min(MAX_RETRY_S, max(1, math.ceil(wait_s))))
+
+
+@lru_cache(maxsize=MAX_RETRY_S)
+def _too_many(seconds: int) -> HlsResponse:
+    """A 429 telling the client to come back in `seconds` (built once per value: a flood of
+    refusals costs no encoding)."""
     body = (
         b'{"error": "rate_limited", "message": "Too many requests from your network: try again '
         b'in %d s."}' % seconds
