@@ -2,9 +2,24 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from ruang.guard.admission import Admission, Limits, Waiting
 from ruang.guard.tickets import TicketError, TicketSigner
 from ruang.spaces.model import State
+
+
+@dataclass(frozen=True, slots=True)
+class Ask:
+    """One request to listen: where, from which network, when, and what it brings."""
+
+    space_id: str
+    state: State
+    network: str
+    now: float
+    renew: object = None  # a ticket to renew (keeps the listener's identity, skips the line)
+    queue: object = None  # a place in line handed out earlier
+    crowded: bool = False  # the node is under pressure: newcomers wait even with capacity left
 
 
 class Gate:
@@ -16,67 +31,46 @@ class Gate:
         self.signer = TicketSigner(key, ttl_s)
         self.admission = admission or Admission(limits, key, now)
 
-    def admit_now(
-        self,
-        space_id: str,
-        state: State,
-        network: str,
-        now: float,
-        *,
-        renew: object = None,
-        queue: object = None,
-        crowded: bool = False,
-    ) -> str | Waiting | None:
+    def admit_now(self, ask: Ask) -> str | Waiting | None:
         """`admit` when it needs no round trip (the node's own line); None when the line is
         shared (Redis): then await `admit`."""
         if self.admission.shared:
             return None
-        listener = self._renewing(renew, space_id, now)
+        listener = self._renewing(ask)
         if listener is None:
-            self._open_line(space_id, state)
-            token = queue if isinstance(queue, str) else None
-            decision = self.admission.join(space_id, network, token, now, crowded)
+            decision = self.admission.join(*self._line(ask))
             if isinstance(decision, Waiting):
                 return decision
-        return self._ticket(space_id, now, listener)
+        return self._ticket(ask, listener)
 
-    async def admit(
-        self,
-        space_id: str,
-        state: State,
-        network: str,
-        now: float,
-        *,
-        renew: object = None,
-        queue: object = None,
-        crowded: bool = False,
-    ) -> str | Waiting:
+    async def admit(self, ask: Ask) -> str | Waiting:
         """A ticket, or a place in line. A still-valid ticket being renewed skips the line and
         keeps its listener identity."""
-        listener = self._renewing(renew, space_id, now)
+        listener = self._renewing(ask)
         if listener is None:
-            self._open_line(space_id, state)
-            token = queue if isinstance(queue, str) else None
-            decision = await self.admission.join_async(space_id, network, token, now, crowded)
+            decision = await self.admission.join_async(*self._line(ask))
             if isinstance(decision, Waiting):
                 return decision
-        return self._ticket(space_id, now, listener)
+        return self._ticket(ask, listener)
 
-    def _renewing(self, renew: object, space_id: str, now: float) -> str | None:
-        if not isinstance(renew, str):
+    def _renewing(self, ask: Ask) -> str | None:
+        if not isinstance(ask.renew, str):
             return None
         try:
-            return self.signer.verify(renew, space_id, now).listener
+            return self.signer.verify(ask.renew, ask.space_id, ask.now).listener
         except TicketError:
             return None
 
-    def _open_line(self, space_id: str, state: State) -> None:
-        if state is State.SCHEDULED:
-            self.admission.schedule(space_id)
+    def _line(self, ask: Ask) -> tuple[str, str, str | None, float, bool]:
+        """The space's line opened for its state; the arguments of a join in it."""
+        if ask.state is State.SCHEDULED:
+            self.admission.schedule(ask.space_id)
         else:
-            self.admission.start(space_id)
+            self.admission.start(ask.space_id)
+        token = ask.queue if isinstance(ask.queue, str) else None
+        return ask.space_id, ask.network, token, ask.now, ask.crowded
 
-    def _ticket(self, space_id: str, now: float, listener: str | None) -> str:
-        ticket = self.signer.issue(space_id, now, listener)
-        self.admission.seen(space_id, ticket.split(".", 1)[0], now)
+    def _ticket(self, ask: Ask, listener: str | None) -> str:
+        ticket = self.signer.issue(ask.space_id, ask.now, listener)
+        self.admission.seen(ask.space_id, ticket.split(".", 1)[0], ask.now)
         return ticket

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from ruang.config import Config
 from ruang.delivery.files import SpaceFiles
-from ruang.delivery.gate import Gate
+from ruang.delivery.gate import Ask, Gate
 from ruang.errors import ApiError, not_found
 from ruang.guard.network import network_of
 from ruang.guard.shedding import Shedder
@@ -231,9 +231,8 @@ class HlsService:
             )
         if name not in ("live.m3u8", "replay.m3u8"):
             raise ApiError(401, "ticket_missing", "Media needs a listener ticket: join first.")
-        decision = await self.gate.admit(
-            space_id, space.state, network, time.time(), crowded=self.shedder.joins_wait
-        )
+        ask = Ask(space_id, space.state, network, time.time(), crowded=self.shedder.joins_wait)
+        decision = await self.gate.admit(ask)
         if not isinstance(decision, str):
             wait = str(decision.retry_after_s)
             raise ApiError(

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ruang.config import Config
-from ruang.delivery.gate import Gate
+from ruang.delivery.gate import Ask, Gate
 from ruang.delivery.guard import Guard
 from ruang.delivery.hls import HlsResponse, encode_headers, error_answer
 from ruang.errors import ApiError, not_found, store_unavailable
@@ -105,15 +105,7 @@ class JoinService:
             decided = self._decide(r, limited)
             if isinstance(decided, HlsResponse):
                 return decided
-            decision = await self.gate.admit(
-                r.space.id,
-                r.space.state,
-                r.network,
-                r.now,
-                renew=r.data.get("ticket"),
-                queue=r.data.get("queue"),
-                crowded=self.shedder.joins_wait,
-            )
+            decision = await self.gate.admit(self._ask(r))
         except Exception as exc:
             unavailable = store_unavailable(exc)
             if unavailable is None:
@@ -152,16 +144,19 @@ class JoinService:
             if code is not None:
                 return _puzzle(code, pow.challenge(r.space.id, r.now))
         self.guard.joins_passed += 1
-        decision = self.gate.admit_now(
+        decision = self.gate.admit_now(self._ask(r))
+        return r if decision is None else self._answer(r.space, decision)
+
+    def _ask(self, r: _Join) -> Ask:
+        return Ask(
             r.space.id,
             r.space.state,
             r.network,
             r.now,
-            renew=r.data.get("ticket"),
-            queue=r.data.get("queue"),
-            crowded=self.shedder.joins_wait,
+            r.data.get("ticket"),
+            r.data.get("queue"),
+            self.shedder.joins_wait,
         )
-        return r if decision is None else self._answer(r.space, decision)
 
     def _known(self, space_id: str, data: dict[str, Any], now: float) -> bool:
         if self.gate.admission.holds_place(space_id, data.get("queue")):
