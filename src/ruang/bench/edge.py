@@ -55,7 +55,7 @@ from ruang.bench.common import (
     start_server,
 )
 from ruang.bench.listeners import nginx as static_nginx
-from ruang.bench.loadgen import listener_paths, run_wrk, write_script
+from ruang.bench.loadgen import COUNT_NOT_200_LUA, listener_paths, run_wrk, write_script
 
 GOAL_RATIO = 0.9
 WARM_S = 5.0  # live audio made before the load starts (at least two segments)
@@ -63,30 +63,6 @@ PART_S = 0.512
 LISTENER_REQUESTS_PER_S = 2 / PART_S  # an LL-HLS listener: one playlist + one part per part
 EDGE_DIR = REPO_ROOT / "deploy" / "nginx"
 NGINX_START_TIMEOUT_S = 10.0
-
-# Appended to loadgen's listener script: count every answer that is not a 200 (the edge must
-# answer 200 to valid tickets) and report it in the JSON line (`done` is redefined).
-_COUNT_LUA = """
--- ruang bench edge: count answers that are not 200
-local threads = {}
-function setup(thread) table.insert(threads, thread) end
-function init(args) not_200 = 0 end
-function response(status, headers, body)
-  if status ~= 200 then not_200 = not_200 + 1 end
-end
-done = function(summary, latency, requests)
-  local bad = 0
-  for _, t in ipairs(threads) do bad = bad + t:get("not_200") end
-  local e = summary.errors
-  io.write(string.format(
-    'WRKJSON {"requests":%d,"duration_us":%d,"bytes":%d,"connect_errors":%d,' ..
-    '"read_errors":%d,"write_errors":%d,"status_errors":%d,"timeouts":%d,' ..
-    '"p50_us":%d,"p90_us":%d,"p99_us":%d,"max_us":%d,"mean_us":%.1f,"not_200":%d}\\n',
-    summary.requests, summary.duration, summary.bytes, e.connect, e.read, e.write,
-    e.status, e.timeout, latency:percentile(50), latency:percentile(90),
-    latency:percentile(99), latency.max, latency.mean, bad))
-end
-"""
 
 # deploy/nginx/nginx.conf's log_format ruang_edge:
 # '$msec $remote_addr "$request" $status $upstream_cache_status $upstream_status $request_time'
@@ -295,7 +271,7 @@ async def measure(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
                 raise RuntimeError(f"join handed out no ticketed URL: {listen}")
             playlist, parts = await listener_paths(listen)
             script = write_script(tmp, playlist, parts)
-            script.write_text(script.read_text() + _COUNT_LUA)
+            script.write_text(script.read_text() + COUNT_NOT_200_LUA)
             assert server.spaces_dir is not None
             origin = server.url.removeprefix("http://")
             ruang_pids = [server.media_pid or 0, *server.worker_pids()]

@@ -36,7 +36,7 @@ from ruang.bench.common import (
     need,
     start_server,
 )
-from ruang.bench.loadgen import run_wrk
+from ruang.bench.loadgen import COUNT_NOT_200_LUA, run_wrk
 
 GOAL_JOINS_PER_S = 10_000
 GOAL_P99_MS = 200.0
@@ -49,8 +49,9 @@ OUT_OF_THE_WAY = [
     "127.0.0.1",
 ]
 
-_LUA = """-- written by ruang bench joins: POST empty joins, each from another client (named in
--- X-Forwarded-For, as an edge does), and count answers that are not 200
+_LUA = (
+    """-- written by ruang bench joins: POST empty joins, each from another client (named in
+-- X-Forwarded-For, as an edge does)
 -- 65,536 requests made once, from as many clients in as many /24 networks, then cycled (a
 -- client joins about once in 7 s at 10,000 joins/s): wrk's own CPU stays off the server's cores
 local requests, n = {}, 0
@@ -65,25 +66,9 @@ request = function()
   n = n % #requests + 1
   return requests[n]
 end
-local threads = {}
-function setup(thread) table.insert(threads, thread) end
-not_200 = 0
-function response(status, headers, body)
-  if status ~= 200 then not_200 = not_200 + 1 end
-end
-done = function(summary, latency, requests)
-  local bad = 0
-  for _, t in ipairs(threads) do bad = bad + t:get("not_200") end
-  local e = summary.errors
-  io.write(string.format(
-    'WRKJSON {"requests":%d,"duration_us":%d,"bytes":%d,"connect_errors":%d,' ..
-    '"read_errors":%d,"write_errors":%d,"status_errors":%d,"timeouts":%d,' ..
-    '"p50_us":%d,"p90_us":%d,"p99_us":%d,"max_us":%d,"mean_us":%.1f,"not_200":%d}\\n',
-    summary.requests, summary.duration, summary.bytes, e.connect, e.read, e.write,
-    e.status, e.timeout, latency:percentile(50), latency:percentile(90),
-    latency:percentile(99), latency.max, latency.mean, bad))
-end
 """
+    + COUNT_NOT_200_LUA
+)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

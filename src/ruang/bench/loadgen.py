@@ -57,6 +57,30 @@ end
 """ + _LUA[_LUA.index("done = function") :]
 
 
+COUNT_NOT_200_LUA = """
+-- count every answer that is not a 200, and report it in the JSON line (`done` redefined)
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
+not_200 = 0
+function response(status, headers, body)
+  if status ~= 200 then not_200 = not_200 + 1 end
+end
+done = function(summary, latency, requests)
+  local bad = 0
+  for _, t in ipairs(threads) do bad = bad + t:get("not_200") end
+  local e = summary.errors
+  io.write(string.format(
+    'WRKJSON {"requests":%d,"duration_us":%d,"bytes":%d,"connect_errors":%d,' ..
+    '"read_errors":%d,"write_errors":%d,"status_errors":%d,"timeouts":%d,' ..
+    '"p50_us":%d,"p90_us":%d,"p99_us":%d,"max_us":%d,"mean_us":%.1f,"not_200":%d}\\n',
+    summary.requests, summary.duration, summary.bytes, e.connect, e.read, e.write,
+    e.status, e.timeout, latency:percentile(50), latency:percentile(90),
+    latency:percentile(99), latency.max, latency.mean, bad))
+end
+"""
+"""Appended to a wrk script (not %-formatted): its runs report `not_200` (see `run_wrk`)."""
+
+
 async def crowd_paths(
     base_url: str, space: str, listeners: int
 ) -> tuple[list[str], list[str], list[str]]:
