@@ -116,6 +116,62 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "the speakers' mixer (RUANG_MEDIA_REALTIME)",
     )
     a(
+        "--create-key",
+        default=None,  # not the environment's: --help must not print the secret
+        help="secret that POST /api/spaces must carry as Authorization: Bearer KEY (401 "
+        "without it, 403 with another); unset, anyone may create within the caps below. "
+        "Prefer RUANG_CREATE_KEY: the command line is visible to every local user",
+    )
+    a(
+        "--max-spaces",
+        type=int,
+        default=d.max_spaces,
+        help="live + scheduled spaces this node holds, key holders included; beyond it "
+        "creating answers 503 (RUANG_MAX_SPACES)",
+    )
+    a(
+        "--max-spaces-per-address",
+        type=int,
+        default=d.max_spaces_per_address,
+        help="live + scheduled spaces one source address may have created without the key "
+        "(RUANG_MAX_SPACES_PER_ADDRESS)",
+    )
+    a(
+        "--max-spaces-per-network",
+        type=int,
+        default=d.max_spaces_per_network,
+        help="live + scheduled spaces one /24 (IPv4) or /64 (IPv6) may have created without "
+        "the key (RUANG_MAX_SPACES_PER_NETWORK)",
+    )
+    a(
+        "--creations-per-min-per-network",
+        type=int,
+        default=d.creations_per_min_per_network,
+        help="spaces one /24 or /64 may create per minute without the key "
+        "(RUANG_CREATIONS_PER_MIN_PER_NETWORK)",
+    )
+    a(
+        "--creations-per-min",
+        type=int,
+        default=d.creations_per_min,
+        help="spaces this node creates per minute for clients without the key "
+        "(RUANG_CREATIONS_PER_MIN)",
+    )
+    a(
+        "--idle-end-s",
+        type=float,
+        default=d.idle_end_s,
+        help="seconds a live space may have nobody on stage before it ends by itself "
+        "(RUANG_IDLE_END_S)",
+    )
+    a(
+        "--scheduled-grace-s",
+        type=float,
+        default=d.scheduled_grace_s,
+        help="seconds after its start time a scheduled space that never started ends by "
+        "itself (RUANG_SCHEDULED_GRACE_S)",
+    )
+    a(
         "--log-level",
         default="info",
         choices=["debug", "info", "warning", "error"],
@@ -198,6 +254,16 @@ def main(argv: list[str] | None = None) -> None:
                 trusted_proxies=tuple(args.trusted_proxy),
                 pow_max_bits=args.pow_max_bits,
                 ticket_key=os.environ.get("RUANG_TICKET_KEY", ""),
+                create_key=os.environ.get("RUANG_CREATE_KEY", "")
+                if args.create_key is None
+                else args.create_key,
+                max_spaces=args.max_spaces,
+                max_spaces_per_address=args.max_spaces_per_address,
+                max_spaces_per_network=args.max_spaces_per_network,
+                creations_per_min_per_network=args.creations_per_min_per_network,
+                creations_per_min=args.creations_per_min,
+                idle_end_s=args.idle_end_s,
+                scheduled_grace_s=args.scheduled_grace_s,
             )
         )
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 MAX_ON_STAGE = 13  # people, host included, per space
+MAX_SPACES = 100  # live + scheduled spaces per node (every one runs a pipeline): see docs/GUARD.md
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,24 @@ class Config:
     media_realtime: bool = True
     """Ask the kernel for real-time (round-robin) scheduling of the media process, so speakers
     are served first even on a saturated machine; falls back to nice when not permitted."""
+    create_key: str = ""
+    """Secret a client must send (Authorization: Bearer) to create spaces (RUANG_CREATE_KEY);
+    empty = anyone may create, within the per-source caps below."""
+    max_spaces: int = MAX_SPACES
+    """Live + scheduled spaces this node holds, for everyone (key holders too); beyond it
+    creating answers 503."""
+    max_spaces_per_address: int = 20
+    """Live + scheduled spaces created from one source address, without the create key."""
+    max_spaces_per_network: int = 50
+    """Live + scheduled spaces created from one /24 (IPv4) or /64 (IPv6), without the key."""
+    creations_per_min_per_network: int = 20
+    """Spaces one /24 or /64 may create per minute (sliding window), without the key."""
+    creations_per_min: int = 60
+    """Spaces this node creates per minute (sliding window) for clients without the key."""
+    idle_end_s: float = 30 * 60
+    """A live space with nobody on stage for this long ends by itself, seconds."""
+    scheduled_grace_s: float = 24 * 3600
+    """A scheduled space never started ends by itself this long after its start time, seconds."""
     extra: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -71,6 +90,11 @@ class Config:
                 raise ValueError(f"trusted proxy {cidr!r} is not an address or network") from None
         if not 1 <= self.max_on_stage <= 64:
             raise ValueError(f"max_on_stage must be 1..64, got {self.max_on_stage}")
+        if not (self.idle_end_s > 0 and self.scheduled_grace_s > 0):
+            raise ValueError(
+                f"idle_end_s and scheduled_grace_s must be > 0, got {self.idle_end_s} "
+                f"and {self.scheduled_grace_s}"
+            )
 
     @property
     def base_url(self) -> str:
@@ -119,6 +143,14 @@ class Config:
             "RUANG_TRUSTED_PROXIES": ",".join(self.trusted_proxies),
             "RUANG_POW_MAX_BITS": str(self.pow_max_bits),
             "RUANG_MEDIA_REALTIME": "1" if self.media_realtime else "0",
+            "RUANG_CREATE_KEY": self.create_key,
+            "RUANG_MAX_SPACES": str(self.max_spaces),
+            "RUANG_MAX_SPACES_PER_ADDRESS": str(self.max_spaces_per_address),
+            "RUANG_MAX_SPACES_PER_NETWORK": str(self.max_spaces_per_network),
+            "RUANG_CREATIONS_PER_MIN_PER_NETWORK": str(self.creations_per_min_per_network),
+            "RUANG_CREATIONS_PER_MIN": str(self.creations_per_min),
+            "RUANG_IDLE_END_S": str(self.idle_end_s),
+            "RUANG_SCHEDULED_GRACE_S": str(self.scheduled_grace_s),
         }
 
     @classmethod
@@ -143,6 +175,20 @@ class Config:
             trusted_proxies=tuple(a for a in e.get("RUANG_TRUSTED_PROXIES", "").split(",") if a),
             pow_max_bits=int(e.get("RUANG_POW_MAX_BITS", d.pow_max_bits)),
             media_realtime=e.get("RUANG_MEDIA_REALTIME", "1") not in ("0", "false", "no", ""),
+            create_key=e.get("RUANG_CREATE_KEY", d.create_key),
+            max_spaces=int(e.get("RUANG_MAX_SPACES", d.max_spaces)),
+            max_spaces_per_address=int(
+                e.get("RUANG_MAX_SPACES_PER_ADDRESS", d.max_spaces_per_address)
+            ),
+            max_spaces_per_network=int(
+                e.get("RUANG_MAX_SPACES_PER_NETWORK", d.max_spaces_per_network)
+            ),
+            creations_per_min_per_network=int(
+                e.get("RUANG_CREATIONS_PER_MIN_PER_NETWORK", d.creations_per_min_per_network)
+            ),
+            creations_per_min=int(e.get("RUANG_CREATIONS_PER_MIN", d.creations_per_min)),
+            idle_end_s=float(e.get("RUANG_IDLE_END_S", d.idle_end_s)),
+            scheduled_grace_s=float(e.get("RUANG_SCHEDULED_GRACE_S", d.scheduled_grace_s)),
         )
 
     @property

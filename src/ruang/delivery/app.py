@@ -35,6 +35,7 @@ from ruang.delivery.joins import JoinService
 from ruang.delivery.remote import FORWARDED, RemoteOrigin
 from ruang.errors import ApiError, not_found
 from ruang.guard.admission import Limits
+from ruang.guard.creation import creation_gate
 from ruang.guard.shedding import Shedder
 from ruang.guard.tickets import load_or_create_key
 from ruang.spaces.model import ID_PATTERN, Space
@@ -43,6 +44,7 @@ from ruang.web.common import (
     EXCEPTION_HANDLERS,
     NO_STORE,
     Preflight,
+    bearer,
     error_response,
     read_body,
     space_view,
@@ -124,6 +126,7 @@ def build_delivery_app(config: Config, worker: int = 0) -> Starlette:
     hls_service = HlsService(config, files, gate, find_space, shedder, remote)
     guard = Guard(config, key, gate.admission, shedder, worker)
     joins = JoinService(config, gate, find_space, shedder, guard)
+    creation = creation_gate(config, db)
 
     def known_space(space_id: str) -> Space:
         space = find_space(space_id)
@@ -210,6 +213,12 @@ def build_delivery_app(config: Config, worker: int = 0) -> Starlette:
             upstream.content, status_code=upstream.status_code, headers={**back, **CORS}
         )
 
+    async def create_space(request: Request) -> Response:
+        # refused here, before the media process hears of it: a flood of creations costs the
+        # mixers nothing (the media process checks again as it creates, against races)
+        creation.admit(bearer(request), request.client.host if request.client else "")
+        return await proxy(request)
+
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"}, headers=NO_STORE)
 
@@ -238,6 +247,7 @@ def build_delivery_app(config: Config, worker: int = 0) -> Starlette:
             Route("/healthz", healthz),
             Route("/openapi.json", openapi),
             Route("/metrics", proxy),
+            Route("/api/spaces", create_space, methods=["POST"]),
             Route(s, get_space, methods=["GET"]),
             Route(s + "/join", join, methods=["POST"]),
             Route("/api/{path:path}", proxy, methods=["GET", "POST", "DELETE", "PATCH"]),

@@ -404,7 +404,9 @@ class HttpProtocol(asyncio.Protocol):
             "query_string": query,
             "root_path": "",
             "headers": request.headers,
-            "client": self._client,
+            # the source the guard worked out (a trusted edge's client, else the peer), so
+            # the app and the media process behind it see who really asks
+            "client": (request.ip or self._client[0], self._client[1]),
             "server": self._server,
         }
         body_sent = False

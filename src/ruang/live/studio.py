@@ -16,6 +16,7 @@ from ruang.audience import REPORT_EVERY_S, AudienceBook
 from ruang.backends import open_shared_audience
 from ruang.config import Config
 from ruang.errors import ApiError, conflict, forbidden, not_found, unauthorized
+from ruang.guard.creation import creation_gate
 from ruang.hls.store import SpaceMediaStore
 from ruang.live.pipeline import SpacePipeline
 from ruang.media.buffer import InputBuffer
@@ -42,6 +43,7 @@ class Studio:
         self._claims: asyncio.Task[None] | None = None
         self._shared_audience = open_shared_audience(config)
         self._figures: asyncio.Task[None] | None = None
+        self.creation = creation_gate(config, db)
 
     async def start(self) -> None:
         """Configure ICE and resume every space that was live when the process last stopped."""
@@ -118,9 +120,14 @@ class Studio:
         return speaker
 
     # -- lifecycle ---------------------------------------------------------------------------
-    def create_space(self, title: str, starts_at: datetime | None) -> tuple[Space, str]:
-        """A new space; live at once unless scheduled. Returns it and the host token."""
-        space, _host, token = self.db.create_space(title, starts_at)
+    def create_space(
+        self, title: str, starts_at: datetime | None, key: str | None = None, address: str = ""
+    ) -> tuple[Space, str]:
+        """A new space created from `address` with create key `key`, if the caps allow it
+        (else the refusal is raised before anything starts); live at once unless scheduled.
+        Returns it and the host token."""
+        network = self.creation.admit(key, address)  # checked and created in one step
+        space, _host, token = self.db.create_space(title, starts_at, address, network)
         # a scheduled space is on air with silence already, so players and caches warm up
         self._start_pipeline(space.id, live=space.state is State.LIVE)
         log.info("space %s created (%s): %r", space.id, space.state, title)

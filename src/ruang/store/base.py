@@ -3,6 +3,7 @@ two implementations (SQLite on one node, Redis across nodes), chosen once in `ru
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
@@ -12,14 +13,38 @@ OWNER_TTL_S = 15  # an owner that stops renewing its claim is forgotten after th
 OWNER_RENEW_S = 5.0  # how often a media process renews the claims on its spaces, seconds
 
 
+@dataclass(frozen=True, slots=True)
+class CreationCounts:
+    """What the creation caps are checked against (`ruang.guard.creation`): open (live or
+    scheduled) spaces, and spaces created since a given instant, by one creator's address and
+    network and on the whole node; the oldest recent creations as unix times (seconds), to
+    say when the rate window frees a place."""
+
+    open_by_address: int = 0
+    open_by_network: int = 0
+    open_on_node: int = 0
+    recent_by_network: int = 0
+    recent_on_node: int = 0
+    oldest_recent_by_network: float | None = None
+    oldest_recent_on_node: float | None = None
+
+
 class Store(Protocol):
     """Spaces and speakers, and which node runs each space's pipeline."""
 
     def close(self) -> None: ...
 
     def create_space(
-        self, title: str, starts_at: datetime | None
-    ) -> tuple[Space, Speaker, str]: ...
+        self, title: str, starts_at: datetime | None, address: str = "", network: str = ""
+    ) -> tuple[Space, Speaker, str]:
+        """A new space created from `address` (in `network`), live at once unless scheduled,
+        and its host; returns the host's token."""
+        ...
+
+    def creation_counts(self, address: str, network: str, since: datetime) -> CreationCounts:
+        """Open spaces by this creator's address and network and on this node, and spaces
+        created since `since` by the network and on this node (ended ones included)."""
+        ...
 
     def get_space(self, space_id: str) -> Space | None: ...
 

@@ -4,8 +4,12 @@ Keys (prefix `ruang:`): `space:{id}` a hash per space (with `node`, the node tha
 and runs its pipeline); `state:{state}` a set of space ids per state; `speaker:{space}:{id}` a
 hash per stage member; `speakers:{space}` the list of member ids in invitation order;
 `token:{space}:{sha256}` the member id holding a token; `owner:{id}` the node running the
-space's pipeline, set with a TTL that the owner's media process renews. Calls are synchronous
-and tiny (one round trip each); none is on a listener's per-part path.
+space's pipeline, set with a TTL that the owner's media process renews. For the creation caps:
+`open:addr:{address}`, `open:net:{network}` and `open:node:{node}` the sets of open (live or
+scheduled) spaces by creator address, network and node; `created:net:{network}` and
+`created:node:{node}` sorted sets of spaces by creation time (unix seconds), kept for
+CREATED_KEEP_S. Calls are synchronous and tiny (one round trip each); none is on a listener's
+per-part path.
 """
 
 from __future__ import annotations
@@ -20,10 +24,11 @@ import redis
 import redis.asyncio
 
 from ruang.spaces.model import Role, Space, Speaker, State, hash_token, new_id, new_token, utcnow
-from ruang.store.base import OWNER_TTL_S
+from ruang.store.base import OWNER_TTL_S, CreationCounts
 
 P = "ruang:"
 EVENTS = P + "events"  # pub/sub channel: "{space_id} {state}" on every state change
+CREATED_KEEP_S = 3600  # how long a creation is remembered for the creation-rate caps, seconds
 log = logging.getLogger(__name__)
 
 
@@ -66,8 +71,14 @@ class RedisSpaceStore:
         """Close the connection pool."""
         self.r.close()
 
-    def create_space(self, title: str, starts_at: datetime | None) -> tuple[Space, Speaker, str]:
-        """A new space run by this node (live at once unless starts_at is given) and its host."""
+    def _open_keys(self, address: str, network: str, node: str) -> tuple[str, str, str]:
+        return (P + f"open:addr:{address}", P + f"open:net:{network}", P + f"open:node:{node}")
+
+    def create_space(
+        self, title: str, starts_at: datetime | None, address: str = "", network: str = ""
+    ) -> tuple[Space, Speaker, str]:
+        """A new space run by this node (live at once unless starts_at is given), created from
+        `address` (in `network`), and its host."""
         now = utcnow()
         state = State.SCHEDULED if starts_at is not None else State.LIVE
         space = Space(new_id(), title, state, now, starts_at, None if starts_at else now)
@@ -80,14 +91,42 @@ class RedisSpaceStore:
             "started_at": space.started_at.isoformat() if space.started_at else "",
             "ended_at": "",
             "node": self.node,
+            "creator_address": address,
+            "creator_network": network,
         }
+        stamp = now.timestamp()
         pipe = self.r.pipeline()
         pipe.hset(P + f"space:{space.id}", mapping=fields)
+        for key in self._open_keys(address, network, self.node):
+            pipe.sadd(key, space.id)
+        for key in (P + f"created:net:{network}", P + f"created:node:{self.node}"):
+            pipe.zadd(key, {space.id: stamp})
+            pipe.zremrangebyscore(key, "-inf", stamp - CREATED_KEEP_S)
+            pipe.expire(key, CREATED_KEEP_S)
         pipe.sadd(P + f"state:{state.value}", space.id)
         pipe.set(P + f"owner:{space.id}", self.node, ex=OWNER_TTL_S)
         pipe.execute()
         host, token = self.add_speaker(space.id, "Host", Role.HOST)
         return space, host, token
+
+    def creation_counts(self, address: str, network: str, since: datetime) -> CreationCounts:
+        """One round trip: the open sets' sizes and the recent creations."""
+        pipe = self.r.pipeline()
+        for key in self._open_keys(address, network, self.node):
+            pipe.scard(key)
+        for key in (P + f"created:net:{network}", P + f"created:node:{self.node}"):
+            pipe.zcount(key, since.timestamp(), "+inf")
+            pipe.zrangebyscore(key, since.timestamp(), "+inf", start=0, num=1, withscores=True)
+        by_address, by_network, on_node, net_n, net_first, node_n, node_first = pipe.execute()
+        return CreationCounts(
+            open_by_address=int(by_address),
+            open_by_network=int(by_network),
+            open_on_node=int(on_node),
+            recent_by_network=int(net_n),
+            recent_on_node=int(node_n),
+            oldest_recent_by_network=float(net_first[0][1]) if net_first else None,
+            oldest_recent_on_node=float(node_first[0][1]) if node_first else None,
+        )
 
     def changes(self) -> None:
         """Space changes arrive by pub/sub (`ruang.backends.space_events`)."""
@@ -110,8 +149,13 @@ class RedisSpaceStore:
     def set_state(self, space_id: str, state: State, at: datetime) -> Space:
         """Move a space to `state`, stamping started_at or ended_at."""
         key = P + f"space:{space_id}"
-        old = self.r.hget(key, "state")
+        old, address, network, node = self.r.hmget(
+            key, "state", "creator_address", "creator_network", "node"
+        )
         pipe = self.r.pipeline()
+        if state is State.ENDED:  # no longer counts against its creator or its node
+            for open_key in self._open_keys(address or "", network or "", node or self.node):
+                pipe.srem(open_key, space_id)
         fields = {"state": state.value}
         column = {State.LIVE: "started_at", State.ENDED: "ended_at"}.get(state)
         if column:

@@ -16,11 +16,13 @@ from ruang.spaces.model import (
     new_token,
     utcnow,
 )
+from ruang.store.base import CreationCounts
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS spaces (
   id TEXT PRIMARY KEY, title TEXT NOT NULL, state TEXT NOT NULL,
-  created_at TEXT NOT NULL, starts_at TEXT, started_at TEXT, ended_at TEXT
+  created_at TEXT NOT NULL, starts_at TEXT, started_at TEXT, ended_at TEXT,
+  creator_address TEXT NOT NULL DEFAULT '', creator_network TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS speakers (
   id TEXT PRIMARY KEY, space_id TEXT NOT NULL REFERENCES spaces(id), name TEXT NOT NULL,
@@ -29,10 +31,28 @@ CREATE TABLE IF NOT EXISTS speakers (
 );
 CREATE INDEX IF NOT EXISTS speakers_space ON speakers(space_id);
 """
+# Columns added since the first schema, with their definitions: added to older databases.
+_ADDED_COLUMNS = {
+    "spaces": {
+        "creator_address": "TEXT NOT NULL DEFAULT ''",
+        "creator_network": "TEXT NOT NULL DEFAULT ''",
+    },
+}
+# Indexes over the added columns' queries (created once the columns exist): the creation caps
+# read only open spaces and the last minute's creations, never the whole history.
+_INDEXES = """
+CREATE INDEX IF NOT EXISTS spaces_state ON spaces(state);
+CREATE INDEX IF NOT EXISTS spaces_created ON spaces(created_at);
+"""
+_OPEN = f"('{State.LIVE.value}', '{State.SCHEDULED.value}')"
 
 
 def _t(v: str | None) -> datetime | None:
     return None if v is None else datetime.fromisoformat(v)
+
+
+def _unix(v: str | None) -> float | None:
+    return None if v is None else datetime.fromisoformat(v).timestamp()
 
 
 def _space(row: sqlite3.Row) -> Space:
@@ -70,19 +90,33 @@ class SpaceStore:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA busy_timeout=2000")
         self._db.executescript(_SCHEMA)
+        self._migrate()
+        self._db.executescript(_INDEXES)
+
+    def _migrate(self) -> None:
+        """Bring a database made by an older version up to the current schema."""
+        for table, columns in _ADDED_COLUMNS.items():
+            have = {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
+            for name, definition in columns.items():
+                if name not in have:
+                    self._db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {definition}")
 
     def close(self) -> None:
         """Close the connection."""
         self._db.close()
 
-    def create_space(self, title: str, starts_at: datetime | None) -> tuple[Space, Speaker, str]:
-        """A new space (live at once unless starts_at is given) and its host; returns the token."""
+    def create_space(
+        self, title: str, starts_at: datetime | None, address: str = "", network: str = ""
+    ) -> tuple[Space, Speaker, str]:
+        """A new space (live at once unless starts_at is given) created from `address` (in
+        `network`), and its host; returns the token."""
         now = utcnow()
         state = State.SCHEDULED if starts_at is not None else State.LIVE
         space = Space(new_id(), title, state, now, starts_at, None if starts_at else now)
         with self._db:
             self._db.execute(
-                "INSERT INTO spaces VALUES (?,?,?,?,?,?,NULL)",
+                "INSERT INTO spaces (id, title, state, created_at, starts_at, started_at,"
+                " creator_address, creator_network) VALUES (?,?,?,?,?,?,?,?)",
                 (
                     space.id,
                     title,
@@ -90,6 +124,8 @@ class SpaceStore:
                     now.isoformat(),
                     starts_at.isoformat() if starts_at else None,
                     space.started_at.isoformat() if space.started_at else None,
+                    address,
+                    network,
                 ),
             )
         host, token = self.add_speaker(space.id, "Host", Role.HOST)
@@ -99,6 +135,30 @@ class SpaceStore:
         """The space, or None."""
         row = self._db.execute("SELECT * FROM spaces WHERE id=?", (space_id,)).fetchone()
         return None if row is None else _space(row)
+
+    def creation_counts(self, address: str, network: str, since: datetime) -> CreationCounts:
+        """Two indexed reads: the open spaces, and the spaces created since `since` (created_at
+        is ISO 8601 in UTC throughout, so text order is time order)."""
+        total, by_address, by_network = self._db.execute(
+            "SELECT COUNT(*), TOTAL(creator_address=?), TOTAL(creator_network=?)"
+            f" FROM spaces WHERE state IN {_OPEN}",
+            (address, network),
+        ).fetchone()
+        recent, oldest, recent_net, oldest_net = self._db.execute(
+            "SELECT COUNT(*), MIN(created_at), TOTAL(creator_network=?),"
+            " MIN(CASE WHEN creator_network=? THEN created_at END)"
+            " FROM spaces WHERE created_at >= ?",
+            (network, network, since.isoformat()),
+        ).fetchone()
+        return CreationCounts(
+            open_by_address=int(by_address),
+            open_by_network=int(by_network),
+            open_on_node=int(total),
+            recent_by_network=int(recent_net),
+            recent_on_node=int(recent),
+            oldest_recent_by_network=_unix(oldest_net),
+            oldest_recent_on_node=_unix(oldest),
+        )
 
     def changes(self) -> int:
         """SQLite's data_version: it moves when another connection commits."""

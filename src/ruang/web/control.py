@@ -41,6 +41,14 @@ def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -
     return JSONResponse(data, status_code=status, headers={**NO_STORE, **CORS, **(headers or {})})
 
 
+def _source(request: Request) -> str:
+    """The client's address as the delivery worker names it: it sets X-Forwarded-For itself,
+    from the connection or a trusted edge's header, and never passes a client's own on (the
+    control socket is reachable from this machine only)."""
+    forwarded = request.headers.get("x-forwarded-for")
+    return forwarded or (request.client.host if request.client else "")
+
+
 def build_control_app(studio: Studio) -> Starlette:
     """The Starlette app of the control API bound to a running Studio."""
     config = studio.config
@@ -54,7 +62,7 @@ def build_control_app(studio: Studio) -> Starlette:
             starts_at = parse_starts_at(data.get("starts_at"))
         except ValueError as exc:
             raise ApiError(422, "invalid_field", str(exc)) from None
-        space, token = studio.create_space(title, starts_at)
+        space, token = studio.create_space(title, starts_at, bearer(request), _source(request))
         view = space_view(config, db, space)
         view["host_token"] = token
         view["host_url"] = f"{config.base_url}/s/{space.id}/host#token={token}"
