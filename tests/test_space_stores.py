@@ -3,14 +3,15 @@ answer the same calls the same way; Redis adds which node runs a space."""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from ruang.spaces.model import Role, State, utcnow
-from ruang.store.base import Store
+from ruang.store.base import CreationCounts, Store
 from ruang.store.redisstore import RedisSpaceStore
 from ruang.store.sqlite import SpaceStore
 
@@ -68,3 +69,57 @@ def test_redis_knows_which_node_runs_a_space(redis_url: str) -> None:
     assert a.owner(space.id) == "http://node-b" and b.owner(space.id) is None
     a.close()
     b.close()
+
+
+def test_creation_counts_follow_open_spaces_and_recent_creations(store: Store) -> None:
+    since = utcnow() - timedelta(seconds=60)
+    assert store.creation_counts("10.0.0.1", "10.0.0.0/24", since) == CreationCounts()
+    a, _, _ = store.create_space("A", None, "10.0.0.1", "10.0.0.0/24")
+    store.create_space("B", datetime(2030, 1, 1, tzinfo=UTC), "10.0.0.2", "10.0.0.0/24")
+    store.create_space("C", None, "192.0.2.9", "192.0.2.0/24")
+    c = store.creation_counts("10.0.0.1", "10.0.0.0/24", since)
+    assert (c.open_by_address, c.open_by_network, c.open_on_node) == (1, 2, 3)
+    assert (c.recent_by_network, c.recent_on_node) == (2, 3)
+    assert c.oldest_recent_by_network is not None and c.oldest_recent_on_node is not None
+    assert abs(c.oldest_recent_by_network - a.created_at.timestamp()) < 0.01
+    store.set_state(a.id, State.ENDED, utcnow())  # ended: off the caps, still a recent creation
+    c = store.creation_counts("10.0.0.1", "10.0.0.0/24", since)
+    assert (c.open_by_address, c.open_by_network, c.open_on_node) == (0, 1, 2)
+    assert (c.recent_by_network, c.recent_on_node) == (2, 3)
+    later = store.creation_counts("10.0.0.1", "10.0.0.0/24", utcnow() + timedelta(seconds=1))
+    assert (later.recent_by_network, later.recent_on_node) == (0, 0)
+    assert later.oldest_recent_on_node is None
+
+
+def test_redis_counts_open_spaces_per_node_and_sources_across_nodes(redis_url: str) -> None:
+    a = RedisSpaceStore(redis_url, "http://node-a")
+    b = RedisSpaceStore(redis_url, "http://node-b")
+    a.create_space("On A", None, "10.0.0.1", "10.0.0.0/24")
+    since = utcnow() - timedelta(seconds=60)
+    c = b.creation_counts("10.0.0.1", "10.0.0.0/24", since)
+    # the source's caps hold whichever node it asks; the node's are the node's own
+    assert (c.open_by_address, c.open_by_network, c.recent_by_network) == (1, 1, 1)
+    assert (c.open_on_node, c.recent_on_node) == (0, 0)
+    a.close()
+    b.close()
+
+
+def test_sqlite_adds_the_creator_columns_to_an_older_database(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite3"
+    old = sqlite3.connect(path)
+    old.executescript(
+        "CREATE TABLE spaces (id TEXT PRIMARY KEY, title TEXT NOT NULL, state TEXT NOT NULL,"
+        " created_at TEXT NOT NULL, starts_at TEXT, started_at TEXT, ended_at TEXT);"
+        "INSERT INTO spaces VALUES ('oldspace01', 'Old', 'live', '2026-01-01T10:00:00+00:00',"
+        " NULL, '2026-01-01T10:00:00+00:00', NULL);"
+    )
+    old.commit()
+    old.close()
+    store = SpaceStore(path)
+    old_space = store.get_space("oldspace01")
+    assert old_space is not None and old_space.state is State.LIVE
+    store.create_space("New", None, "10.0.0.1", "10.0.0.0/24")
+    c = store.creation_counts("10.0.0.1", "10.0.0.0/24", utcnow() - timedelta(seconds=60))
+    assert (c.open_by_address, c.open_on_node, c.recent_on_node) == (1, 2, 1)
+    store.close()
+    SpaceStore(path).close()  # and opening it again changes nothing

@@ -19,6 +19,7 @@ from ruang.errors import ApiError, conflict, forbidden, not_found, unauthorized
 from ruang.guard.creation import creation_gate
 from ruang.hls.store import SpaceMediaStore
 from ruang.live.pipeline import SpacePipeline
+from ruang.live.reaper import EndLimits, Reaper
 from ruang.media.buffer import InputBuffer
 from ruang.rtc.ice import configure_host_addresses, is_loopback_only
 from ruang.rtc.whip import PeerSession
@@ -44,6 +45,9 @@ class Studio:
         self._shared_audience = open_shared_audience(config)
         self._figures: asyncio.Task[None] | None = None
         self.creation = creation_gate(config, db)
+        limits = EndLimits(config.idle_end_s, config.scheduled_grace_s)
+        self.reaper = Reaper(limits, self._open_spaces, self._stage_occupied, self.end_space)
+        self._reaping: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         """Configure ICE and resume every space that was live when the process last stopped."""
@@ -54,6 +58,7 @@ class Studio:
         for space in self.db.spaces_in_state(State.SCHEDULED):
             self._start_pipeline(space.id, live=False)
         self._claims = asyncio.create_task(self._renew_claims())
+        self._reaping = asyncio.create_task(self.reaper.run())
         if self._shared_audience is not None:
             self._figures = asyncio.create_task(self._read_shared_audience())
 
@@ -81,9 +86,18 @@ class Studio:
                 log.warning("could not renew space ownership: %s", exc)
             await asyncio.sleep(OWNER_RENEW_S)
 
+    async def _open_spaces(self) -> list[Space]:
+        """The spaces this process runs, read off the event loop (for the reaper)."""
+        ids = list(self.pipelines)
+        found = await asyncio.to_thread(lambda: [self.db.get_space(i) for i in ids])
+        return [s for s in found if s is not None and s.state is not State.ENDED]
+
+    def _stage_occupied(self, space_id: str) -> bool:
+        return any(s.space_id == space_id for s in self.sessions.values())
+
     async def stop(self) -> None:
         """Hang up every session and stop every clock; live spaces stay live for a restart."""
-        for task in (self._claims, self._figures):
+        for task in (self._claims, self._figures, self._reaping):
             if task is not None:
                 task.cancel()
         for session in list(self.sessions.values()):
@@ -234,6 +248,7 @@ class Studio:
         pipeline.set_muted(speaker.id, speaker.muted)
         self.sessions[session.id] = session
         self.db.update_speaker(space_id, speaker.id, on_stage=True)
+        self.reaper.stage_changed(space_id, True, time.time())
         log.info("%s: on stage", session.label)
         return session
 
@@ -254,4 +269,6 @@ class Studio:
         if pipeline is not None:
             pipeline.remove_speaker(session.speaker_id)
         self.db.update_speaker(session.space_id, session.speaker_id, on_stage=False)
+        occupied = self._stage_occupied(session.space_id)
+        self.reaper.stage_changed(session.space_id, occupied, time.time())
         log.info("%s: left the stage", session.label)

@@ -50,6 +50,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def utc(unix_s: float) -> datetime:
+    """A unix time (seconds) as a timezone-aware datetime in UTC."""
+    return datetime.fromtimestamp(unix_s, UTC)
+
+
 def iso(t: datetime | None) -> str | None:
     """ISO 8601 with milliseconds and Z, or None."""
     return (

@@ -23,7 +23,7 @@ from ruang.forensics import build_report, render_html
 from ruang.forensics.report import load as load_evidence
 from ruang.live.studio import Studio
 from ruang.rtc.whip import SDP_MAX_BYTES
-from ruang.spaces.model import Role, clean_name, clean_title, parse_starts_at
+from ruang.spaces.model import Role, clean_name, clean_title, iso, parse_starts_at, utc
 from ruang.web.common import (
     CORS,
     EXCEPTION_HANDLERS,
@@ -75,6 +75,8 @@ def build_control_app(studio: Studio) -> Starlette:
         viewer = studio.member(space_id, token) if token else None
         view = space_view(config, db, space, viewer)
         if viewer is not None and viewer.role is Role.HOST:
+            ends_at = studio.reaper.ends_at(space, time.time())
+            view["auto_end_at"] = None if ends_at is None else iso(utc(ends_at))
             view["listeners"] = studio.audience.snapshot(space_id, time.time())
             view["guard"] = summarize([w.get("guard", {}) for w in studio.worker_load.values()])
         return _json(view)
