@@ -24,9 +24,7 @@ def _op(
             code: {
                 "description": text,
                 **(
-                    {"content": {"application/json": {"schema": _ERROR}}}
-                    if code.startswith("4")
-                    else {}
+                    {"content": {"application/json": {"schema": _ERROR}}} if code[0] in "45" else {}
                 ),
             }
             for code, text in responses.items()
@@ -62,26 +60,41 @@ OPENAPI: dict[str, Any] = {
     },
     "paths": {
         "/api/spaces": {
-            "post": _op(
-                "Create a space (live at once, or scheduled with starts_at)",
-                {
-                    "201": "The space, with host_token, whip_url, page_url, replay_url",
-                    "400": "Not JSON",
-                    "413": "Body too large",
-                    "422": "Bad title or starts_at",
-                },
-                params=[],
-                body=_json_body(
+            "post": {
+                **_op(
+                    "Create a space (live at once, or scheduled with starts_at). With the "
+                    "server's create key set (--create-key), only its holders may: "
+                    "Authorization: Bearer <key>. Either way there are caps (docs/GUARD.md).",
                     {
-                        "title": {"type": "string"},
-                        "starts_at": {"type": "string", "format": "date-time"},
-                    }
+                        "201": "The space, with host_token, whip_url, page_url, replay_url",
+                        "400": "Not JSON",
+                        "401": "create_key_required: this server needs its create key",
+                        "403": "create_key_refused: not the server's create key",
+                        "413": "Body too large",
+                        "422": "Bad title or starts_at",
+                        "429": "too_many_spaces: this address or network has as many live or "
+                        "scheduled spaces as it may (end one first); creating_too_fast: its "
+                        "network created its share of the last minute (Retry-After)",
+                        "503": "node_full: the server holds as many spaces as it can; "
+                        "creation_busy: too many spaces created here in the last minute "
+                        "(both with Retry-After)",
+                    },
+                    params=[],
+                    body=_json_body(
+                        {
+                            "title": {"type": "string"},
+                            "starts_at": {"type": "string", "format": "date-time"},
+                        }
+                    ),
                 ),
-            )
+                "security": [{}, {"bearer": []}],  # open unless the server has a create key
+            }
         },
         "/api/spaces/{space_id}": {
             "get": _op(
-                "A space: title, state, who is on stage (more for stage members)",
+                "A space: title, state, who is on stage; more for stage members, and for the "
+                "host auto_end_at: when an abandoned space ends by itself (ISO 8601, null "
+                "while someone is on stage)",
                 {"200": "The space", "404": "Unknown space"},
             )
         },

@@ -246,6 +246,23 @@
       $("listeners-text").textContent = "listening" + (typeof l.peak === "number" ? " · peak " + l.peak : "");
     }
     renderGuard(space.guard);
+    renderAutoEnd();
+  }
+
+  // An abandoned space ends by itself (the server says when): say so while it can be avoided.
+  function renderAutoEnd() {
+    const box = $("auto-end");
+    const at = space.state !== "ended" && space.auto_end_at ? new Date(space.auto_end_at) : null;
+    box.hidden = !at || Number.isNaN(at.getTime());
+    hook.autoEnd = box.hidden ? null : space.auto_end_at;
+    if (box.hidden) return;
+    const today = at.toDateString() === new Date().toDateString();
+    const when = today
+      ? new Intl.DateTimeFormat(undefined, { timeStyle: "short" }).format(at)
+      : U.formatDateTime(space.auto_end_at);
+    box.textContent = space.state === "scheduled"
+      ? "This space has not started: it ends by itself at " + when + " unless you start it."
+      : "Nobody is on stage: this space ends by itself at " + when + " unless someone goes on stage.";
   }
 
   // Attack mode, proof-of-work and refusals, as the delivery workers report them.
