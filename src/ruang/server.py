@@ -191,10 +191,15 @@ class Supervisor:
             log.info("%s started", child.label)
 
     def _write_status(self) -> None:
-        """What /metrics reports of the supervisor: restarts per kind of process."""
+        """`DATA_DIR/supervisor.json`: its pid, its children's pids by kind and number, and the
+        restarts per kind (which /metrics reports)."""
+        pids: dict[str, dict[str, int]] = {"media": {}, "worker": {}}
+        for child in self.children.values():
+            pids[child.kind][str(child.index)] = child.proc.pid
+        status = {"pid": os.getpid(), "children": pids, "restarts": self.restarts}
         path = self.config.data_dir / "supervisor.json"
         tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps({"restarts": self.restarts, "pid": os.getpid()}))
+        tmp.write_text(json.dumps(status))
         os.replace(tmp, path)
 
     # -- running -------------------------------------------------------------------------
@@ -203,7 +208,6 @@ class Supervisor:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stopping.set)
-        self._write_status()
         count = self.config.media_count
         self._spare = None
         media = await asyncio.gather(*(self._spawn_spare() for _ in range(count)))
@@ -217,6 +221,7 @@ class Supervisor:
             self.children[("worker", index)] = Child("worker", index, proc)
         for child in self.children.values():
             self._watch(child)
+        self._write_status()
         log.info(
             "Ruang on %s (data in %s): %d media processes, %d delivery workers",
             self.config.base_url,
