@@ -14,6 +14,7 @@ from pathlib import Path
 
 import httpx
 import m3u8
+from browser import BROWSER_HZ, CHROMIUM, chromium_args, write_wav
 from listening import ffmpeg_decode
 
 from ruang.tools.tones import sine, tone_levels_db
@@ -165,3 +166,48 @@ def test_sigterm_drains_and_the_space_resumes(server_factory) -> None:
         assert api.get(f"/api/spaces/{space['id']}").json()["state"] == "live"
         time.sleep(1.5)
         assert index.read_text().count("\n") > flushed  # it goes on after the restart
+
+
+async def test_the_studio_page_goes_back_on_stage_by_itself(server_factory, tmp_path) -> None:
+    """The host's studio in headless Chromium: its media process is killed; the page notices,
+    goes on stage again by itself, and its microphone is heard in the space again."""
+    from playwright.async_api import async_playwright
+
+    srv = server_factory(args=("--media-processes", "1"))
+    srv.start()
+    wav = tmp_path / "mic.wav"
+    write_wav(wav, seconds=60.0)
+    async with httpx.AsyncClient(base_url=srv.url, timeout=20, follow_redirects=True) as api:
+        space = (await api.post("/api/spaces", json={"title": "Reconnect"})).json()
+        auth = {"Authorization": f"Bearer {space['host_token']}"}
+        async with async_playwright() as p:
+            browser = await p.chromium.launch(
+                executable_path=CHROMIUM, headless=True, args=chromium_args(wav)
+            )
+            try:
+                studio = await browser.new_page()
+                await studio.goto(space["host_url"].replace("#", "?autostart=1#"))
+                connected = "window.ruangStudio && window.ruangStudio.state === 'connected'"
+                await studio.wait_for_function(connected, timeout=20_000)
+                listen = (await ajoin(api, space["id"]))["listen_url"]
+                heard = await ffmpeg_decode(listen, seconds=3)
+                levels, rest = tone_levels_db(heard, [BROWSER_HZ])
+                assert levels[BROWSER_HZ] - rest >= 20, ("before", levels, rest)
+                os.kill(child_pid(srv.data_dir, "media", 0), signal.SIGKILL)
+                await studio.wait_for_function(
+                    "window.ruangStudio.state !== 'connected'", timeout=20_000
+                )
+                await studio.wait_for_function(connected, timeout=30_000)
+                for _ in range(50):  # the server has the host on stage again
+                    view = (await api.get(f"/api/spaces/{space['id']}", headers=auth)).json()
+                    if view.get("you", {}).get("on_stage"):
+                        break
+                    await asyncio.sleep(0.2)
+                assert view["you"]["on_stage"], view
+                # ffmpeg starts a few segments back, in the silence of the gap: its last
+                # seconds are what the page sends now
+                heard = await ffmpeg_decode(listen, seconds=9)
+                levels, rest = tone_levels_db(heard[-3 * 48_000 :], [BROWSER_HZ])
+                assert levels[BROWSER_HZ] - rest >= 20, ("after", levels, rest)
+            finally:
+                await browser.close()
