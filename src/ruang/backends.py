@@ -15,15 +15,16 @@ if TYPE_CHECKING:
     from ruang.shared_audience import SharedAudience
 
 
-def open_store(config: Config) -> Store:
-    """The space store of this process."""
+def open_store(config: Config, media: int | None = None) -> Store:
+    """The space store of this process: of media process number `media`, or (None) of a
+    delivery worker or the supervisor, which see every space of the node."""
     if config.redis_url:
         from ruang.store.redisstore import RedisSpaceStore
 
-        return RedisSpaceStore(config.redis_url, config.node)
+        return RedisSpaceStore(config.redis_url, config.node, media)
     from ruang.store.sqlite import SpaceStore
 
-    return SpaceStore(config.db_path)
+    return SpaceStore(config.db_path, media)
 
 
 def make_admission(config: Config, limits: Limits, key: bytes, now: float) -> Admission:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 from pathlib import Path
 
 from ruang import __version__
 from ruang.config import Config
+from ruang.logs import setup_logging
 
 
 def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -114,6 +114,21 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         help="run the media process with real-time round-robin scheduling (needs root or "
         "CAP_SYS_NICE; falls back to nice -5, then to normal) so that listener load cannot delay "
         "the speakers' mixer (RUANG_MEDIA_REALTIME)",
+    )
+    a(
+        "--media-processes",
+        type=int,
+        default=d.media_processes,
+        help="media processes (each runs its share of the spaces: WHIP, mixing, replay); a "
+        "crash of one stops only its spaces, for the second it takes to restart; 0 = one per "
+        "core (RUANG_MEDIA_PROCESSES)",
+    )
+    a(
+        "--media-budget",
+        type=float,
+        default=d.media_budget,
+        help="share of a core each media process may fill with spaces and speakers, by the "
+        "measured costs; beyond it new spaces and speakers get 503 (RUANG_MEDIA_BUDGET)",
     )
     a(
         "--create-key",
@@ -231,11 +246,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "serve":
         from ruang.server import serve
 
-        logging.basicConfig(
-            level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-        )
-        logging.getLogger("aioice").setLevel(logging.WARNING)
-        logging.getLogger("aiortc").setLevel(logging.WARNING)
+        os.environ["RUANG_LOG_LEVEL"] = args.log_level  # the child processes log alike
+        setup_logging()
         serve(
             Config(
                 host=args.host,
@@ -251,6 +263,8 @@ def main(argv: list[str] | None = None) -> None:
                 redis_url=args.redis_url,
                 node_url=args.node_url,
                 media_realtime=args.media_realtime,
+                media_processes=args.media_processes,
+                media_budget=args.media_budget,
                 trusted_proxies=tuple(args.trusted_proxy),
                 pow_max_bits=args.pow_max_bits,
                 ticket_key=os.environ.get("RUANG_TICKET_KEY", ""),

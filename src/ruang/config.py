@@ -54,8 +54,15 @@ class Config:
     """Highest proof-of-work difficulty asked of joins under pressure (leading zero bits of
     SHA-256); 0 turns proof-of-work off."""
     media_realtime: bool = True
-    """Ask the kernel for real-time (round-robin) scheduling of the media process, so speakers
-    are served first even on a saturated machine; falls back to nice when not permitted."""
+    """Ask the kernel for real-time (round-robin) scheduling of the media processes, so
+    speakers are served first even on a saturated machine; falls back to nice when not
+    permitted."""
+    media_processes: int = 0
+    """Media processes per node (each runs its share of the spaces, WHIP and mixing);
+    0 = one per core this process may run on."""
+    media_budget: float = 0.8
+    """Share of a core each media process may fill with spaces and speakers (by the measured
+    costs in `ruang.live.capacity`) before new spaces go elsewhere or are refused, in cores."""
     create_key: str = ""
     """Secret a client must send (Authorization: Bearer) to create spaces (RUANG_CREATE_KEY);
     empty = anyone may create, within the per-source caps below."""
@@ -88,6 +95,10 @@ class Config:
                 ipaddress.ip_network(cidr, strict=False)
             except ValueError:
                 raise ValueError(f"trusted proxy {cidr!r} is not an address or network") from None
+        if not 0 <= self.media_processes <= 64:
+            raise ValueError(f"media_processes must be 0..64, got {self.media_processes}")
+        if not 0.05 <= self.media_budget <= 1.0:
+            raise ValueError(f"media_budget must be 0.05..1.0 cores, got {self.media_budget}")
         if not 1 <= self.max_on_stage <= 64:
             raise ValueError(f"max_on_stage must be 1..64, got {self.max_on_stage}")
         if not (self.idle_end_s > 0 and self.scheduled_grace_s > 0):
@@ -120,9 +131,19 @@ class Config:
         return self.data_dir / "spaces"
 
     @property
-    def control_socket(self) -> Path:
-        """Unix socket on which the media process serves control requests (API writes, WHIP)."""
-        return self.data_dir / "control.sock"
+    def media_count(self) -> int:
+        """How many media processes this node runs (media_processes, or one per usable core)."""
+        if self.media_processes:
+            return self.media_processes
+        try:
+            return max(1, len(os.sched_getaffinity(0)))
+        except AttributeError:  # not Linux
+            return max(1, os.cpu_count() or 1)
+
+    def control_socket(self, media: int) -> Path:
+        """Unix socket on which media process number `media` serves control requests (API
+        writes, WHIP) for its spaces."""
+        return self.data_dir / f"media-{media}.sock"
 
     def to_env(self) -> dict[str, str]:
         """Serialise for a child process (delivery workers)."""
@@ -143,6 +164,8 @@ class Config:
             "RUANG_TRUSTED_PROXIES": ",".join(self.trusted_proxies),
             "RUANG_POW_MAX_BITS": str(self.pow_max_bits),
             "RUANG_MEDIA_REALTIME": "1" if self.media_realtime else "0",
+            "RUANG_MEDIA_PROCESSES": str(self.media_processes),
+            "RUANG_MEDIA_BUDGET": str(self.media_budget),
             "RUANG_CREATE_KEY": self.create_key,
             "RUANG_MAX_SPACES": str(self.max_spaces),
             "RUANG_MAX_SPACES_PER_ADDRESS": str(self.max_spaces_per_address),
@@ -175,6 +198,8 @@ class Config:
             trusted_proxies=tuple(a for a in e.get("RUANG_TRUSTED_PROXIES", "").split(",") if a),
             pow_max_bits=int(e.get("RUANG_POW_MAX_BITS", d.pow_max_bits)),
             media_realtime=e.get("RUANG_MEDIA_REALTIME", "1") not in ("0", "false", "no", ""),
+            media_processes=int(e.get("RUANG_MEDIA_PROCESSES", d.media_processes)),
+            media_budget=float(e.get("RUANG_MEDIA_BUDGET", d.media_budget)),
             create_key=e.get("RUANG_CREATE_KEY", d.create_key),
             max_spaces=int(e.get("RUANG_MAX_SPACES", d.max_spaces)),
             max_spaces_per_address=int(

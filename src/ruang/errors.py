@@ -51,3 +51,28 @@ def store_unavailable(exc: BaseException) -> ApiError | None:
     return ApiError(
         503, "store_unavailable", "Shared state is unreachable; try again.", {"Retry-After": "2"}
     )
+
+
+FULL_RETRY_AFTER_S = 30  # seconds a client is told to wait when the stages are full
+DOWN_RETRY_AFTER_S = 2  # seconds a client is told to wait while a media process restarts
+
+
+def node_full(what: str) -> ApiError:
+    """503 when there is no room for one more full stage (`what` says where)."""
+    return ApiError(
+        503,
+        "node_full",
+        f"Every stage on this server is taken ({what}); the spaces already live keep their "
+        "room. Try again later or use another server.",
+        {"Retry-After": str(FULL_RETRY_AFTER_S)},
+    )
+
+
+def media_unavailable() -> ApiError:
+    """503 while a media process is restarting (it is back within about a second)."""
+    return ApiError(
+        503,
+        "media_unavailable",
+        "The media process running this space is not answering; try again.",
+        {"Retry-After": str(DOWN_RETRY_AFTER_S)},
+    )

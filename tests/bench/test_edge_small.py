@@ -5,23 +5,11 @@ serves the same paths; the JSON carries both rates and the ratio."""
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[2]
-pytestmark = pytest.mark.skipif(
-    not (
-        shutil.which("nginx")
-        and shutil.which("wrk")
-        and os.path.exists("/usr/lib/nginx/modules/ngx_http_lua_module.so")
-    ),
-    reason="needs nginx with the lua module (libnginx-mod-http-lua) and wrk",
-)
 
 
 def test_edge_small_answers_every_ticketed_request_from_its_cache(tmp_path: Path) -> None:

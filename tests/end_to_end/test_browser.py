@@ -5,34 +5,14 @@ sent is in what the ffmpeg binary decodes from listen_url."""
 from __future__ import annotations
 
 import asyncio
-import shutil
-import wave
 from pathlib import Path
 
 import httpx
-import numpy as np
-import pytest
+from browser import BROWSER_HZ, CHROMIUM, chromium_args, write_wav
 from listening import ffmpeg_decode
 
-from ruang.tools.tones import sine, tone_levels_db
+from ruang.tools.tones import tone_levels_db
 from ruangtest import ajoin
-
-BROWSER_HZ = 880.0
-CHROMIUM = shutil.which("chromium")
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
-
-
-def write_wav(path: Path, seconds: float = 30.0) -> None:
-    """A tone that swells and fades once a second, so that the browser's noise suppression does
-    not take it for steady background noise (a smooth envelope keeps the spectrum clean)."""
-    tone = sine(BROWSER_HZ, seconds, 0.4)
-    envelope = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(tone.size) / 48_000)
-    pcm = (tone * envelope * 32767).astype(np.int16)
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(48_000)
-        w.writeframes(pcm.tobytes())
 
 
 async def test_browser_speaker_reaches_listeners(server, tmp_path: Path) -> None:
@@ -47,20 +27,7 @@ async def test_browser_speaker_reaches_listeners(server, tmp_path: Path) -> None
         browser = await p.chromium.launch(
             executable_path=CHROMIUM,
             headless=True,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-                "--disable-quic",
-                "--allow-loopback-in-peer-connection",
-                "--use-fake-device-for-media-stream",
-                "--use-fake-ui-for-media-stream",
-                f"--use-file-for-fake-audio-capture={wav}",
-                "--autoplay-policy=no-user-gesture-required",
-            ],
+            args=chromium_args(wav),
         )
         try:
             studio = await browser.new_page()

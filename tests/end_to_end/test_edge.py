@@ -24,10 +24,6 @@ ROOT = Path(__file__).resolve().parents[2]
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 LUA_MODULE = Path("/usr/lib/nginx/modules/ngx_http_lua_module.so")
 KEY = "edge-test-key-" + "k" * 40
-pytestmark = pytest.mark.skipif(
-    not (os.path.exists(NGINX) and LUA_MODULE.exists()),
-    reason="nginx with the lua module (libnginx-mod-http-lua) not installed",
-)
 
 
 class Edge:

@@ -7,22 +7,16 @@ from __future__ import annotations
 import asyncio
 import random
 import secrets
-import shutil
 import time
 from pathlib import Path
 
 import httpx
 import m3u8
-import pytest
 from listening import ffmpeg_decode
 from test_live_space import HOST_HZ, SPEAKER_HZ, assert_tones, tone
 
 from ruang.tools.whip_client import WhipPublisher
 from ruangtest import RuangServer, ajoin, from_address, join, post_join
-
-pytestmark = pytest.mark.skipif(
-    shutil.which("redis-server") is None, reason="redis-server not installed"
-)
 
 
 def two_nodes(

@@ -24,7 +24,6 @@ from ruang.guard.pow import ProofOfWork
 
 STATIC = Path(__file__).resolve().parents[2] / "src" / "ruang" / "web" / "static"
 CHROMIUM = shutil.which("chromium")
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import struct
 import subprocess
 from collections.abc import Iterator
@@ -23,9 +22,6 @@ FRAMES_PER_PART = 24  # AAC frames per fragment
 PARTS_PER_SEGMENT = 4
 TONE_AMPLITUDE = 0.25  # linear full scale (-12 dBFS)
 ASC = bytes.fromhex("118856e500")  # AAC-LC, 48 kHz, mono
-
-needs_ffprobe = pytest.mark.skipif(shutil.which("ffprobe") is None, reason="ffprobe missing")
-needs_ffmpeg = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg missing")
 
 
 # --------------------------------------------------------------------------- box reading
@@ -188,7 +184,6 @@ def test_encoder_gives_expected_asc(encoded: tuple[bytes, list[bytes]]) -> None:
     assert len(packets) * fmp4.AAC_FRAME_SAMPLES >= SECONDS * SAMPLE_RATE
 
 
-@needs_ffprobe
 def test_ffprobe_reads_stream(mp4_file: Path, encoded: tuple[bytes, list[bytes]]) -> None:
     result = subprocess.run(
         ["ffprobe", "-v", "error", "-show_streams", "-show_format", "-of", "json", str(mp4_file)],
@@ -207,7 +202,6 @@ def test_ffprobe_reads_stream(mp4_file: Path, encoded: tuple[bytes, list[bytes]]
     assert float(info["format"]["duration"]) == pytest.approx(expected, abs=0.03)
 
 
-@needs_ffprobe
 def test_ffprobe_packet_timing(mp4_file: Path, encoded: tuple[bytes, list[bytes]]) -> None:
     """Every packet comes back in order, keyframe, at its running-sample-count pts, same size."""
     result = subprocess.run(
@@ -280,7 +274,6 @@ def ffmpeg_decoded_seconds(playlist: Path) -> float:
     return int(times[-1]) / 1e6
 
 
-@needs_ffmpeg
 @pytest.mark.parametrize("kind", ["replay", "live_ended"])
 def test_ffmpeg_plays_hls(encoded: tuple[bytes, list[bytes]], tmp_path: Path, kind: str) -> None:
     asc, packets = encoded

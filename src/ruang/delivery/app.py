@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import json
 import logging
 import os
 import re
@@ -18,6 +19,8 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
+from prometheus_client import CONTENT_TYPE_LATEST
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -32,8 +35,9 @@ from ruang.delivery.gate import Gate
 from ruang.delivery.guard import Guard
 from ruang.delivery.hls import HlsService
 from ruang.delivery.joins import JoinService
+from ruang.delivery.placement import MediaProcesses
 from ruang.delivery.remote import FORWARDED, RemoteOrigin
-from ruang.errors import ApiError, not_found
+from ruang.errors import ApiError, media_unavailable, not_found
 from ruang.guard.admission import Limits
 from ruang.guard.creation import creation_gate
 from ruang.guard.shedding import Shedder
@@ -49,6 +53,7 @@ from ruang.web.common import (
     read_body,
     space_view,
 )
+from ruang.web.metrics import merge_expositions
 from ruang.web.openapi import OPENAPI
 
 log = logging.getLogger(__name__)
@@ -71,6 +76,14 @@ SPACE_CACHE_MAX = 100_000
 STATIC = Path(str(resources.files("ruang.web") / "static"))
 
 
+def supervisor_status(config: Config) -> dict[str, Any] | None:
+    """What the supervisor last wrote of itself (restarts), or None."""
+    try:
+        return dict(json.loads((config.data_dir / "supervisor.json").read_text()))
+    except (OSError, ValueError):
+        return None
+
+
 def build_delivery_app(config: Config, worker: int = 0) -> Starlette:
     """The Starlette app delivery worker number `worker` serves on the public port."""
     db = open_store(config)
@@ -79,11 +92,7 @@ def build_delivery_app(config: Config, worker: int = 0) -> Starlette:
     limits = Limits(config.max_listeners, config.joins_per_s, max(1, int(config.joins_per_s)))
     now = time.time()
     gate = Gate(key, config.ticket_ttl_s, limits, now, make_admission(config, limits, key, now))
-    control = httpx.AsyncClient(
-        transport=httpx.AsyncHTTPTransport(uds=str(config.control_socket)),
-        base_url="http://control",
-        timeout=httpx.Timeout(20.0),
-    )
+    media = MediaProcesses(config)
     peers = httpx.AsyncClient(timeout=httpx.Timeout(20.0))  # other nodes' public ports
     # Nodes prove a forwarded request is theirs with a value derived from the shared key, so a
     # client cannot make a node act on a space another node runs.
@@ -171,7 +180,22 @@ def build_delivery_app(config: Config, worker: int = 0) -> Starlette:
         m = _OWNED_PATH.match(request.url.path)
         return remote.owner(m.group(1)) if m else None
 
-    async def proxy(request: Request) -> Response:
+    def media_of_path(request: Request) -> int:
+        """The media process of this node running the space the request is about (0 for
+        requests about no known space: it answers them, with a 404 where fitting)."""
+        m = _OWNED_PATH.match(request.url.path)
+        space = find_space(m.group(1)) if m else None
+        return space.media if space is not None else 0
+
+    async def create_space(request: Request) -> Response:
+        """A new space goes to the least-loaded media process with room for a full stage,
+        if the creation caps allow it: refused here, before any media process hears of it, so
+        a flood of creations costs the mixers nothing (the chosen process checks again as it
+        creates, against races)."""
+        creation.admit(bearer(request), request.client.host if request.client else "")
+        return await proxy(request, await media.place())
+
+    async def proxy(request: Request, to_media: int | None = None) -> Response:
         headers = {k: v for k, v in request.headers.items() if k in _PROXY_HEADERS}
         if request.client is not None:
             headers["x-forwarded-for"] = request.client.host
@@ -188,6 +212,7 @@ def build_delivery_app(config: Config, worker: int = 0) -> Starlette:
                     content=request.stream(),
                 )
             else:
+                control = media.client(media_of_path(request) if to_media is None else to_media)
                 upstream = await control.request(
                     request.method,
                     path,
@@ -200,24 +225,34 @@ def build_delivery_app(config: Config, worker: int = 0) -> Starlette:
             # in a header): its fault, not the media process's
             return error_response(ApiError(400, "bad_request", f"Unusable request: {exc}"))
         except httpx.HTTPError:
-            return error_response(
-                ApiError(
-                    503,
-                    "media_unavailable",
-                    "The media process is not answering; try again.",
-                    {"Retry-After": "2"},
-                )
-            )
+            return error_response(media_unavailable())
         back = {k: v for k, v in upstream.headers.items() if k in _PROXY_BACK}
         return Response(
             upstream.content, status_code=upstream.status_code, headers={**back, **CORS}
         )
 
-    async def create_space(request: Request) -> Response:
-        # refused here, before the media process hears of it: a flood of creations costs the
-        # mixers nothing (the media process checks again as it creates, against races)
-        creation.admit(bearer(request), request.client.host if request.client else "")
-        return await proxy(request)
+    async def metrics(request: Request) -> Response:
+        """Every media process's figures in one exposition, with the supervisor's."""
+        answers = await media.gather("/metrics")
+        up = GaugeMetricFamily(
+            "ruang_media_up", "1 if a media process answered this scrape", labels=["media"]
+        )
+        for index, answer in enumerate(answers):
+            up.add_metric([str(index)], float(answer is not None and answer.status_code == 200))
+        extra: list[Metric] = [up]
+        status = supervisor_status(config)
+        if status is not None:
+            restarts = CounterMetricFamily(
+                "ruang_process_restarts",
+                "Processes the supervisor restarted after they died",
+                labels=["kind"],
+            )
+            for kind, n in dict(status.get("restarts", {})).items():
+                restarts.add_metric([str(kind)], float(n))
+            extra.append(restarts)
+        texts = [a.text for a in answers if a is not None and a.status_code == 200]
+        body = await asyncio.to_thread(merge_expositions, texts, extra)
+        return Response(body, media_type=CONTENT_TYPE_LATEST, headers=NO_STORE)
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"}, headers=NO_STORE)
@@ -228,7 +263,7 @@ def build_delivery_app(config: Config, worker: int = 0) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
-        await control.aclose()
+        await media.aclose()
         await peers.aclose()
         if remote is not None:
             await remote.aclose()
@@ -246,10 +281,10 @@ def build_delivery_app(config: Config, worker: int = 0) -> Starlette:
             Mount("/static", StaticFiles(directory=STATIC)),
             Route("/healthz", healthz),
             Route("/openapi.json", openapi),
-            Route("/metrics", proxy),
-            Route("/api/spaces", create_space, methods=["POST"]),
+            Route("/metrics", metrics),
             Route(s, get_space, methods=["GET"]),
             Route(s + "/join", join, methods=["POST"]),
+            Route("/api/spaces", create_space, methods=["POST"]),
             Route("/api/{path:path}", proxy, methods=["GET", "POST", "DELETE", "PATCH"]),
             Route("/whip/{path:path}", proxy, methods=["POST", "DELETE", "PATCH"]),
         ],
@@ -280,11 +315,14 @@ def build_delivery_app(config: Config, worker: int = 0) -> Starlette:
             "shed": {p.name.lower(): n for p, n in shedder.shed.items()},
             "guard": guard.statistics(),
         }
-        body = {"worker": str(os.getpid()), "spaces": report, "load": load}
-        try:
-            await control.post("/internal/audience", json=body)
-        except httpx.HTTPError as exc:
-            log.warning("could not report the audience: %s", exc)
+        # each media process hears of its own spaces' listeners, and every one of the load
+        per_media: list[dict[str, Any]] = [{} for _ in media.clients]
+        for space_id, figures in report.items():
+            space = find_space(space_id)
+            if space is not None and 0 <= space.media < len(per_media):
+                per_media[space.media][space_id] = figures
+        bodies = [{"worker": str(os.getpid()), "spaces": s, "load": load} for s in per_media]
+        await media.post_all("/internal/audience", bodies)
 
     app.state.events = space_events(config, space_changed)
     app.state.hls = hls_service

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from ruang.errors import ApiError
+from ruang.errors import ApiError, node_full
 from ruang.guard.network import network_of
 from ruang.spaces.model import utcnow
 from ruang.store.base import CreationCounts
@@ -32,7 +32,6 @@ if TYPE_CHECKING:
     from ruang.store.base import Store
 
 RATE_WINDOW_S = 60.0  # the creation rates are counted over this sliding window, seconds
-NODE_FULL_RETRY_S = 60  # Retry-After of a full node: spaces end at the pace of people, seconds
 
 
 @dataclass(frozen=True)
@@ -93,13 +92,7 @@ def check_creation(
                 {"Retry-After": retry},
             )
     if counts.open_on_node >= limits.max_spaces:
-        return ApiError(
-            503,
-            "node_full",
-            f"This server already runs {counts.open_on_node} live or scheduled spaces, as many "
-            f"as it holds; try again later.",
-            {"Retry-After": str(NODE_FULL_RETRY_S)},
-        )
+        return node_full(f"{counts.open_on_node} live or scheduled spaces, its most")
     if not keyed and counts.recent_on_node >= limits.per_node_per_min:
         retry = _retry_s(counts.oldest_recent_on_node, now)
         return ApiError(

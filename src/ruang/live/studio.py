@@ -10,14 +10,22 @@ import asyncio
 import logging
 import time
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ruang.audience import REPORT_EVERY_S, AudienceBook
-from ruang.backends import open_shared_audience
 from ruang.config import Config
-from ruang.errors import ApiError, conflict, forbidden, not_found, unauthorized
+from ruang.errors import (
+    FULL_RETRY_AFTER_S,
+    ApiError,
+    conflict,
+    forbidden,
+    node_full,
+    not_found,
+    unauthorized,
+)
 from ruang.guard.creation import creation_gate
 from ruang.hls.store import SpaceMediaStore
+from ruang.live.capacity import Costs, Load, room_for_space, room_for_speaker
 from ruang.live.pipeline import SpacePipeline
 from ruang.live.reaper import EndLimits, Reaper
 from ruang.media.buffer import InputBuffer
@@ -26,15 +34,28 @@ from ruang.rtc.whip import PeerSession
 from ruang.spaces.model import ID_PATTERN, Role, Space, Speaker, State, utcnow
 from ruang.store.base import OWNER_RENEW_S, Store
 
+if TYPE_CHECKING:
+    from ruang.shared_audience import SharedAudience
+
 log = logging.getLogger(__name__)
 
 
 class Studio:
-    """Spaces, speakers and sessions of this node's media process."""
+    """Spaces, speakers and sessions of one media process: the spaces stamped with its
+    number `media` in the store."""
 
-    def __init__(self, config: Config, db: Store) -> None:
+    def __init__(
+        self,
+        config: Config,
+        db: Store,
+        media: int = 0,
+        costs: Costs | None = None,
+        shared_audience: SharedAudience | None = None,
+    ) -> None:
         self.config = config
         self.db = db
+        self.media = media
+        self.costs = costs or Costs(config.media_budget, seats=config.max_on_stage)
         self.pipelines: dict[str, SpacePipeline] = {}
         self.sessions: dict[str, PeerSession] = {}
         self.audience = AudienceBook()
@@ -42,7 +63,7 @@ class Studio:
         self._loopback_only = is_loopback_only(config.ice_addresses)
         self._lock = asyncio.Lock()
         self._claims: asyncio.Task[None] | None = None
-        self._shared_audience = open_shared_audience(config)
+        self._shared_audience = shared_audience
         self._figures: asyncio.Task[None] | None = None
         self.creation = creation_gate(config, db)
         limits = EndLimits(config.idle_end_s, config.scheduled_grace_s)
@@ -133,14 +154,43 @@ class Studio:
             raise forbidden("Only the host can do this.")
         return speaker
 
+    # -- capacity ----------------------------------------------------------------------------
+    def load(self) -> Load:
+        """What this process carries now."""
+        return Load(self.media, len(self.pipelines), len(self.sessions))
+
+    def statistics(self) -> dict[str, Any]:
+        """Load and capacity, for placement (the delivery workers ask) and /metrics."""
+        load = self.load()
+        return {
+            "media": self.media,
+            "spaces": load.spaces,
+            "speakers": load.speakers,
+            "cores": round(load.cores(self.costs), 4),
+            "budget": self.costs.budget,
+            "full_stages": self.costs.full_stages,
+            "room_for_space": room_for_space(self.costs, load),
+            "room_for_speaker": room_for_speaker(self.costs, load),
+        }
+
+    def _refuse_if_full(self, counted: bool = False) -> None:
+        """503 unless one more full stage fits (`counted`: the space's own silent pipeline is
+        already among the load, as a scheduled space's is when it starts)."""
+        load = self.load()
+        if counted:
+            load = Load(load.media, load.spaces - 1, load.speakers)
+        if not room_for_space(self.costs, load):
+            raise node_full(f"{self.costs.full_stages} full stages per media process")
+
     # -- lifecycle ---------------------------------------------------------------------------
     def create_space(
         self, title: str, starts_at: datetime | None, key: str | None = None, address: str = ""
     ) -> tuple[Space, str]:
-        """A new space created from `address` with create key `key`, if the caps allow it
-        (else the refusal is raised before anything starts); live at once unless scheduled.
-        Returns it and the host token."""
+        """A new space created from `address` with create key `key`, if the creation caps
+        allow it (429/503, raised before anything starts) and this process has room for one
+        more full stage (503); live at once unless scheduled. Returns it and the host token."""
         network = self.creation.admit(key, address)  # checked and created in one step
+        self._refuse_if_full()
         space, _host, token = self.db.create_space(title, starts_at, address, network)
         # a scheduled space is on air with silence already, so players and caches warm up
         self._start_pipeline(space.id, live=space.state is State.LIVE)
@@ -153,6 +203,7 @@ class Studio:
         if space.state is State.ENDED:
             raise conflict("space_ended", "This space has ended; it cannot start again.")
         if space.state is State.SCHEDULED:
+            self._refuse_if_full(counted=True)
             space = self.db.set_state(space_id, State.LIVE, utcnow())
             self._start_pipeline(space_id)
             self.pipelines[space_id].go_live()
@@ -230,6 +281,14 @@ class Studio:
         replaced = [s for s in others if s.speaker_id == speaker.id]
         if len(others) - len(replaced) >= self.config.max_on_stage:
             raise conflict("stage_full", f"{len(others)} people are already on stage.")
+        if not replaced and not room_for_speaker(self.costs, self.load()):
+            raise ApiError(
+                503,
+                "media_full",
+                "This server has no room for another person on stage right now; the people "
+                "already on stage keep theirs. Try again shortly.",
+                {"Retry-After": str(FULL_RETRY_AFTER_S)},
+            )
         session = PeerSession(space_id, speaker.id, self._session_closed)
         buffer = InputBuffer()
         try:

@@ -75,6 +75,7 @@ class Space:
     starts_at: datetime | None = None
     started_at: datetime | None = None
     ended_at: datetime | None = None
+    media: int = 0  # the node's media process running its pipeline (and WHIP, control)
 
 
 @dataclass(frozen=True, slots=True)

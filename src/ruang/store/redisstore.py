@@ -45,6 +45,7 @@ def _space(h: dict[str, str]) -> Space:
         starts_at=_t(h.get("starts_at")),
         started_at=_t(h.get("started_at")),
         ended_at=_t(h.get("ended_at")),
+        media=int(h.get("media") or 0),
     )
 
 
@@ -61,11 +62,13 @@ def _speaker(h: dict[str, str]) -> Speaker:
 
 
 class RedisSpaceStore:
-    """The Store interface on Redis; `node` is this node's base URL."""
+    """The Store interface on Redis; `node` is this node's base URL, `media` the media process
+    using it (None for a delivery worker), as in the SQLite store."""
 
-    def __init__(self, url: str, node: str) -> None:
+    def __init__(self, url: str, node: str, media: int | None = None) -> None:
         self.r: Any = redis.Redis.from_url(url, decode_responses=True)  # str in, str out
         self.node = node
+        self.media = media
 
     def close(self) -> None:
         """Close the connection pool."""
@@ -81,7 +84,9 @@ class RedisSpaceStore:
         `address` (in `network`), and its host."""
         now = utcnow()
         state = State.SCHEDULED if starts_at is not None else State.LIVE
-        space = Space(new_id(), title, state, now, starts_at, None if starts_at else now)
+        media = self.media or 0
+        started = None if starts_at else now
+        space = Space(new_id(), title, state, now, starts_at, started, media=media)
         fields: dict[str, Any] = {
             "id": space.id,
             "title": title,
@@ -91,6 +96,7 @@ class RedisSpaceStore:
             "started_at": space.started_at.isoformat() if space.started_at else "",
             "ended_at": "",
             "node": self.node,
+            "media": str(media),
             "creator_address": address,
             "creator_network": network,
         }
@@ -138,13 +144,20 @@ class RedisSpaceStore:
         return _space(h) if h else None
 
     def spaces_in_state(self, state: State) -> list[Space]:
-        """This node's spaces in a state (the ones its media process resumes)."""
+        """This node's spaces in a state (of this media process only, if it is one: the ones
+        it resumes)."""
         out = []
         for sid in sorted(self.r.smembers(P + f"state:{state.value}")):
             h = self.r.hgetall(P + f"space:{sid}")
             if h and h.get("node") == self.node:
-                out.append(_space(h))
+                space = _space(h)
+                if self.media is None or space.media == self.media:
+                    out.append(space)
         return out
+
+    def move(self, space_id: str, media: int) -> None:
+        """Run the space on another of this node's media processes from its next start."""
+        self.r.hset(P + f"space:{space_id}", "media", str(media))
 
     def set_state(self, space_id: str, state: State, at: datetime) -> Space:
         """Move a space to `state`, stamping started_at or ended_at."""

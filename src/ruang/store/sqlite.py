@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from datetime import datetime
 from pathlib import Path
@@ -22,6 +23,7 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS spaces (
   id TEXT PRIMARY KEY, title TEXT NOT NULL, state TEXT NOT NULL,
   created_at TEXT NOT NULL, starts_at TEXT, started_at TEXT, ended_at TEXT,
+  media INTEGER NOT NULL DEFAULT 0,
   creator_address TEXT NOT NULL DEFAULT '', creator_network TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS speakers (
@@ -34,6 +36,7 @@ CREATE INDEX IF NOT EXISTS speakers_space ON speakers(space_id);
 # Columns added since the first schema, with their definitions: added to older databases.
 _ADDED_COLUMNS = {
     "spaces": {
+        "media": "INTEGER NOT NULL DEFAULT 0",  # from before several media processes
         "creator_address": "TEXT NOT NULL DEFAULT ''",
         "creator_network": "TEXT NOT NULL DEFAULT ''",
     },
@@ -64,6 +67,7 @@ def _space(row: sqlite3.Row) -> Space:
         starts_at=_t(row["starts_at"]),
         started_at=_t(row["started_at"]),
         ended_at=_t(row["ended_at"]),
+        media=int(row["media"]),
     )
 
 
@@ -80,9 +84,13 @@ def _speaker(row: sqlite3.Row) -> Speaker:
 
 
 class SpaceStore:
-    """Synchronous SQLite access; each call is one short transaction (well under a millisecond)."""
+    """Synchronous SQLite access; each call is one short transaction (well under a millisecond).
 
-    def __init__(self, path: Path):
+    A media process opens it with its `media` number: the spaces it creates are stamped with
+    it, and it resumes only those; delivery workers open it with None and see every space."""
+
+    def __init__(self, path: Path, media: int | None = None):
+        self.media = media
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._db.row_factory = sqlite3.Row
@@ -96,10 +104,11 @@ class SpaceStore:
     def _migrate(self) -> None:
         """Bring a database made by an older version up to the current schema."""
         for table, columns in _ADDED_COLUMNS.items():
-            have = {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
+            have = {row["name"] for row in self._db.execute(f"PRAGMA table_info({table})")}
             for name, definition in columns.items():
                 if name not in have:
-                    self._db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {definition}")
+                    with contextlib.suppress(sqlite3.OperationalError):  # another process did
+                        self._db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {definition}")
 
     def close(self) -> None:
         """Close the connection."""
@@ -112,11 +121,13 @@ class SpaceStore:
         `network`), and its host; returns the token."""
         now = utcnow()
         state = State.SCHEDULED if starts_at is not None else State.LIVE
-        space = Space(new_id(), title, state, now, starts_at, None if starts_at else now)
+        media = self.media or 0
+        started = None if starts_at else now
+        space = Space(new_id(), title, state, now, starts_at, started, media=media)
         with self._db:
             self._db.execute(
-                "INSERT INTO spaces (id, title, state, created_at, starts_at, started_at,"
-                " creator_address, creator_network) VALUES (?,?,?,?,?,?,?,?)",
+                "INSERT INTO spaces (id, title, state, created_at, starts_at, started_at, media,"
+                " creator_address, creator_network) VALUES (?,?,?,?,?,?,?,?,?)",
                 (
                     space.id,
                     title,
@@ -124,6 +135,7 @@ class SpaceStore:
                     now.isoformat(),
                     starts_at.isoformat() if starts_at else None,
                     space.started_at.isoformat() if space.started_at else None,
+                    media,
                     address,
                     network,
                 ),
@@ -165,9 +177,18 @@ class SpaceStore:
         return int(self._db.execute("PRAGMA data_version").fetchone()[0])
 
     def spaces_in_state(self, state: State) -> list[Space]:
-        """All spaces currently in a state (live ones are resumed after a restart)."""
-        rows = self._db.execute("SELECT * FROM spaces WHERE state=?", (state.value,)).fetchall()
-        return [_space(r) for r in rows]
+        """The spaces in a state that this media process runs (all of them for a delivery
+        worker): live ones are resumed after a restart."""
+        query, args = "SELECT * FROM spaces WHERE state=?", [state.value]
+        if self.media is not None:
+            query, args = query + " AND media=?", [*args, str(self.media)]
+        return [_space(r) for r in self._db.execute(query, args).fetchall()]
+
+    def move(self, space_id: str, media: int) -> None:
+        """Run the space on another media process from its next start (after the node was
+        restarted with fewer media processes)."""
+        with self._db:
+            self._db.execute("UPDATE spaces SET media=? WHERE id=?", (media, space_id))
 
     def set_state(self, space_id: str, state: State, at: datetime) -> Space:
         """Move a space to `state`, stamping started_at or ended_at."""
@@ -246,9 +267,17 @@ class SpaceStore:
                     )
 
     def clear_on_stage(self) -> None:
-        """After a restart nobody is connected until they publish again."""
+        """After a restart nobody is connected until they publish again (to this media
+        process's spaces: the others' speakers are still on stage)."""
         with self._db:
-            self._db.execute("UPDATE speakers SET on_stage=0")
+            if self.media is None:
+                self._db.execute("UPDATE speakers SET on_stage=0")
+            else:
+                self._db.execute(
+                    "UPDATE speakers SET on_stage=0"
+                    " WHERE space_id IN (SELECT id FROM spaces WHERE media=?)",
+                    (self.media,),
+                )
 
     def owner(self, space_id: str) -> str | None:
         """One node runs every space."""

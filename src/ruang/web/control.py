@@ -190,6 +190,10 @@ def build_control_app(studio: Studio) -> Starlette:
             studio.worker_load[worker] = load
         return Response(status_code=204)
 
+    async def load(request: Request) -> Response:
+        # Only delivery workers reach this: where to place a new space.
+        return _json(studio.statistics())
+
     async def whip_patch(request: Request) -> Response:
         raise ApiError(
             405,
@@ -214,6 +218,7 @@ def build_control_app(studio: Studio) -> Starlette:
             Route(s + "/speakers/{speaker_id}/mute", mute, methods=["POST"]),
             Route(s + "/speakers/{speaker_id}", remove, methods=["DELETE"]),
             Route("/internal/audience", audience_report, methods=["POST"]),
+            Route("/internal/load", load, methods=["GET"]),
             Route("/whip/{space_id}", whip_publish, methods=["POST"]),
             Route("/whip/{space_id}/sessions/{session_id}", whip_delete, methods=["DELETE"]),
             Route("/whip/{space_id}/sessions/{session_id}", whip_patch, methods=["PATCH"]),

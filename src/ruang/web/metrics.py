@@ -5,7 +5,9 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 
 from ruang.live.studio import Studio
@@ -19,12 +21,33 @@ class StudioCollector(Collector):
 
     def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         """Called by the registry on each scrape."""
-        live = GaugeMetricFamily("ruang_live_spaces", "Spaces whose media pipeline runs here")
-        live.add_metric([], len(self._studio.pipelines))
+        m = [str(self._studio.media)]
+        stats = self._studio.statistics()
+        live = GaugeMetricFamily(
+            "ruang_live_spaces", "Spaces whose media pipeline runs here", labels=["media"]
+        )
+        live.add_metric(m, len(self._studio.pipelines))
         yield live
-        stage = GaugeMetricFamily("ruang_sessions", "WHIP sessions (people on stage)")
-        stage.add_metric([], len(self._studio.sessions))
+        stage = GaugeMetricFamily(
+            "ruang_sessions", "WHIP sessions (people on stage)", labels=["media"]
+        )
+        stage.add_metric(m, len(self._studio.sessions))
         yield stage
+        priced = GaugeMetricFamily(
+            "ruang_media_load_cores",
+            "A media process's spaces and speakers priced at their measured cost, in cores",
+            labels=["media"],
+        )
+        priced.add_metric(m, stats["cores"])
+        budget = GaugeMetricFamily(
+            "ruang_media_budget_cores", "What a media process may carry, in cores", labels=["media"]
+        )
+        budget.add_metric(m, stats["budget"])
+        stages = GaugeMetricFamily(
+            "ruang_media_full_stages", "Full stages a media process holds", labels=["media"]
+        )
+        stages.add_metric(m, stats["full_stages"])
+        yield from (priced, budget, stages)
         ticks = CounterMetricFamily("ruang_mixer_ticks", "20 ms mixer ticks", labels=["space"])
         late = CounterMetricFamily(
             "ruang_mixer_late_ticks", "Ticks started over 20 ms late", labels=["space"]
@@ -93,3 +116,32 @@ class StudioCollector(Collector):
                 pow_failed.add_metric([worker, str(cause)], float(n))
             records.add_metric([worker], float(guard.get("recorder", {}).get("records_written", 0)))
         yield from (level, shed, attack, pow_bits, limited, pow_failed, records)
+
+
+class _Families(Collector):
+    def __init__(self, families: list[Metric]) -> None:
+        self._families = families
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self._families
+
+
+def merge_expositions(texts: list[str], extra: list[Metric] | None = None) -> bytes:
+    """One Prometheus exposition from several processes' (each media process reports its own
+    spaces; every one repeats the delivery workers' figures, kept once): families are merged
+    by name, a sample seen twice with the same labels is kept once."""
+    merged: dict[str, Metric] = {}
+    seen: set[tuple[str, tuple[tuple[str, str], ...]]] = set()
+    for text in texts:
+        for family in text_string_to_metric_families(text):
+            into = merged.setdefault(
+                family.name, Metric(family.name, family.documentation, family.type, family.unit)
+            )
+            for sample in family.samples:
+                key = (sample.name, tuple(sorted(sample.labels.items())))
+                if key not in seen:
+                    seen.add(key)
+                    into.samples.append(sample)
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Families([*merged.values(), *(extra or [])]))
+    return generate_latest(registry)

@@ -24,6 +24,10 @@
   let pc = null, stream = null, resourceUrl = null;
   let stopMeter = () => {};
   let selfMuted = false;
+  let wantOnStage = false;   // the user pressed "Go on stage" and has not left: keep them there
+  let retries = 0;           // reconnections in a row without a good connection
+  let retryTimer = 0;
+  let connectedAt = 0;       // when the current connection came up (ms)
 
   const goButton = $("go-button"), leaveButton = $("leave-button"), micToggle = $("mic-toggle");
   const remoteAudio = $("remote-audio"), notice = $("notice");
@@ -39,6 +43,7 @@
   const STATE_TEXT = {
     idle: ["Off stage", ""], connecting: ["Connecting…", "dot-busy"],
     connected: ["On stage: you are live", "dot-ok"], failed: ["Can't go on stage", "dot-bad"],
+    reconnecting: ["Reconnecting to the stage…", "dot-busy"],
     left: ["You left the stage", ""],
   };
 
@@ -48,7 +53,7 @@
     const [text, dot] = STATE_TEXT[state];
     $("conn-text").textContent = text + (state === "failed" && hook.error ? ": " + hook.error : "");
     $("conn-dot").className = "dot " + dot;
-    const onStage = state === "connecting" || state === "connected";
+    const onStage = state === "connecting" || state === "connected" || state === "reconnecting";
     goButton.hidden = onStage || stopped;
     goButton.disabled = stopped || !spaceId || !token || (space && space.state === "ended");
     leaveButton.hidden = !onStage;
@@ -66,11 +71,13 @@
   }
 
   // ---- Going on stage (WHIP) --------------------------------------------
-  async function goOnStage() {
+  async function goOnStage(again) {
     if (!spaceId || !token || stopped) return;
     const mine = ++attempt;
+    wantOnStage = true;
+    clearTimeout(retryTimer);
     if (notice.classList.contains("notice-error")) notify(notice, "");
-    setState("connecting", null);
+    setState(again === true ? "reconnecting" : "connecting", null);
     try {
       const media = await W.getMic();
       if (mine !== attempt) { media.getTracks().forEach((t) => t.stop()); return; }
@@ -87,23 +94,52 @@
       const url = await W.publish(conn, media.getAudioTracks()[0], media, whipUrl, token);
       if (mine !== attempt) { if (url) W.unpublish(url, token); return; }
       resourceUrl = url;
-      if (conn.connectionState === "connected") setState("connected");
+      if (conn.connectionState === "connected") onConnected();
     } catch (err) {
       if (mine !== attempt) return;
       teardown(true);
-      setState("failed", (err && err.message) || "Could not go on stage.");
-      if (err && [401, 403, 404].includes(err.status)) pollSoon(0);
+      // Refused for good (removed, ended, bad link): say so. Anything else (the server
+      // restarting a process, a full node, the network): try again by itself.
+      if (err && [401, 403, 404, 409].includes(err.status)) {
+        wantOnStage = false;
+        setState("failed", (err && err.message) || "Could not go on stage.");
+        pollSoon(0);
+      } else if (wantOnStage) {
+        reconnectLater((err && err.message) || "Could not go on stage.");
+      } else {
+        setState("failed", (err && err.message) || "Could not go on stage.");
+      }
     }
+  }
+
+  function onConnected() {
+    retries = 0;
+    connectedAt = Date.now();
+    setState("connected");
+  }
+
+  // The stage connection is gone (a server process restarted, the network dropped): go on
+  // stage again by ourselves, sooner first, then every few seconds.
+  function reconnectLater(why) {
+    if (!wantOnStage || stopped) return;
+    teardown(false);
+    const delay = Math.min(500 * 2 ** retries, 8000);
+    retries += 1;
+    setState("reconnecting", why);
+    $("conn-text").textContent = "Reconnecting to the stage…" + (why ? " (" + why + ")" : "");
+    retryTimer = setTimeout(() => goOnStage(true), delay);
   }
 
   function onConnectionState(conn, mine) {
     if (mine !== attempt || conn !== pc) return;
     const s = conn.connectionState;
-    if (s === "connected") setState("connected");
-    else if (s === "disconnected") $("conn-text").textContent = "Connection unstable, trying to recover…";
-    else if (s === "failed" || s === "closed") {
-      teardown(true);
-      setState("failed", "The connection to the server was lost.");
+    if (s === "connected") onConnected();
+    else if (s === "disconnected") {
+      $("conn-text").textContent = "Connection unstable, trying to recover…";
+      // ICE may recover by itself; if not within 2 s, start afresh
+      setTimeout(() => { if (conn === pc && conn.connectionState === "disconnected") reconnectLater("connection lost"); }, 2000);
+    } else if (s === "failed" || s === "closed") {
+      reconnectLater("connection lost");
       pollSoon(0); // were we removed, or did the space end?
     }
   }
@@ -130,6 +166,8 @@
   }
 
   function leaveStage(byUser) {
+    wantOnStage = false;
+    clearTimeout(retryTimer);
     teardown(true);
     setState("left", byUser ? null : hook.error);
   }
@@ -147,6 +185,10 @@
       const { data } = await api("GET", base, { token });
       space = data || {};
       loadedOnce = true;
+      // The server no longer has our session (its media process restarted) though our side
+      // still looks connected: go on stage again.
+      if (hook.state === "connected" && space.you && space.you.on_stage === false &&
+          Date.now() - connectedAt > 4000) reconnectLater("the server restarted");
       if (notice.classList.contains("notice-warn")) notify(notice, "");
       renderSpace();
     } catch (err) {
@@ -166,8 +208,10 @@
 
   function stop(message) {
     stopped = true;
+    wantOnStage = false;
     clearTimeout(pollTimer);
-    const wasOn = hook.state === "connecting" || hook.state === "connected";
+    clearTimeout(retryTimer);
+    const wasOn = ["connecting", "connected", "reconnecting"].includes(hook.state);
     teardown(false);
     $("host-muted").hidden = true;
     showError(message);
@@ -187,7 +231,7 @@
     renderStage();
     if (role === "host") renderHostPanel();
     if (space.state === "ended") {
-      if (hook.state === "connecting" || hook.state === "connected") leaveStage(false);
+      if (["connecting", "connected", "reconnecting"].includes(hook.state)) leaveStage(false);
       stopped = true;
       notify(notice, "This space has ended." + (space.replay_url ? " The replay is on the listener page." : ""), "info");
     }
@@ -347,7 +391,7 @@
   });
 
   // ---- Wiring -------------------------------------------------------------
-  goButton.addEventListener("click", goOnStage);
+  goButton.addEventListener("click", () => goOnStage(false));
   leaveButton.addEventListener("click", () => leaveStage(true));
   micToggle.addEventListener("click", () => { selfMuted = !selfMuted; applyMute(); });
   $("hear-button").addEventListener("click", () => { $("hear-button").hidden = true; playRemote(); });

@@ -1,0 +1,45 @@
+"""Headless Chromium for the tests: Debian's binary with a fake microphone from a WAV file."""
+
+from __future__ import annotations
+
+import shutil
+import wave
+from pathlib import Path
+
+import numpy as np
+
+from ruang.tools.tones import sine
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+BROWSER_HZ = 880.0  # the tone of the fake microphone
+
+
+def write_wav(path: Path, seconds: float = 30.0) -> None:
+    """A tone that swells and fades once a second, so that the browser's noise suppression does
+    not take it for steady background noise (a smooth envelope keeps the spectrum clean)."""
+    tone = sine(BROWSER_HZ, seconds, 0.4)
+    envelope = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(tone.size) / 48_000)
+    pcm = (tone * envelope * 32767).astype(np.int16)
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(48_000)
+        w.writeframes(pcm.tobytes())
+
+
+def chromium_args(wav: Path) -> list[str]:
+    """Flags for headless Chromium as root on this machine, with `wav` as the microphone."""
+    return [
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--disable-quic",
+        "--allow-loopback-in-peer-connection",
+        "--use-fake-device-for-media-stream",
+        "--use-fake-ui-for-media-stream",
+        f"--use-file-for-fake-audio-capture={wav}",
+        "--autoplay-policy=no-user-gesture-required",
+    ]
