@@ -10,6 +10,8 @@
   const errorBox = $("create-error");
   const button = $("create-button");
   const result = $("result");
+  const keyField = $("key-field");
+  const keyInput = $("create-key");
 
   // "YYYY-MM-DDTHH:MM" in local time, as a datetime-local input wants it.
   function localInputValue(d) {
@@ -41,6 +43,7 @@
     notify(errorBox, "");
     titleInput.removeAttribute("aria-invalid");
     startsInput.removeAttribute("aria-invalid");
+    keyInput.removeAttribute("aria-invalid");
 
     const title = titleInput.value.trim();
     if (!title) return fail("Please give your space a title.", titleInput);
@@ -54,10 +57,15 @@
     button.disabled = true;
     button.textContent = "Creating…";
     try {
-      const { data } = await api("POST", "/api/spaces", { body });
+      const key = keyInput.value.trim();
+      const { data } = await api("POST", "/api/spaces", { body, token: key || undefined });
       if (!data || !data.id) throw new Error("The server gave an unexpected answer.");
       showResult(data);
     } catch (err) {
+      if (err.code === "create_key_required" || err.code === "create_key_refused") {
+        keyField.hidden = false;  // this server wants its create key: ask for it
+        return fail(err.message, keyInput);
+      }
       fail(err.message || "Could not create the space.");
     } finally {
       button.disabled = false;
