@@ -37,6 +37,7 @@ _HEADERS = [
 ]
 _ADMITTED = encode_headers(_HEADERS)
 log = logging.getLogger(__name__)
+DRAIN_RETRY_AFTER_S = 2  # a join refused while the node stops: come back after this, seconds
 
 
 def _puzzle(code: str, challenge: dict[str, Any]) -> HlsResponse:
@@ -79,6 +80,7 @@ class JoinService:
         self.shedder = shedder
         self.guard = guard
         self._base = json.dumps(config.base_url)[:-1]  # '"http://…' without the closing quote
+        self.draining = False  # the node is stopping: new joins are refused, listening goes on
 
     def handle_now(
         self, space_id: str, body: bytes, content_type: str | None, client: str
@@ -122,6 +124,13 @@ class JoinService:
         now = time.time()
         limit = self.config.max_body_bytes
         try:
+            if self.draining:
+                raise ApiError(
+                    503,
+                    "draining",
+                    "This server is restarting; join again in a moment.",
+                    {"Retry-After": str(DRAIN_RETRY_AFTER_S)},
+                )
             if len(body) > limit:
                 raise ApiError(413, "too_large", f"The body is over {limit} bytes.")
             space = self.find_space(space_id) if ID_PATTERN.match(space_id) else None

@@ -19,6 +19,7 @@ from ruang.delivery.fastserver import Handlers, HttpProtocol
 
 LISTEN_BACKLOG = 4096  # pending connections; create_server would listen() again with 100
 LAG_PROBE_S = 0.05  # event-loop lag is measured by oversleep of a 50 ms timer
+DRAIN_S = 0.5  # after SIGTERM, seconds spent refusing joins before connections close
 PR_SET_PDEATHSIG = 1  # prctl option: signal this process when its parent dies
 NICENESS = 5  # workers yield the CPU to the media process (speakers first, DESIGN §2.4):
 # at +5 the kernel weighs a worker ~3x below the media process when both want a core
@@ -26,7 +27,7 @@ log = logging.getLogger(__name__)
 
 
 def die_with_parent() -> None:
-    """If the media process is killed (even with kill -9), its workers go too, freeing the port."""
+    """If the supervisor is killed (even with kill -9), its workers go too, freeing the port."""
     try:
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
@@ -81,6 +82,10 @@ async def serve(config: Config, sock: socket.socket, worker: int = 0) -> None:
         tasks.append(asyncio.create_task(app.state.events))
     async with server:
         await stop.wait()
+        # Drain: new joins get a clear 503 on connections already open, players already
+        # admitted keep being served for a moment, then the worker stops accepting.
+        app.state.joins.draining = True
+        await asyncio.sleep(DRAIN_S)
     for task in tasks:
         task.cancel()
     guard.tick(time.time() + 1.0)  # the last second's evidence, then the file synced

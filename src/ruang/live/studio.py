@@ -7,10 +7,13 @@ requests into calls here. Authorisation is checked here too, so no route can for
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from ruang.audience import REPORT_EVERY_S, AudienceBook
 from ruang.config import Config
@@ -38,6 +41,8 @@ if TYPE_CHECKING:
     from ruang.shared_audience import SharedAudience
 
 log = logging.getLogger(__name__)
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 class Studio:
@@ -65,19 +70,29 @@ class Studio:
         self._claims: asyncio.Task[None] | None = None
         self._shared_audience = shared_audience
         self._figures: asyncio.Task[None] | None = None
+        # The store (SQLite on disk, or Redis over the network) is called on a thread of its
+        # own, in order: the mixers' event loop never waits for the disk or the network.
+        self._store_thread = ThreadPoolExecutor(1, thread_name_prefix=f"store-{media}")
         self.creation = creation_gate(config, db)
         limits = EndLimits(config.idle_end_s, config.scheduled_grace_s)
         self.reaper = Reaper(limits, self._open_spaces, self._stage_occupied, self.end_space)
         self._reaping: asyncio.Task[None] | None = None
 
+    async def off_loop(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run a blocking call (store, files) off the event loop, in order with the others."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self._store_thread, functools.partial(fn, *args, **kwargs)
+        )
+
     async def start(self) -> None:
         """Configure ICE and resume every space that was live when the process last stopped."""
         configure_host_addresses(self.config.ice_addresses)
-        self.db.clear_on_stage()
-        for space in self.db.spaces_in_state(State.LIVE):
-            self._start_pipeline(space.id)
-        for space in self.db.spaces_in_state(State.SCHEDULED):
-            self._start_pipeline(space.id, live=False)
+        await self.off_loop(self.db.clear_on_stage)
+        for space in await self.off_loop(self.db.spaces_in_state, State.LIVE):
+            await self._start_pipeline(space.id)
+        for space in await self.off_loop(self.db.spaces_in_state, State.SCHEDULED):
+            await self._start_pipeline(space.id, live=False)
         self._claims = asyncio.create_task(self._renew_claims())
         self._reaping = asyncio.create_task(self.reaper.run())
         if self._shared_audience is not None:
@@ -102,7 +117,7 @@ class Studio:
         """Tell the other nodes (through the shared store) which spaces run here."""
         while True:
             try:
-                await asyncio.to_thread(self.db.claim, list(self.pipelines))
+                await self.off_loop(self.db.claim, list(self.pipelines))
             except Exception as exc:  # a store hiccup must not stop the renewals
                 log.warning("could not renew space ownership: %s", exc)
             await asyncio.sleep(OWNER_RENEW_S)
@@ -110,7 +125,7 @@ class Studio:
     async def _open_spaces(self) -> list[Space]:
         """The spaces this process runs, read off the event loop (for the reaper)."""
         ids = list(self.pipelines)
-        found = await asyncio.to_thread(lambda: [self.db.get_space(i) for i in ids])
+        found = await self.off_loop(lambda: [self.db.get_space(i) for i in ids])
         return [s for s in found if s is not None and s.state is not State.ENDED]
 
     def _stage_occupied(self, space_id: str) -> bool:
@@ -126,30 +141,33 @@ class Studio:
         for pipeline in list(self.pipelines.values()):
             await pipeline.stop(end=False)
         self.pipelines.clear()
+        self._store_thread.shutdown(wait=True)
 
     # -- lookups and permissions -----------------------------------------------------------
-    def space(self, space_id: str) -> Space:
+    async def space(self, space_id: str) -> Space:
         """The space, or 404."""
-        space = self.db.get_space(space_id) if ID_PATTERN.match(space_id) else None
+        space = (
+            await self.off_loop(self.db.get_space, space_id) if ID_PATTERN.match(space_id) else None
+        )
         if space is None:
             raise not_found(f"Space {space_id!r}")
         return space
 
-    def member(self, space_id: str, token: str | None) -> Speaker:
+    async def member(self, space_id: str, token: str | None) -> Speaker:
         """The stage member owning this bearer token in this space, or 401/403."""
-        self.space(space_id)
+        await self.space(space_id)
         if not token:
             raise unauthorized()
-        speaker = self.db.speaker_by_token(space_id, token)
+        speaker = await self.off_loop(self.db.speaker_by_token, space_id, token)
         if speaker is None:
             raise unauthorized("This token does not belong to this space.")
         if speaker.removed:
             raise forbidden("You were removed from this space's stage.")
         return speaker
 
-    def host(self, space_id: str, token: str | None) -> Speaker:
+    async def host(self, space_id: str, token: str | None) -> Speaker:
         """The host, or 401/403."""
-        speaker = self.member(space_id, token)
+        speaker = await self.member(space_id, token)
         if speaker.role is not Role.HOST:
             raise forbidden("Only the host can do this.")
         return speaker
@@ -183,36 +201,45 @@ class Studio:
             raise node_full(f"{self.costs.full_stages} full stages per media process")
 
     # -- lifecycle ---------------------------------------------------------------------------
-    def create_space(
+    async def create_space(
         self, title: str, starts_at: datetime | None, key: str | None = None, address: str = ""
     ) -> tuple[Space, str]:
         """A new space created from `address` with create key `key`, if the creation caps
         allow it (429/503, raised before anything starts) and this process has room for one
         more full stage (503); live at once unless scheduled. Returns it and the host token."""
-        network = self.creation.admit(key, address)  # checked and created in one step
         self._refuse_if_full()
-        space, _host, token = self.db.create_space(title, starts_at, address, network)
+        space, _host, token = await self.off_loop(
+            self._admit_and_create, title, starts_at, key, address
+        )
         # a scheduled space is on air with silence already, so players and caches warm up
-        self._start_pipeline(space.id, live=space.state is State.LIVE)
+        await self._start_pipeline(space.id, live=space.state is State.LIVE)
         log.info("space %s created (%s): %r", space.id, space.state, title)
         return space, token
 
-    def start_space(self, space_id: str) -> Space:
+    def _admit_and_create(
+        self, title: str, starts_at: datetime | None, key: str | None, address: str
+    ) -> tuple[Space, Speaker, str]:
+        """The caps' check and the insert as one call on the store thread, so no other
+        creation of this process comes between them."""
+        network = self.creation.admit(key, address)
+        return self.db.create_space(title, starts_at, address, network)
+
+    async def start_space(self, space_id: str) -> Space:
         """Scheduled → live (a live space stays live; an ended one is a 409)."""
-        space = self.space(space_id)
+        space = await self.space(space_id)
         if space.state is State.ENDED:
             raise conflict("space_ended", "This space has ended; it cannot start again.")
         if space.state is State.SCHEDULED:
             self._refuse_if_full(counted=True)
-            space = self.db.set_state(space_id, State.LIVE, utcnow())
-            self._start_pipeline(space_id)
+            space = await self.off_loop(self.db.set_state, space_id, State.LIVE, utcnow())
+            await self._start_pipeline(space_id)
             self.pipelines[space_id].go_live()
         return space
 
     async def end_space(self, space_id: str) -> Space:
         """Live → ended: everyone leaves the stage, the replay is finalised before this returns."""
         async with self._lock:
-            space = self.space(space_id)
+            space = await self.space(space_id)
             if space.state is State.ENDED:
                 return space
             for session in [s for s in self.sessions.values() if s.space_id == space_id]:
@@ -220,52 +247,55 @@ class Studio:
             pipeline = self.pipelines.pop(space_id, None)
             if pipeline is not None:
                 await pipeline.stop(end=True)
-            space = self.db.set_state(space_id, State.ENDED, utcnow())
+            space = await self.off_loop(self.db.set_state, space_id, State.ENDED, utcnow())
             log.info("space %s ended", space_id)
             return space
 
-    def _start_pipeline(self, space_id: str, live: bool = True) -> None:
+    async def _start_pipeline(self, space_id: str, live: bool = True) -> None:
         if space_id in self.pipelines:
             return
+        # made off the loop: it reads what a previous run left on disk and writes the header
         store = SpaceMediaStore(self.config.spaces_dir / space_id)
-        pipeline = SpacePipeline(space_id, store, live)
+        pipeline = await self.off_loop(SpacePipeline, space_id, store, live)
+        if space_id in self.pipelines:  # made twice at once (a start during a resume)
+            return
         self.pipelines[space_id] = pipeline
         pipeline.start()
 
     # -- stage -------------------------------------------------------------------------------
-    def invite(self, space_id: str, name: str) -> tuple[Speaker, str]:
+    async def invite(self, space_id: str, name: str) -> tuple[Speaker, str]:
         """A new speaker invitation, up to max_on_stage people including the host."""
-        space = self.space(space_id)
+        space = await self.space(space_id)
         if space.state is State.ENDED:
             raise conflict("space_ended", "This space has ended.")
-        if self.db.count_speakers(space_id) >= self.config.max_on_stage:
+        if await self.off_loop(self.db.count_speakers, space_id) >= self.config.max_on_stage:
             raise conflict(
                 "stage_full",
                 f"The stage holds {self.config.max_on_stage} people including the host; "
                 "remove someone before inviting another speaker.",
             )
-        return self.db.add_speaker(space_id, name, Role.SPEAKER)
+        return await self.off_loop(self.db.add_speaker, space_id, name, Role.SPEAKER)
 
-    def set_muted(self, space_id: str, speaker_id: str, muted: bool) -> Speaker:
+    async def set_muted(self, space_id: str, speaker_id: str, muted: bool) -> Speaker:
         """Mute or unmute someone on stage; enforced by the mixer from its next tick."""
-        if self.db.get_speaker(space_id, speaker_id) is None:
+        if await self.off_loop(self.db.get_speaker, space_id, speaker_id) is None:
             raise not_found(f"Speaker {speaker_id!r}")
-        self.db.update_speaker(space_id, speaker_id, muted=muted)
+        await self.off_loop(self.db.update_speaker, space_id, speaker_id, muted=muted)
         pipeline = self.pipelines.get(space_id)
         if pipeline is not None:
             pipeline.set_muted(speaker_id, muted)
-        speaker = self.db.get_speaker(space_id, speaker_id)
+        speaker = await self.off_loop(self.db.get_speaker, space_id, speaker_id)
         assert speaker is not None
         return speaker
 
     async def remove(self, space_id: str, speaker_id: str) -> None:
         """Take a speaker off stage for good: their session ends, their token stops working."""
-        speaker = self.db.get_speaker(space_id, speaker_id)
+        speaker = await self.off_loop(self.db.get_speaker, space_id, speaker_id)
         if speaker is None or speaker.removed:
             raise not_found(f"Speaker {speaker_id!r}")
         if speaker.role is Role.HOST:
             raise conflict("host_stays", "The host cannot be removed; end the space instead.")
-        self.db.update_speaker(space_id, speaker_id, removed=True)
+        await self.off_loop(self.db.update_speaker, space_id, speaker_id, removed=True)
         for session in [s for s in self.sessions.values() if s.speaker_id == speaker_id]:
             await session.close()
 
@@ -273,8 +303,8 @@ class Studio:
     async def publish(self, space_id: str, token: str | None, offer: str) -> PeerSession:
         """Accept a WHIP offer from a stage member; a second offer with the same token replaces
         the first session (a speaker who reloads the page)."""
-        speaker = self.member(space_id, token)
-        space = self.space(space_id)
+        speaker = await self.member(space_id, token)
+        space = await self.space(space_id)
         if space.state is not State.LIVE:
             raise conflict(f"space_{space.state.value}", f"This space is {space.state.value}.")
         others = [s for s in self.sessions.values() if s.space_id == space_id]
@@ -306,14 +336,14 @@ class Studio:
         pipeline.add_speaker(speaker.id, buffer, sink)
         pipeline.set_muted(speaker.id, speaker.muted)
         self.sessions[session.id] = session
-        self.db.update_speaker(space_id, speaker.id, on_stage=True)
+        await self.off_loop(self.db.update_speaker, space_id, speaker.id, on_stage=True)
         self.reaper.stage_changed(space_id, True, time.time())
         log.info("%s: on stage", session.label)
         return session
 
     async def unpublish(self, space_id: str, session_id: str, token: str | None) -> None:
         """WHIP DELETE: the session's owner (or the host) hangs up."""
-        caller = self.member(space_id, token)
+        caller = await self.member(space_id, token)
         session = self.sessions.get(session_id)
         if session is None or session.space_id != space_id:
             raise not_found(f"Session {session_id!r}")
@@ -327,7 +357,9 @@ class Studio:
         pipeline = self.pipelines.get(session.space_id)
         if pipeline is not None:
             pipeline.remove_speaker(session.speaker_id)
-        self.db.update_speaker(session.space_id, session.speaker_id, on_stage=False)
+        await self.off_loop(
+            self.db.update_speaker, session.space_id, session.speaker_id, on_stage=False
+        )
         occupied = self._stage_occupied(session.space_id)
         self.reaper.stage_changed(session.space_id, occupied, time.time())
         log.info("%s: left the stage", session.label)

@@ -62,18 +62,19 @@ def build_control_app(studio: Studio) -> Starlette:
             starts_at = parse_starts_at(data.get("starts_at"))
         except ValueError as exc:
             raise ApiError(422, "invalid_field", str(exc)) from None
-        space, token = studio.create_space(title, starts_at, bearer(request), _source(request))
-        view = space_view(config, db, space)
+        key, source = bearer(request), _source(request)
+        space, token = await studio.create_space(title, starts_at, key, source)
+        view = await studio.off_loop(space_view, config, db, space)
         view["host_token"] = token
         view["host_url"] = f"{config.base_url}/s/{space.id}/host#token={token}"
         return _json(view, 201, {"Location": f"/api/spaces/{space.id}"})
 
     async def get_space(request: Request) -> Response:
         space_id = request.path_params["space_id"]
-        space = studio.space(space_id)
+        space = await studio.space(space_id)
         token = bearer(request)
-        viewer = studio.member(space_id, token) if token else None
-        view = space_view(config, db, space, viewer)
+        viewer = await studio.member(space_id, token) if token else None
+        view = await studio.off_loop(space_view, config, db, space, viewer)
         if viewer is not None and viewer.role is Role.HOST:
             ends_at = studio.reaper.ends_at(space, time.time())
             view["auto_end_at"] = None if ends_at is None else iso(utc(ends_at))
@@ -83,16 +84,18 @@ def build_control_app(studio: Studio) -> Starlette:
 
     async def start_space(request: Request) -> Response:
         space_id = request.path_params["space_id"]
-        studio.host(space_id, bearer(request))
-        return _json(space_view(config, db, studio.start_space(space_id)))
+        await studio.host(space_id, bearer(request))
+        return _json(
+            await studio.off_loop(space_view, config, db, await studio.start_space(space_id))
+        )
 
     async def incident_report(request: Request) -> Response:
         """The host's incident report for this space (docs/FORENSICS.md): the same verdicts,
         series and chain heads as `ruang report --space ID`, as HTML or, with ?format=json,
         JSON."""
         space_id = request.path_params["space_id"]
-        studio.host(space_id, bearer(request))
-        space = studio.space(space_id)
+        await studio.host(space_id, bearer(request))
+        space = await studio.space(space_id)
         since = space.created_at.timestamp()
 
         def build() -> dict[str, Any]:
@@ -113,18 +116,20 @@ def build_control_app(studio: Studio) -> Starlette:
 
     async def end_space(request: Request) -> Response:
         space_id = request.path_params["space_id"]
-        studio.host(space_id, bearer(request))
-        return _json(space_view(config, db, await studio.end_space(space_id)))
+        await studio.host(space_id, bearer(request))
+        return _json(
+            await studio.off_loop(space_view, config, db, await studio.end_space(space_id))
+        )
 
     async def invite(request: Request) -> Response:
         space_id = request.path_params["space_id"]
-        studio.host(space_id, bearer(request))
+        await studio.host(space_id, bearer(request))
         data = await read_json(request, limit)
         try:
             name = clean_name(data.get("name"), "Speaker")
         except ValueError as exc:
             raise ApiError(422, "invalid_field", str(exc)) from None
-        speaker, token = studio.invite(space_id, name)
+        speaker, token = await studio.invite(space_id, name)
         body = {
             **member_view(speaker),
             "token": token,
@@ -135,22 +140,22 @@ def build_control_app(studio: Studio) -> Starlette:
 
     async def mute(request: Request) -> Response:
         space_id, speaker_id = request.path_params["space_id"], request.path_params["speaker_id"]
-        studio.host(space_id, bearer(request))
+        await studio.host(space_id, bearer(request))
         data = await read_json(request, limit)
         muted = data.get("muted", True)
         if not isinstance(muted, bool):
             raise ApiError(422, "invalid_field", "muted must be true or false.")
-        return _json(member_view(studio.set_muted(space_id, speaker_id, muted)))
+        return _json(member_view(await studio.set_muted(space_id, speaker_id, muted)))
 
     async def remove(request: Request) -> Response:
         space_id, speaker_id = request.path_params["space_id"], request.path_params["speaker_id"]
-        studio.host(space_id, bearer(request))
+        await studio.host(space_id, bearer(request))
         await studio.remove(space_id, speaker_id)
         return _json({"removed": True, "id": speaker_id})
 
     async def whip_publish(request: Request) -> Response:
         space_id = request.path_params["space_id"]
-        studio.member(space_id, bearer(request))  # refuse before reading the body
+        await studio.member(space_id, bearer(request))  # refuse before reading the body
         ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if ctype != "application/sdp":
             raise ApiError(
