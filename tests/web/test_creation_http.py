@@ -84,3 +84,16 @@ def test_a_network_creating_too_fast_is_told_when_to_come_back(server_factory) -
     assert 1 <= int(last.headers["retry-after"]) <= 60
     with from_address(srv.url, "127.0.51.1") as elsewhere:  # another network is not refused
         assert create(elsewhere).status_code == 201
+
+
+def test_the_caps_hold_across_a_restart(server_factory, tmp_path) -> None:
+    args = ("--max-spaces-per-address", "2")
+    first = server_factory(data_dir=tmp_path / "kept", args=args)
+    first.start()
+    with from_address(first.url, "127.0.60.1") as api:
+        assert [create(api).status_code for _ in range(2)] == [201, 201]
+    first.stop()
+    again = server_factory(data_dir=tmp_path / "kept", args=args)
+    again.start()
+    with from_address(again.url, "127.0.60.1") as api:
+        refused(create(api), 429, "too_many_spaces")  # the store remembers who created what
