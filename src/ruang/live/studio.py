@@ -7,6 +7,7 @@ requests into calls here. Authorisation is checked here too, so no route can for
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import time
@@ -136,6 +137,9 @@ class Studio:
         for task in (self._claims, self._figures, self._reaping):
             if task is not None:
                 task.cancel()
+        if self._reaping is not None:  # unwound before the pipelines stop under it
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reaping
         for session in list(self.sessions.values()):
             await session.close()
         for pipeline in list(self.pipelines.values()):
