@@ -35,7 +35,7 @@ from ruang.delivery.gate import Gate
 from ruang.delivery.guard import Guard
 from ruang.delivery.hls import HlsService
 from ruang.delivery.joins import JoinService
-from ruang.delivery.placement import MediaProcesses
+from ruang.delivery.placement import MediaProcesses, choose_node
 from ruang.delivery.remote import FORWARDED, RemoteOrigin
 from ruang.errors import ApiError, media_unavailable, not_found
 from ruang.guard.admission import Limits
@@ -185,14 +185,22 @@ def build_delivery_app(config: Config, worker: int = 0) -> Starlette:
         return space.media if space is not None else 0
 
     async def create_space(request: Request) -> Response:
-        """A new space goes to the least-loaded media process with room for a full stage."""
+        """A new space goes to the least-loaded node (several nodes), then to its least-loaded
+        media process with room for a full stage; 503 when there is none."""
+        forwarded = request.headers.get(FORWARDED, "")
+        if remote is not None and not hmac.compare_digest(forwarded.encode(), hop.encode()):
+            node = choose_node(await asyncio.to_thread(db.node_loads), config.node)
+            if node is not None and node != config.node:
+                return await proxy(request, to_node=node)
         return await proxy(request, await media.place())
 
-    async def proxy(request: Request, to_media: int | None = None) -> Response:
+    async def proxy(
+        request: Request, to_media: int | None = None, to_node: str | None = None
+    ) -> Response:
         headers = {k: v for k, v in request.headers.items() if k in _PROXY_HEADERS}
         if request.client is not None:
             headers["x-forwarded-for"] = request.client.host
-        node = owner_of_path(request)
+        node = to_node or owner_of_path(request)
         path = quote(request.url.path, safe="/")  # whatever the client sent, a valid URL
         try:
             if node is not None:  # the space runs on another node: its media process decides

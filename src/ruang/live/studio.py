@@ -107,13 +107,23 @@ class Studio:
             self.audience.shared(figures, now)
 
     async def _renew_claims(self) -> None:
-        """Tell the other nodes (through the shared store) which spaces run here."""
+        """Tell the other nodes (through the shared store) which spaces run here, and what
+        this process carries."""
         while True:
             try:
                 await self.off_loop(self.db.claim, list(self.pipelines))
             except Exception as exc:  # a store hiccup must not stop the renewals
                 log.warning("could not renew space ownership: %s", exc)
+            await self._share_load()
             await asyncio.sleep(OWNER_RENEW_S)
+
+    async def _share_load(self) -> None:
+        """Tell the other nodes what this process carries (they place new spaces by it); at
+        once after every change, so that a burst of creations spreads out."""
+        try:
+            await self.off_loop(self.db.report_load, self.media, self.statistics())
+        except Exception as exc:  # placement falls back on the last report
+            log.warning("could not share this process's load: %s", exc)
 
     async def stop(self) -> None:
         """Hang up every session and stop every clock; live spaces stay live for a restart."""
@@ -192,6 +202,7 @@ class Studio:
         space, _host, token = await self.off_loop(self.db.create_space, title, starts_at)
         # a scheduled space is on air with silence already, so players and caches warm up
         await self._start_pipeline(space.id, live=space.state is State.LIVE)
+        await self._share_load()
         log.info("space %s created (%s): %r", space.id, space.state, title)
         return space, token
 
@@ -220,6 +231,7 @@ class Studio:
                 await pipeline.stop(end=True)
             space = await self.off_loop(self.db.set_state, space_id, State.ENDED, utcnow())
             log.info("space %s ended", space_id)
+            await self._share_load()
             return space
 
     async def _start_pipeline(self, space_id: str, live: bool = True) -> None:
@@ -308,6 +320,7 @@ class Studio:
         pipeline.set_muted(speaker.id, speaker.muted)
         self.sessions[session.id] = session
         await self.off_loop(self.db.update_speaker, space_id, speaker.id, on_stage=True)
+        await self._share_load()
         log.info("%s: on stage", session.label)
         return session
 
@@ -330,4 +343,5 @@ class Studio:
         await self.off_loop(
             self.db.update_speaker, session.space_id, session.speaker_id, on_stage=False
         )
+        await self._share_load()
         log.info("%s: left the stage", session.label)
