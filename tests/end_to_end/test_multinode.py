@@ -237,3 +237,19 @@ def test_a_source_has_one_join_budget_across_nodes(
         assert statuses[-1] == 429
         with from_address(two.url, "127.0.45.1") as other:  # another network is untouched
             assert other.post(path).status_code == 200
+
+
+def test_a_new_space_goes_to_the_least_loaded_node(
+    server_factory, tmp_path: Path, redis_url: str
+) -> None:
+    one, two = two_nodes(server_factory, tmp_path, redis_url)
+    with httpx.Client(base_url=one.url, timeout=20) as api:
+        made = [api.post("/api/spaces", json={"title": f"Placed {i}"}) for i in range(4)]
+        assert all(r.status_code == 201 for r in made), [r.text for r in made]
+        hosts = [r.json()["whip_url"].split("/whip/")[0] for r in made]
+    # every request went to node one; the spaces alternate, each to the node carrying less
+    assert hosts == [one.url, two.url, one.url, two.url], hosts
+    with httpx.Client(base_url=two.url, timeout=20) as api2:
+        space = made[1].json()
+        auth = {"Authorization": f"Bearer {space['host_token']}"}
+        assert api2.post(f"/api/spaces/{space['id']}/end", headers=auth).status_code == 200

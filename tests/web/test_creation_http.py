@@ -4,6 +4,7 @@ writes in X-Forwarded-For, and a trusted edge's forwarded address counted as the
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 import httpx
@@ -97,3 +98,25 @@ def test_the_caps_hold_across_a_restart(server_factory, tmp_path) -> None:
     again.start()
     with from_address(again.url, "127.0.60.1") as api:
         refused(create(api), 429, "too_many_spaces")  # the store remembers who created what
+
+
+def test_two_nodes_count_the_real_client_whichever_creates_the_space(
+    server_factory, tmp_path, redis_url: str
+) -> None:
+    env = {"REDIS_URL": redis_url, "RUANG_TICKET_KEY": secrets.token_hex(32)}
+    args = ("--max-spaces-per-address", "2")
+    one, two = (
+        server_factory(data_dir=tmp_path / name, args=args, env=env) for name in ("n1", "n2")
+    )
+    one.start()
+    two.start()
+    with from_address(one.url, "127.0.70.1") as api, from_address(two.url, "127.0.70.1") as api2:
+        made = [create(api) for _ in range(2)]
+        assert [r.status_code for r in made] == [201, 201], [r.text for r in made]
+        # node one placed the second space on node two, which counted this client, not node one
+        hosts = {r.json()["whip_url"].split("/whip/")[0] for r in made}
+        assert hosts == {one.url, two.url}, hosts
+        refused(create(api), 429, "too_many_spaces")
+        refused(create(api2), 429, "too_many_spaces")  # the same cap on every node
+    with from_address(one.url, "127.0.71.1") as other:
+        assert create(other).status_code == 201

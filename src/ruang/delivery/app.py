@@ -35,7 +35,7 @@ from ruang.delivery.gate import Gate
 from ruang.delivery.guard import Guard
 from ruang.delivery.hls import HlsService
 from ruang.delivery.joins import JoinService
-from ruang.delivery.placement import MediaProcesses
+from ruang.delivery.placement import MediaProcesses, choose_node
 from ruang.delivery.remote import FORWARDED, RemoteOrigin
 from ruang.errors import ApiError, media_unavailable, not_found
 from ruang.guard.admission import Limits
@@ -172,10 +172,23 @@ def build_delivery_app(config: Config, worker: int = 0) -> Starlette:
         )
         return Response(r.body, status_code=r.status, headers=r.header_dict())
 
+    def from_node(request: Request) -> bool:
+        """True for a request another node of this deployment forwarded (it proves so with
+        the hop value, derived from the shared key)."""
+        forwarded = request.headers.get(FORWARDED, "")
+        return hmac.compare_digest(forwarded.encode(), hop.encode())
+
+    def source_of(request: Request) -> str:
+        """Who asks: the client the guard worked out (the peer, or a trusted edge's client),
+        or, for a request another node forwarded, the client that node named. Never an
+        address a client wrote itself: only these two are handed on, in X-Forwarded-For."""
+        if remote is not None and from_node(request):
+            return request.headers.get("x-forwarded-for", "")
+        return request.client.host if request.client else ""
+
     def owner_of_path(request: Request) -> str | None:
         """The node running the space a control request is about, when it is another node."""
-        forwarded = request.headers.get(FORWARDED, "")
-        if remote is None or hmac.compare_digest(forwarded.encode(), hop.encode()):
+        if remote is None or from_node(request):
             return None  # one node, or already forwarded once: handle it here
         m = _OWNED_PATH.match(request.url.path)
         return remote.owner(m.group(1)) if m else None
@@ -188,18 +201,24 @@ def build_delivery_app(config: Config, worker: int = 0) -> Starlette:
         return space.media if space is not None else 0
 
     async def create_space(request: Request) -> Response:
-        """A new space goes to the least-loaded media process with room for a full stage,
-        if the creation caps allow it: refused here, before any media process hears of it, so
-        a flood of creations costs the mixers nothing (the chosen process checks again as it
-        creates, against races)."""
-        creation.admit(bearer(request), request.client.host if request.client else "")
+        """A new space goes to the least-loaded node (several nodes), then to its least-loaded
+        media process with room for a full stage; 503 when there is none. The creation caps
+        are checked on the node that creates it, before any of its media processes hears of
+        it: a flood of creations costs the mixers nothing (the chosen process checks again as
+        it creates, against races)."""
+        if remote is not None and not from_node(request):
+            node = choose_node(await asyncio.to_thread(db.node_loads), config.node)
+            if node is not None and node != config.node:
+                return await proxy(request, to_node=node)  # which checks the caps
+        creation.admit(bearer(request), source_of(request))
         return await proxy(request, await media.place())
 
-    async def proxy(request: Request, to_media: int | None = None) -> Response:
+    async def proxy(
+        request: Request, to_media: int | None = None, to_node: str | None = None
+    ) -> Response:
         headers = {k: v for k, v in request.headers.items() if k in _PROXY_HEADERS}
-        if request.client is not None:
-            headers["x-forwarded-for"] = request.client.host
-        node = owner_of_path(request)
+        headers["x-forwarded-for"] = source_of(request)
+        node = to_node or owner_of_path(request)
         path = quote(request.url.path, safe="/")  # whatever the client sent, a valid URL
         try:
             if node is not None:  # the space runs on another node: its media process decides

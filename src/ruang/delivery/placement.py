@@ -35,6 +35,23 @@ def choose(loads: list[dict[str, Any] | None]) -> int | None:
     return min(fitting)[1] if fitting else None
 
 
+def choose_node(loads: dict[str, list[dict[str, Any]]], this: str) -> str | None:
+    """The node to take a new space (several nodes, each reporting its media processes'
+    statistics through Redis): among those with a process that has room, the least loaded
+    (cores carried over cores of budget); this node on a tie, which saves a hop. None when
+    no node reported room: then this node decides by itself, from fresh figures."""
+    best: tuple[float, bool, str] | None = None
+    for node, processes in loads.items():
+        if choose(list(processes)) is None:
+            continue
+        budget = sum(float(p.get("budget", 0.0)) for p in processes) or 1.0
+        used = sum(float(p.get("cores", 0.0)) for p in processes) / budget
+        key = (used, node != this, node)
+        if best is None or key < best:
+            best = key
+    return None if best is None else best[2]
+
+
 class MediaProcesses:
     """The media processes of this node, as a delivery worker reaches them."""
 

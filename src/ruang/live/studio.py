@@ -115,13 +115,23 @@ class Studio:
             self.audience.shared(figures, now)
 
     async def _renew_claims(self) -> None:
-        """Tell the other nodes (through the shared store) which spaces run here."""
+        """Tell the other nodes (through the shared store) which spaces run here, and what
+        this process carries."""
         while True:
             try:
                 await self.off_loop(self.db.claim, list(self.pipelines))
             except Exception as exc:  # a store hiccup must not stop the renewals
                 log.warning("could not renew space ownership: %s", exc)
+            await self._share_load()
             await asyncio.sleep(OWNER_RENEW_S)
+
+    async def _share_load(self) -> None:
+        """Tell the other nodes what this process carries (they place new spaces by it); at
+        once after every change, so that a burst of creations spreads out."""
+        try:
+            await self.off_loop(self.db.report_load, self.media, self.statistics())
+        except Exception as exc:  # placement falls back on the last report
+            log.warning("could not share this process's load: %s", exc)
 
     async def _open_spaces(self) -> list[Space]:
         """The spaces this process runs, read off the event loop (for the reaper)."""
@@ -217,6 +227,7 @@ class Studio:
         )
         # a scheduled space is on air with silence already, so players and caches warm up
         await self._start_pipeline(space.id, live=space.state is State.LIVE)
+        await self._share_load()
         log.info("space %s created (%s): %r", space.id, space.state, title)
         return space, token
 
@@ -253,6 +264,7 @@ class Studio:
                 await pipeline.stop(end=True)
             space = await self.off_loop(self.db.set_state, space_id, State.ENDED, utcnow())
             log.info("space %s ended", space_id)
+            await self._share_load()
             return space
 
     async def _start_pipeline(self, space_id: str, live: bool = True) -> None:
@@ -342,6 +354,7 @@ class Studio:
         self.sessions[session.id] = session
         await self.off_loop(self.db.update_speaker, space_id, speaker.id, on_stage=True)
         self.reaper.stage_changed(space_id, True, time.time())
+        await self._share_load()
         log.info("%s: on stage", session.label)
         return session
 
@@ -366,4 +379,5 @@ class Studio:
         )
         occupied = self._stage_occupied(session.space_id)
         self.reaper.stage_changed(session.space_id, occupied, time.time())
+        await self._share_load()
         log.info("%s: left the stage", session.label)

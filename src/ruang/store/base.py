@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from ruang.spaces.model import Role, Space, Speaker, State
 
 OWNER_TTL_S = 15  # an owner that stops renewing its claim is forgotten after this, seconds
 OWNER_RENEW_S = 5.0  # how often a media process renews the claims on its spaces, seconds
+LOAD_TTL_S = 15  # a node whose media processes stop reporting their load gets no new space
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,4 +95,13 @@ class Store(Protocol):
 
     def claim(self, space_ids: list[str]) -> None:
         """Record (renew) this node as the owner of these spaces."""
+        ...
+
+    def report_load(self, media: int, statistics: dict[str, Any]) -> None:
+        """Tell the other nodes what media process `media` of this node carries."""
+        ...
+
+    def node_loads(self) -> dict[str, list[dict[str, Any]]]:
+        """What every node's media processes carry, by node base URL (nodes that reported
+        lately; empty on one node)."""
         ...

@@ -15,7 +15,9 @@ per-part path.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -24,7 +26,7 @@ import redis
 import redis.asyncio
 
 from ruang.spaces.model import Role, Space, Speaker, State, hash_token, new_id, new_token, utcnow
-from ruang.store.base import OWNER_TTL_S, CreationCounts
+from ruang.store.base import LOAD_TTL_S, OWNER_TTL_S, CreationCounts
 
 P = "ruang:"
 EVENTS = P + "events"  # pub/sub channel: "{space_id} {state}" on every state change
@@ -264,6 +266,30 @@ class RedisSpaceStore:
         that is this node or the space is unknown."""
         node = self.r.get(P + f"owner:{space_id}") or self.r.hget(P + f"space:{space_id}", "node")
         return None if not node or node == self.node else str(node)
+
+    def report_load(self, media: int, statistics: dict[str, Any]) -> None:
+        """`load:{node}` holds each media process's statistics; `nodes` when each node last
+        reported (a sorted set, so that nodes gone quiet drop out of placement)."""
+        key = P + f"load:{self.node}"
+        pipe = self.r.pipeline()
+        pipe.hset(key, str(media), json.dumps(statistics))
+        pipe.expire(key, LOAD_TTL_S)
+        pipe.zadd(P + "nodes", {self.node: time.time()})
+        pipe.execute()
+
+    def node_loads(self) -> dict[str, list[dict[str, Any]]]:
+        """Every node that reported within LOAD_TTL_S: its media processes' statistics."""
+        now = time.time()
+        self.r.zremrangebyscore(P + "nodes", "-inf", now - LOAD_TTL_S * 4)
+        nodes = self.r.zrangebyscore(P + "nodes", now - LOAD_TTL_S, "+inf")
+        pipe = self.r.pipeline()
+        for node in nodes:
+            pipe.hgetall(P + f"load:{node}")
+        out: dict[str, list[dict[str, Any]]] = {}
+        for node, loads in zip(nodes, pipe.execute(), strict=True):
+            if loads:
+                out[str(node)] = [json.loads(v) for _, v in sorted(loads.items())]
+        return out
 
     def claim(self, space_ids: list[str]) -> None:
         """Renew this node's claim on the spaces its media process runs."""

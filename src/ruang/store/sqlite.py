@@ -6,6 +6,7 @@ import contextlib
 import sqlite3
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from ruang.spaces.model import (
     Role,
@@ -285,3 +286,10 @@ class SpaceStore:
 
     def claim(self, space_ids: list[str]) -> None:
         """Nothing to record on one node."""
+
+    def report_load(self, media: int, statistics: dict[str, Any]) -> None:
+        """One node: its workers ask its media processes directly."""
+
+    def node_loads(self) -> dict[str, list[dict[str, Any]]]:
+        """One node: no other node to place a space on."""
+        return {}
