@@ -210,7 +210,7 @@ def build_delivery_app(config: Config, worker: int = 0) -> Starlette:
             node = choose_node(await asyncio.to_thread(db.node_loads), config.node)
             if node is not None and node != config.node:
                 return await proxy(request, to_node=node)  # which checks the caps
-        creation.admit(bearer(request), source_of(request))
+        await asyncio.to_thread(creation.admit, bearer(request), source_of(request))
         return await proxy(request, await media.place())
 
     async def proxy(
