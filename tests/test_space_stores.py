@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import redis
 
 from ruang.spaces.model import Role, State, utcnow
 from ruang.store.base import CreationCounts, Store
@@ -16,12 +17,17 @@ from ruang.store.redisstore import RedisSpaceStore
 from ruang.store.sqlite import SpaceStore
 
 
+def client(url: str) -> redis.Redis:
+    """A client as `ruang.backends` opens it."""
+    return redis.Redis.from_url(url, decode_responses=True)
+
+
 @pytest.fixture(params=["sqlite", "redis"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     if request.param == "sqlite":
         s: Store = SpaceStore(tmp_path / "db.sqlite3")
     else:
-        s = RedisSpaceStore(request.getfixturevalue("redis_url"), "http://node-a")
+        s = RedisSpaceStore(client(request.getfixturevalue("redis_url")), "http://node-a")
     yield s
     s.close()
 
@@ -57,8 +63,8 @@ def test_spaces_and_speakers(store: Store) -> None:
 
 
 def test_redis_knows_which_node_runs_a_space(redis_url: str) -> None:
-    a = RedisSpaceStore(redis_url, "http://node-a")
-    b = RedisSpaceStore(redis_url, "http://node-b")
+    a = RedisSpaceStore(client(redis_url), "http://node-a")
+    b = RedisSpaceStore(client(redis_url), "http://node-b")
     space, _, _ = a.create_space("On A", None)
     assert b.get_space(space.id) == space
     assert a.owner(space.id) is None and b.owner(space.id) == "http://node-a"
@@ -69,6 +75,49 @@ def test_redis_knows_which_node_runs_a_space(redis_url: str) -> None:
     assert a.owner(space.id) == "http://node-b" and b.owner(space.id) is None
     a.close()
     b.close()
+
+
+def test_a_media_process_sees_and_resumes_only_its_spaces(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite3"
+    zero, one, worker = SpaceStore(path, 0), SpaceStore(path, 1), SpaceStore(path)
+    a, _, _ = zero.create_space("On 0", None)
+    b, _, _ = one.create_space("On 1", None)
+    assert (worker.get_space(a.id).media, worker.get_space(b.id).media) == (0, 1)
+    assert [s.id for s in zero.spaces_in_state(State.LIVE)] == [a.id]
+    assert {s.id for s in worker.spaces_in_state(State.LIVE)} == {a.id, b.id}
+    speaker, _ = one.add_speaker(b.id, "Guest", Role.SPEAKER)
+    one.update_speaker(b.id, speaker.id, on_stage=True)
+    zero.clear_on_stage()  # media process 0 restarted: 1's speakers are still on stage
+    assert worker.get_speaker(b.id, speaker.id).on_stage
+    one.move(b.id, 0)  # the node restarted with one media process
+    assert {s.id for s in zero.spaces_in_state(State.LIVE)} == {a.id, b.id}
+
+
+def test_a_database_from_before_media_processes_is_migrated(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "old.sqlite3"
+    with sqlite3.connect(path) as db:
+        db.execute(
+            "CREATE TABLE spaces (id TEXT PRIMARY KEY, title TEXT NOT NULL, state TEXT NOT NULL,"
+            " created_at TEXT NOT NULL, starts_at TEXT, started_at TEXT, ended_at TEXT)"
+        )
+        db.execute("INSERT INTO spaces VALUES ('abcdefghjk','Old','live',?,NULL,NULL,NULL)",
+                   (utcnow().isoformat(),))  # fmt: skip
+    store = SpaceStore(path, 0)
+    assert [s.id for s in store.spaces_in_state(State.LIVE)] == ["abcdefghjk"]
+
+
+def test_nodes_report_their_load_through_redis(redis_url: str) -> None:
+    a = RedisSpaceStore(client(redis_url), "http://node-a", 0)
+    b = RedisSpaceStore(client(redis_url), "http://node-b", 1)
+    a.report_load(0, {"cores": 0.3, "budget": 0.8, "room_for_space": True})
+    b.report_load(1, {"cores": 0.1, "budget": 0.8, "room_for_space": True})
+    loads = a.node_loads()
+    assert loads == {
+        "http://node-a": [{"cores": 0.3, "budget": 0.8, "room_for_space": True}],
+        "http://node-b": [{"cores": 0.1, "budget": 0.8, "room_for_space": True}],
+    }
 
 
 def test_creation_counts_follow_open_spaces_and_recent_creations(store: Store) -> None:
@@ -92,8 +141,8 @@ def test_creation_counts_follow_open_spaces_and_recent_creations(store: Store) -
 
 
 def test_redis_counts_open_spaces_per_node_and_sources_across_nodes(redis_url: str) -> None:
-    a = RedisSpaceStore(redis_url, "http://node-a")
-    b = RedisSpaceStore(redis_url, "http://node-b")
+    a = RedisSpaceStore(client(redis_url), "http://node-a")
+    b = RedisSpaceStore(client(redis_url), "http://node-b")
     a.create_space("On A", None, "10.0.0.1", "10.0.0.0/24")
     since = utcnow() - timedelta(seconds=60)
     c = b.creation_counts("10.0.0.1", "10.0.0.0/24", since)

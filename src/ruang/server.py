@@ -26,7 +26,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 
-from ruang.backends import open_store
+from ruang.backends import Backends
 from ruang.config import Config
 from ruang.guard.tickets import load_or_create_key
 from ruang.spaces.model import State
@@ -54,7 +54,8 @@ def bind_public(config: Config) -> socket.socket:
 def rebalance(config: Config) -> int:
     """Spaces stamped with a media process this node no longer runs (it was restarted with
     fewer) go to the others, evenly; returns how many moved."""
-    db = open_store(config)
+    backends = Backends(config)
+    db = backends.store()
     try:
         count = config.media_count
         spaces = db.spaces_in_state(State.LIVE) + db.spaces_in_state(State.SCHEDULED)
@@ -72,6 +73,7 @@ def rebalance(config: Config) -> int:
         return moved
     finally:
         db.close()
+        asyncio.run(backends.aclose())
 
 
 @dataclass

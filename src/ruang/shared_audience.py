@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import redis
-
 from ruang.audience import REPORT_STALE_S
 
 FIGURES_TTL_S = 120  # a space nobody reports on is forgotten after this
@@ -22,8 +20,8 @@ UNIQUE_TTL_S = 7 * 24 * 3600
 class SharedAudience:
     """Reads and writes the shared figures of one deployment."""
 
-    def __init__(self, url: str, node: str) -> None:
-        self._r: Any = redis.Redis.from_url(url, decode_responses=True)
+    def __init__(self, client: Any, node: str) -> None:
+        self._r: Any = client  # the process's redis.Redis (decode_responses)
         self._node = node
 
     def publish(

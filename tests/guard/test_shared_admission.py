@@ -6,11 +6,22 @@ from __future__ import annotations
 
 import random
 
+import redis
+import redis.asyncio
+
 from ruang.guard.admission import Admission, Admitted, Limits, Waiting
 from ruang.guard.shared import SharedAdmission
 
 KEY = b"k" * 32
 LIMITS = Limits(max_listeners=1000, joins_per_s=7, burst=3)
+
+
+def clients(url: str) -> tuple[redis.Redis, redis.asyncio.Redis]:
+    """The two clients a process opens (`ruang.backends`)."""
+    return (
+        redis.Redis.from_url(url, decode_responses=True),
+        redis.asyncio.Redis.from_url(url, decode_responses=True),
+    )
 
 
 def decisions(g: Admission, seed: int) -> list[object]:
@@ -43,13 +54,13 @@ def decisions(g: Admission, seed: int) -> list[object]:
 
 def test_same_decisions_as_the_embedded_line(redis_url: str) -> None:
     local = decisions(Admission(LIMITS, KEY, 0.0), 11)
-    shared = decisions(SharedAdmission(redis_url, "node-a", LIMITS, KEY, 0.0), 11)
+    shared = decisions(SharedAdmission(*clients(redis_url), "node-a", LIMITS, KEY, 0.0), 11)
     assert shared == local
     assert any(isinstance(d, tuple) and isinstance(d[1], Admitted) for d in shared)
 
 
 def test_two_nodes_one_fifo_line(redis_url: str) -> None:
-    nodes = [SharedAdmission(redis_url, f"node-{n}", LIMITS, KEY, 0.0) for n in "xy"]
+    nodes = [SharedAdmission(*clients(redis_url), f"node-{n}", LIMITS, KEY, 0.0) for n in "xy"]
     for n in nodes:
         n.start("t")
     tokens: dict[int, str] = {}

@@ -28,7 +28,7 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from ruang.backends import make_admission, open_shared_audience, open_store, space_events
+from ruang.backends import Backends
 from ruang.config import Config
 from ruang.delivery.files import SpaceFiles
 from ruang.delivery.gate import Gate
@@ -84,14 +84,15 @@ def supervisor_status(config: Config) -> dict[str, Any] | None:
         return None
 
 
-def build_delivery_app(config: Config, worker: int = 0) -> Starlette:
-    """The Starlette app delivery worker number `worker` serves on the public port."""
-    db = open_store(config)
+def build_delivery_app(config: Config, backends: Backends, worker: int = 0) -> Starlette:
+    """The Starlette app delivery worker number `worker` serves on the public port, on the
+    process's shared services (`backends`)."""
+    db = backends.store()
     files = SpaceFiles(config.spaces_dir)
     key = load_or_create_key(config.ticket_key_path, config.ticket_key)
     limits = Limits(config.max_listeners, config.joins_per_s, max(1, int(config.joins_per_s)))
     now = time.time()
-    gate = Gate(key, config.ticket_ttl_s, limits, now, make_admission(config, limits, key, now))
+    gate = Gate(key, config.ticket_ttl_s, limits, now, backends.admission(limits, key, now))
     media = MediaProcesses(config)
     peers = httpx.AsyncClient(timeout=httpx.Timeout(20.0))  # other nodes' public ports
     # Nodes prove a forwarded request is theirs with a value derived from the shared key, so a
@@ -100,9 +101,10 @@ def build_delivery_app(config: Config, worker: int = 0) -> Starlette:
 
     # Several nodes: spaces run elsewhere are fetched from (and controlled on) their node, and
     # spaces are remembered for a few seconds (state changes arrive by pub/sub at once).
-    remote = RemoteOrigin(db.owner, config.blocking_timeout_s + 4) if config.redis_url else None
+    several = backends.multi_node
+    remote = RemoteOrigin(db.owner, config.blocking_timeout_s + 4) if several else None
     spaces: dict[str, tuple[float, Space]] = {}
-    cache_s = SPACE_CACHE_S if config.redis_url else SPACE_RECHECK_S
+    cache_s = SPACE_CACHE_S if several else SPACE_RECHECK_S
     seen_version: list[int | None] = [db.changes()]
 
     def find_space(space_id: str) -> Space | None:
@@ -133,7 +135,7 @@ def build_delivery_app(config: Config, worker: int = 0) -> Starlette:
 
     shedder = Shedder()
     hls_service = HlsService(config, files, gate, find_space, shedder, remote)
-    guard = Guard(config, key, gate.admission, shedder, worker)
+    guard = Guard(config, key, gate.admission, shedder, worker, backends.shared_limiter())
     joins = JoinService(config, gate, find_space, shedder, guard)
     creation = creation_gate(config, db)
 
@@ -312,7 +314,7 @@ def build_delivery_app(config: Config, worker: int = 0) -> Starlette:
         lifespan=lifespan,
     )
 
-    shared_audience = open_shared_audience(config)
+    shared_audience = backends.shared_audience()
     if shared_audience is not None:
         gate.admission.audience.fresh = {}  # keep new listener ids for the shared HyperLogLog
 
@@ -343,7 +345,7 @@ def build_delivery_app(config: Config, worker: int = 0) -> Starlette:
         bodies = [{"worker": str(os.getpid()), "spaces": s, "load": load} for s in per_media]
         await media.post_all("/internal/audience", bodies)
 
-    app.state.events = space_events(config, space_changed)
+    app.state.events = backends.space_events(space_changed)
     app.state.hls = hls_service
     app.state.joins = joins
     app.state.guard = guard

@@ -18,8 +18,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, NamedTuple
 
-import redis.asyncio
-
 from ruang.config import Config
 from ruang.delivery.hls import HlsResponse, encode_headers
 from ruang.forensics import TrafficRecorder
@@ -183,16 +181,15 @@ class Guard:
         admission: Admission,
         shedder: Shedder,
         worker: int,
+        shared: SharedRateLimiter | None = None,
     ) -> None:
+        """`shared`: the budgets several nodes share (Redis), None on one node."""
         self.config = config
         self.admission = admission
         self.shedder = shedder
         self.per_listener = RateLimiter({"ticket": (LISTENER_BUDGET, _UNLIMITED)})
-        self.shared: SharedRateLimiter | None = None  # several nodes: budgets in Redis
-        self.limiter = RateLimiter()
-        if config.redis_url:
-            self.shared = SharedRateLimiter(redis.asyncio.Redis.from_url(config.redis_url))
-            self.limiter = self.shared.local
+        self.shared = shared
+        self.limiter = shared.local if shared is not None else RateLimiter()
         self.pow = ProofOfWork(key)
         self.difficulty = DifficultyController()
         self.attack = AttackMode()

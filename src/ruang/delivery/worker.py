@@ -13,6 +13,7 @@ import sys
 import time
 
 from ruang.audience import REPORT_EVERY_S
+from ruang.backends import Backends
 from ruang.config import Config
 from ruang.delivery.app import build_delivery_app
 from ruang.delivery.fastserver import Handlers, HttpProtocol
@@ -37,7 +38,8 @@ def die_with_parent() -> None:
 
 async def serve(config: Config, sock: socket.socket, worker: int = 0) -> None:
     """Accept on `sock` until SIGTERM/SIGINT."""
-    app = build_delivery_app(config, worker)
+    backends = Backends(config)  # this process's one set of shared services
+    app = build_delivery_app(config, backends, worker)
     guard = app.state.guard
     loop = asyncio.get_running_loop()
     shedder = app.state.shedder
@@ -90,6 +92,7 @@ async def serve(config: Config, sock: socket.socket, worker: int = 0) -> None:
         task.cancel()
     guard.tick(time.time() + 1.0)  # the last second's evidence, then the file synced
     guard.close()
+    await backends.aclose()
 
 
 def main() -> None:

@@ -11,9 +11,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import redis
-import redis.asyncio
-
 from ruang.audience import WorkerAudience
 from ruang.guard.admission import Admission, Admitted, Limits, Waiting, _Line
 
@@ -78,18 +75,18 @@ class SharedAdmission(Admission):
 
     def __init__(
         self,
-        url: str,
+        client: Any,
+        aclient: Any,
         node: str,
         limits: Limits,
         key: bytes,
         now: float,
         audience: WorkerAudience | None = None,
     ) -> None:
+        """`client` and `aclient`: the process's redis.Redis and redis.asyncio.Redis."""
         super().__init__(limits, key, now, audience)
-        self._r: Any = redis.Redis.from_url(url, decode_responses=True)
-        self._script = self._r.register_script(_JOIN)
-        self._url = url
-        self._ascript: Any = None  # the asyncio client's script, made on first use in a loop
+        self._script = client.register_script(_JOIN)
+        self._ascript = aclient.register_script(_JOIN)
         self._bucket = f"ruang:bucket:{node}"
         self._started: dict[str, bool] = {}
 
@@ -114,9 +111,6 @@ class SharedAdmission(Admission):
         """`join` with the Redis round trip awaited (redis.asyncio): the worker's event loop
         keeps serving listeners while the line is consulted."""
         keys, args = self._request(space_id, network, token, now, crowded)
-        if self._ascript is None:
-            client = redis.asyncio.Redis.from_url(self._url, decode_responses=True)
-            self._ascript = client.register_script(_JOIN)
         out = await self._ascript(keys=keys, args=args)
         return self._decide(space_id, out, now)
 

@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ruang.backends import open_shared_audience, open_store
+from ruang.backends import Backends
 from ruang.config import Config
 from ruang.live.capacity import Costs
 from ruang.live.studio import Studio
@@ -74,9 +74,10 @@ async def run(config: Config, media: int) -> None:
     """Serve media process number `media` until SIGINT/SIGTERM; then stop every clock with
     its parts flushed to disk (live spaces stay live, for the next start)."""
     scheduling = prioritise_media(config.media_realtime)
-    db = open_store(config, media)
+    backends = Backends(config)  # this process's one set of shared services
+    db = backends.store(media)
     costs = Costs(config.media_budget, seats=config.max_on_stage)
-    studio = Studio(config, db, media, costs, open_shared_audience(config))
+    studio = Studio(config, db, media, costs, backends.shared_audience())
     await studio.start()
     registry = CollectorRegistry()
     registry.register(StudioCollector(studio))
@@ -110,6 +111,7 @@ async def run(config: Config, media: int) -> None:
     finally:
         await studio.stop()
         db.close()
+        await backends.aclose()
 
 
 def main() -> None:

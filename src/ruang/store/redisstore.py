@@ -67,14 +67,13 @@ class RedisSpaceStore:
     """The Store interface on Redis; `node` is this node's base URL, `media` the media process
     using it (None for a delivery worker), as in the SQLite store."""
 
-    def __init__(self, url: str, node: str, media: int | None = None) -> None:
-        self.r: Any = redis.Redis.from_url(url, decode_responses=True)  # str in, str out
+    def __init__(self, client: Any, node: str, media: int | None = None) -> None:
+        self.r: Any = client  # a redis.Redis with decode_responses (str in, str out)
         self.node = node
         self.media = media
 
     def close(self) -> None:
-        """Close the connection pool."""
-        self.r.close()
+        """The client is the process's (`ruang.backends`): it closes it."""
 
     def _open_keys(self, address: str, network: str, node: str) -> tuple[str, str, str]:
         return (P + f"open:addr:{address}", P + f"open:net:{network}", P + f"open:node:{node}")
@@ -301,11 +300,11 @@ class RedisSpaceStore:
         pipe.execute()
 
 
-async def watch_events(url: str, on_change: Callable[[str, str], None]) -> None:
-    """Call on_change(space_id, state) for every state change on any node, until cancelled;
-    reconnects after a lost connection (callers' caches expire on their own meanwhile)."""
+async def watch_events(client: Any, on_change: Callable[[str, str], None]) -> None:
+    """Call on_change(space_id, state) for every state change on any node, until cancelled,
+    on the process's asyncio client (`redis.asyncio.Redis`, decode_responses); subscribes
+    again after a lost connection (callers' caches expire on their own meanwhile)."""
     while True:
-        client = redis.asyncio.Redis.from_url(url, decode_responses=True)
         try:
             async with client.pubsub() as pubsub:
                 await pubsub.subscribe(EVENTS)
@@ -316,5 +315,3 @@ async def watch_events(url: str, on_change: Callable[[str, str], None]) -> None:
         except (redis.RedisError, OSError) as exc:
             log.warning("space events: %s; reconnecting", exc)
             await asyncio.sleep(1.0)
-        finally:
-            await client.aclose()
