@@ -97,7 +97,12 @@ class Supervisor:
     def __init__(self, config: Config, sock: socket.socket) -> None:
         self.config = config
         self.sock = sock
-        self.env = {**os.environ, **config.to_env()}
+        # the children see the number of media processes resolved here, whatever their cores
+        self.env = {
+            **os.environ,
+            **config.to_env(),
+            "RUANG_MEDIA_PROCESSES": str(config.media_count),
+        }
         self.children: dict[tuple[str, int], Child] = {}
         self.restarts: dict[str, int] = {"media": 0, "worker": 0}
         self.stopping = asyncio.Event()

@@ -17,6 +17,7 @@ BENCHMARKS = {
     "flood": "open-model listener surge with LL-HLS pacing: joins, waiting room, stalls, req/s",
     "attack": "labelled attack scenarios beside a live audience: defences, report verdicts",
     "edge": "listener requests per second through the shipped nginx edge vs static nginx",
+    "failover": "a media process killed again and again: back on air, the other space untouched",
 }
 
 

@@ -437,7 +437,7 @@ class Group:
             self._spawn(run, folder / "surge", server, space, start, newcomers)
         scripts = await self._prepare(server, api, space, sc, block, folder)
         meter = CpuMeter({"workers": server.worker_pids(),
-                          "media": [server.media_pid] if server.media_pid else []})  # fmt: skip
+                          "media": server.media_pids()})  # fmt: skip
         await asyncio.sleep(max(0.0, start - CPU_BASE_S - time.monotonic()))
         meter.start()
         await asyncio.sleep(max(0.0, start - time.monotonic()))

@@ -44,7 +44,7 @@ class BenchServer:
 
     url: str
     data_dir: Path | None = None
-    media_pid: int | None = None
+    pid: int | None = None  # `ruang serve`: the supervisor of the media processes and workers
     proc: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
 
@@ -53,11 +53,38 @@ class BenchServer:
         """Where each space's files are, if known."""
         return None if self.data_dir is None else self.data_dir / "spaces"
 
-    def worker_pids(self) -> list[int]:
-        """The delivery worker processes (children of the media process)."""
-        if self.media_pid is None:
+    def _children(self, kind: str) -> list[int]:
+        """The supervisor's children of a kind ("media" or "worker"): from the pids it records
+        in DATA_DIR/supervisor.json (which leaves out the idle warm spare), else from their
+        command lines (spare included)."""
+        if self.pid is None:
             return []
-        return children_of(self.media_pid)
+        if self.data_dir is not None:
+            try:
+                status = json.loads((self.data_dir / "supervisor.json").read_text())
+                if status.get("pid") == self.pid:
+                    return [int(p) for _, p in sorted(status["children"][kind].items())]
+            except (OSError, ValueError, KeyError):
+                pass
+        module = b"ruang.live.process" if kind == "media" else b"ruang.delivery.worker"
+        out = []
+        for child in children_of(self.pid):
+            with contextlib.suppress(OSError):
+                if module in Path(f"/proc/{child}/cmdline").read_bytes():
+                    out.append(child)
+        return out
+
+    def media_pids(self) -> list[int]:
+        """The media processes (each runs a share of the spaces)."""
+        return self._children("media")
+
+    def worker_pids(self) -> list[int]:
+        """The delivery worker processes."""
+        return self._children("worker")
+
+    def server_pids(self) -> list[int]:
+        """Every process of the server: supervisor, media processes, workers (and spare)."""
+        return [] if self.pid is None else [self.pid, *children_of(self.pid)]
 
     def log(self) -> str:
         """What a server we started printed so far (last 4 KB)."""
@@ -115,7 +142,7 @@ def start_server(
             raise RuntimeError(f"ruang serve exited with {proc.returncode}: {server.log()}")
         try:
             healthy = httpx.get(f"{server.url}/healthz", timeout=1).status_code == 200
-            if healthy and len(server.worker_pids()) >= workers:
+            if healthy and len(server.worker_pids()) >= workers and server.media_pids():
                 return server
         except httpx.HTTPError:
             pass
@@ -131,7 +158,7 @@ def server_for(args: argparse.Namespace, workers: int | None = None) -> Iterator
         yield BenchServer(
             args.url.rstrip("/"),
             Path(args.data_dir) if args.data_dir else None,
-            args.media_pid,
+            args.server_pid,
         )
         return
     with tempfile.TemporaryDirectory(prefix="ruang-bench-") as tmp:
@@ -149,7 +176,9 @@ def add_server_arguments(p: argparse.ArgumentParser, workers: int = 1) -> None:
         "--data-dir",
         help="with --url: the server's data folder (for its files, index and control socket)",
     )
-    p.add_argument("--media-pid", type=int, help="with --url: the media process id (CPU figures)")
+    p.add_argument(
+        "--server-pid", type=int, help="with --url: the pid of `ruang serve` (CPU figures)"
+    )
     p.add_argument(
         "--workers", type=int, default=workers, help="delivery workers of the started server"
     )

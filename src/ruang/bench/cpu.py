@@ -117,7 +117,7 @@ async def _fixed(args: argparse.Namespace, server: BenchServer, api: httpx.Async
     proc = await PublisherProcess.start()
     meter = CpuMeter(
         {
-            "media": [server.media_pid or 0],
+            "media": server.media_pids(),
             "delivery": server.worker_pids(),
             "publishers": [proc.pid],
             "bench": [os.getpid()],
@@ -178,7 +178,7 @@ async def _ramp(args: argparse.Namespace, server: BenchServer, api: httpx.AsyncC
             m1 = await fetch_metrics(server)
             meter = CpuMeter(
                 {
-                    "media": [server.media_pid or 0],
+                    "media": server.media_pids(),
                     "delivery": server.worker_pids(),
                     "publishers": [p.pid for p in procs],
                     "bench": [os.getpid()],
@@ -279,9 +279,9 @@ async def measure(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     """Both parts against one server."""
     ticks = await tick_cost()
     with server_for(args) as server:
-        if server.media_pid is None:
-            raise SystemExit("cpu needs the media process id: give --media-pid with --url")
-        load = MachineLoad([] if server.proc else [server.media_pid, *server.worker_pids()])
+        if server.pid is None:
+            raise SystemExit("cpu needs the server's process id: give --server-pid with --url")
+        load = MachineLoad([] if server.proc else server.server_pids())
         load.start()
         async with httpx.AsyncClient(verify=False, base_url=server.url, timeout=30) as api:
             print("part 1: one space, sendrecv speakers", file=sys.stderr)

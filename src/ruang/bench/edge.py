@@ -274,7 +274,7 @@ async def measure(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
             script.write_text(script.read_text() + COUNT_NOT_200_LUA)
             assert server.spaces_dir is not None
             origin = server.url.removeprefix("http://")
-            ruang_pids = [server.media_pid or 0, *server.worker_pids()]
+            ruang_pids = server.server_pids()
             with (
                 edge_nginx(edge_dir, origin, args.nginx_workers, key, tmp / "edge") as edge,
                 static_nginx(server.spaces_dir, str(args.nginx_workers)) as (static_url, master),

@@ -178,7 +178,7 @@ async def flood_server(args: argparse.Namespace) -> AsyncIterator[BenchServer]:
         yield BenchServer(
             args.url.rstrip("/"),
             Path(args.data_dir) if args.data_dir else None,
-            args.media_pid,
+            args.server_pid,
         )
         return
     with tempfile.TemporaryDirectory(prefix="ruang-flood-") as tmp:
@@ -281,12 +281,12 @@ async def _flood(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
                 os.sched_setscheduler(0, policy, os.sched_param(args.speaker_priority))
             meter = CpuMeter(
                 {
-                    "server_media": [server.media_pid] if server.media_pid else [],
+                    "server_media": server.media_pids(),
                     "server_workers": server.worker_pids(),
                     "flood_parent": [os.getpid()],
                 }
             )
-            theirs = [] if server.proc else [server.media_pid, *server.worker_pids()]
+            theirs = [] if server.proc else server.server_pids()
             load = MachineLoad([pid for pid in theirs if pid])
             await asyncio.sleep(max(0.0, t0 - time.monotonic()))
             wall0 = time.time()

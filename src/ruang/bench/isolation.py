@@ -120,7 +120,7 @@ async def _phase(
 ) -> tuple[float, float, dict[str, Any]]:
     """Measure one window; returns (t0, t1, figures). The audio and part analysis, which
     takes this event loop for a while, is left for after both windows (see _analyse)."""
-    meter = CpuMeter({"media": [server.media_pid or 0], "delivery": server.worker_pids()})
+    meter = CpuMeter({"media": server.media_pids(), "delivery": server.worker_pids()})
     lateness.frames = lateness.late = 0
     lateness.worst = 0.0
     m0 = await fetch_metrics(server)
@@ -182,7 +182,7 @@ async def measure(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
             os.setpriority(os.PRIO_PROCESS, 0, args.client_nice)
         if server.spaces_dir is None:
             raise SystemExit("isolation needs the server's files: give --data-dir with --url")
-        load = MachineLoad([] if server.proc else [server.media_pid or 0, *server.worker_pids()])
+        load = MachineLoad([] if server.proc else server.server_pids())
         load.start()
         for pid in server.worker_pids() if args.renice_workers else []:
             os.setpriority(os.PRIO_PROCESS, pid, args.renice_workers)

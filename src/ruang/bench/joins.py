@@ -156,7 +156,7 @@ async def measure(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
                     if first.status_code != 200 or "/t/" not in first.json()["listen_url"]:
                         raise RuntimeError(f"join does not admit: {first.text}")
                 url = f"{server.url}/api/spaces/{space.id}/join"
-                pids = [server.media_pid or 0, *server.worker_pids()]
+                pids = server.server_pids()
                 r = runs[f"workers_{n}"] = await _rounds(args, url, script, pids, redis_pids)
             finally:
                 server.stop()

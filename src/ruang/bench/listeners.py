@@ -173,7 +173,7 @@ async def _pair(args: argparse.Namespace, server: BenchServer, tmp: Path) -> dic
     folders, names, sources = await crowd_paths(server.url, space.id, args.crowd)
     script = write_crowd_script(tmp, folders, names, sources)
     parts = [f"{folders[0]}/{name}" for name in names]
-    pids = [server.media_pid or 0, *server.worker_pids()] if server.proc else []
+    pids = server.server_pids() if server.proc else []
     assert server.spaces_dir is not None
     ruang: list[dict[str, Any]] = []
     other: list[dict[str, Any]] = []

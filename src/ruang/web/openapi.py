@@ -101,7 +101,13 @@ OPENAPI: dict[str, Any] = {
         "/api/spaces/{space_id}/start": {
             "post": _op(
                 "Start a scheduled space (harmless on a live one)",
-                {"200": "The space", "401": "No token", "403": "Not the host", "409": "Ended"},
+                {
+                    "200": "The space",
+                    "401": "No token",
+                    "403": "Not the host",
+                    "409": "Ended",
+                    "503": "node_full: no room for another full stage here (Retry-After)",
+                },
                 auth=True,
             )
         },
@@ -154,7 +160,8 @@ OPENAPI: dict[str, Any] = {
                     "has difficulty leading zero bits — and post {pow: {challenge, nonce}} again "
                     "(docs/GUARD.md); people in line and ticket renewals are not asked",
                     "429": "This source's join budget is spent: try again after Retry-After",
-                    "503": "Shed under overload: try again after Retry-After",
+                    "503": "Shed under overload, or draining (the server is stopping): try "
+                    "again after Retry-After",
                 },
                 body=_json_body(
                     {
@@ -188,6 +195,8 @@ OPENAPI: dict[str, Any] = {
                     "401": "No or wrong token",
                     "409": "Stage full or space not live",
                     "415": "Not application/sdp",
+                    "503": "media_full: no room for another person on this server, or "
+                    "media_unavailable: its media process is restarting (Retry-After)",
                 },
                 auth=True,
             )
