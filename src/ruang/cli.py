@@ -142,7 +142,7 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         type=int,
         default=d.max_spaces,
         help="live + scheduled spaces this node holds, key holders included; beyond it "
-        "creating answers 503 (RUANG_MAX_SPACES)",
+        "creating answers 503; 0 = from the node's measured capacity (RUANG_MAX_SPACES)",
     )
     a(
         "--max-spaces-per-address",

@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 MAX_ON_STAGE = 13  # people, host included, per space
-MAX_SPACES = 100  # live + scheduled spaces per node (every one runs a pipeline): see docs/GUARD.md
 
 
 @dataclass(frozen=True)
@@ -66,9 +65,10 @@ class Config:
     create_key: str = ""
     """Secret a client must send (Authorization: Bearer) to create spaces (RUANG_CREATE_KEY);
     empty = anyone may create, within the per-source caps below."""
-    max_spaces: int = MAX_SPACES
+    max_spaces: int = 0
     """Live + scheduled spaces this node holds, for everyone (key holders too); beyond it
-    creating answers 503."""
+    creating answers 503. 0 = from the node's capacity: as many quiet spaces as its media
+    processes hold with room left for a full stage (`ruang.live.capacity`)."""
     max_spaces_per_address: int = 20
     """Live + scheduled spaces created from one source address, without the create key."""
     max_spaces_per_network: int = 50

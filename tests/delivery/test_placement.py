@@ -5,7 +5,15 @@ from __future__ import annotations
 import pytest
 
 from ruang.delivery.placement import choose, choose_node
-from ruang.live.capacity import Costs, Load, free_stages, pick, room_for_space, room_for_speaker
+from ruang.live.capacity import (
+    Costs,
+    Load,
+    free_stages,
+    pick,
+    quiet_spaces,
+    room_for_space,
+    room_for_speaker,
+)
 
 COSTS = Costs(budget=0.8, space=0.005, speaker=0.025, seats=13)  # a full stage: 0.33 cores
 
@@ -18,6 +26,9 @@ def test_a_process_holds_whole_full_stages_within_its_budget() -> None:
     # quiet spaces cost little, but the next space must still find a whole stage of room
     assert room_for_space(COSTS, Load(0, spaces=90, speakers=0))
     assert not room_for_space(COSTS, Load(0, spaces=100, speakers=0))
+    assert quiet_spaces(COSTS) == 95  # 94 quiet ones leave a full stage of room for the 95th
+    assert room_for_space(COSTS, Load(0, spaces=94, speakers=0))
+    assert not room_for_space(COSTS, Load(0, spaces=95, speakers=0))
     assert room_for_speaker(COSTS, Load(0, spaces=2, speakers=26))
     assert not room_for_speaker(COSTS, Load(0, spaces=2, speakers=31))
 

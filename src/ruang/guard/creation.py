@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 
 from ruang.errors import ApiError, node_full
 from ruang.guard.network import network_of
+from ruang.live.capacity import Costs, quiet_spaces
 from ruang.spaces.model import utcnow
 from ruang.store.base import CreationCounts
 
@@ -155,8 +156,9 @@ class CreationGate:
 def creation_gate(config: Config, store: Store) -> CreationGate:
     """The gate a composition root hands to whatever creates spaces or lets requests for it
     through."""
+    costs = Costs(config.media_budget, seats=config.max_on_stage)
     limits = CreationLimits(
-        max_spaces=config.max_spaces,
+        max_spaces=config.max_spaces or quiet_spaces(costs) * config.media_count,
         per_address=config.max_spaces_per_address,
         per_network=config.max_spaces_per_network,
         per_network_per_min=config.creations_per_min_per_network,

@@ -78,6 +78,12 @@ def pick(costs: Costs, loads: Iterable[Load]) -> Load | None:
     return min(fitting, key=lambda load: (load.cores(costs), load.media), default=None)
 
 
+def quiet_spaces(costs: Costs) -> int:
+    """How many spaces where nobody speaks one process takes (each new one must still leave
+    room for a full stage), at least 1."""
+    return max(1, math.floor((costs.budget - costs.full_stage) / costs.space + EPSILON) + 1)
+
+
 def free_stages(costs: Costs, loads: Iterable[Load]) -> int:
     """How many more full stages the node could take, across its processes."""
     return sum(
