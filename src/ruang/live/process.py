@@ -128,6 +128,7 @@ def main() -> None:
         if not line.strip():  # the supervisor went away before needing this spare
             return
         media = int(line)
+        os.dup2(2, 1)  # nobody reads the pipe from here on: anything printed goes to the log
     config = Config.from_env()
     try:
         import uvloop
