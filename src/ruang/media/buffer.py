@@ -1,4 +1,9 @@
-"""Per-speaker input buffer: decoded audio arrives in bursts, the mixer takes one tick at a time."""
+"""Per-speaker input buffer: packets arrive in bursts, the mixer takes one tick of audio at a time.
+
+The network side only queues the speaker's encoded packets (`push_packet`); the mixer decodes
+what it needs at its tick (`take_packets`, then `push`), so nothing crosses threads and a muted
+speaker's packets are dropped without being decoded.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ SAMPLE_RATE = 48_000  # Hz
 TICK_SAMPLES = 960  # samples per 20 ms mixer tick
 START_DEPTH = 2  # ticks buffered before a speaker is heard: absorbs 20 ms of network jitter
 MAX_DEPTH = 8  # ticks; beyond this (clock drift, a stall) the oldest audio is dropped
+MAX_PACKETS = 2 * MAX_DEPTH  # encoded packets waiting for the tick; beyond, the oldest go
 
 Pcm = npt.NDArray[np.float32]
 
@@ -27,8 +33,26 @@ class InputBuffer:
         self._ticks: deque[Pcm] = deque()
         self._partial: Pcm = np.zeros(0, dtype=np.float32)
         self._primed = False
+        self._packets: deque[bytes] = deque(maxlen=MAX_PACKETS)
         self.dropped_ticks = 0
         self.underruns = 0
+
+    def push_packet(self, packet: bytes) -> None:
+        """Queue one encoded packet as it arrives (bounded: the oldest is dropped)."""
+        self._packets.append(packet)
+
+    def take_packets(self) -> list[bytes]:
+        """Every encoded packet queued since the last call, oldest first."""
+        packets = list(self._packets)
+        self._packets.clear()
+        return packets
+
+    def reset(self) -> None:
+        """Forget all audio and packets (the speaker was muted): unmuted, they prime afresh."""
+        self._ticks.clear()
+        self._packets.clear()
+        self._partial = np.zeros(0, dtype=np.float32)
+        self._primed = False
 
     def push(self, pcm: Pcm) -> None:
         """Append mono samples of any length."""

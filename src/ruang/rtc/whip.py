@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 import secrets
 from collections.abc import Awaitable, Callable
 
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
-from aiortc.mediastreams import MediaStreamTrack
 from aiortc.rtcrtpsender import RTCRtpSender
 
 from ruang.errors import bad_request
 from ruang.media.buffer import InputBuffer
 from ruang.rtc.ice import keep_loopback_candidates
-from ruang.rtc.tracks import ReturnTrack, pump_into
+from ruang.rtc.receive import PacketInbox, receive_into
+from ruang.rtc.tracks import ReturnTrack
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +60,7 @@ class PeerSession:
         self.answer = ""
         self._pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         self._on_closed = on_closed
-        self._pump: asyncio.Task[None] | None = None
+        self.inbox: PacketInbox | None = None
         self._closed = False
 
     @property
@@ -79,11 +78,6 @@ class PeerSession:
         if loopback_only:
             offer = keep_loopback_candidates(offer)
         pc = self._pc
-
-        @pc.on("track")
-        def on_track(track: MediaStreamTrack) -> None:
-            if track.kind == "audio" and self._pump is None:
-                self._pump = asyncio.create_task(pump_into(track, buffer, self.label))
 
         @pc.on("connectionstatechange")
         async def on_state() -> None:
@@ -104,6 +98,8 @@ class PeerSession:
                 t.direction = "inactive"
                 continue
             audio_seen = True
+            # the speaker's packets go straight to the buffer, decoded at the mixer's tick
+            self.inbox = receive_into(t.receiver, buffer)
             t.setCodecPreferences(opus)
             if direction == "sendrecv":
                 self.return_track = ReturnTrack()
@@ -122,8 +118,6 @@ class PeerSession:
         if self._closed:
             return
         self._closed = True
-        if self._pump is not None:
-            self._pump.cancel()
         if self.return_track is not None:
             self.return_track.stop()
         await self._pc.close()
