@@ -7,6 +7,10 @@ the server also encodes each one's mix-minus): for each, over a steady window,
 - the media process's CPU (all its threads: WebRTC receive, Opus decode and encode, mixer,
   disk writer) from /proc/<pid>/stat, in cores (1.0 = one core busy).
 
+Part 0, silence: the media process's CPU with no space, then with --idle-spaces live spaces
+where nobody is on stage, then as many scheduled ones beside them; the cost of one silent
+space is the difference divided by their number.
+
 Part 2, the ramp: spaces of 13 sendonly publishers (ingest, decode, mix: the DESIGN's "speakers
 one core ingests, decodes and mixes") are added one space at a time until the media process
 uses ~a whole core, late ticks appear, or the publishers themselves fall behind. The
@@ -62,6 +66,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ramp-step", type=int, default=4, help="publishers added per step")
     p.add_argument("--ramp-max", type=int, default=60, help="the ramp stops here")
     p.add_argument("--no-ramp", action="store_true", help="only the 0/1/4/13 speakers part")
+    p.add_argument("--idle-spaces", type=int, default=20, help="silent spaces (0: skip part 0)")
 
 
 def _specs(space: Space) -> list[dict[str, Any]]:
@@ -109,6 +114,52 @@ async def _window(
         "publisher_max_late_s": worst,
         **cpu,
     }
+
+
+async def _idle(args: argparse.Namespace, server: BenchServer, api: httpx.AsyncClient) -> Any:
+    """Part 0: what silent live and scheduled spaces cost, per space."""
+    meter = CpuMeter({"media": [server.media_pid or 0], "delivery": server.worker_pids()})
+
+    async def window() -> dict[str, float]:
+        await asyncio.sleep(args.settle)
+        meter.start()
+        await asyncio.sleep(args.window)
+        return meter.read()
+
+    base = await window()
+    live = [await create_space(api, f"bench idle {i}") for i in range(args.idle_spaces)]
+    with_live = await window()
+    scheduled = []
+    for i in range(args.idle_spaces):
+        r = await api.post(
+            "/api/spaces", json={"title": f"bench later {i}", "starts_at": "2099-01-01T00:00:00Z"}
+        )
+        r.raise_for_status()
+        d = r.json()
+        scheduled.append(Space(d["id"], d["host_token"], d["whip_url"]))
+    with_both = await window()
+    for space in live + scheduled:
+        await end_space(api, space)
+    n: int = max(1, args.idle_spaces)
+
+    def per_space(a: dict[str, float], b: dict[str, float]) -> float:
+        return round((b["media_cores"] - a["media_cores"]) / n, 5)
+
+    row = {
+        "spaces": args.idle_spaces,
+        "no_space": base,
+        "live_silent": with_live,
+        "live_and_scheduled": with_both,
+        "media_cores_per_silent_live_space": per_space(base, with_live),
+        "media_cores_per_scheduled_space": per_space(with_live, with_both),
+    }
+    print(
+        f"  silent: {row['media_cores_per_silent_live_space']:.5f} cores per live space, "
+        f"{row['media_cores_per_scheduled_space']:.5f} per scheduled one "
+        f"({args.idle_spaces} of each; machine {with_both['machine_cores_busy']:.2f} busy)",
+        file=sys.stderr,
+    )
+    return row
 
 
 async def _fixed(args: argparse.Namespace, server: BenchServer, api: httpx.AsyncClient) -> Any:
@@ -284,6 +335,10 @@ async def measure(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
         load = MachineLoad([] if server.proc else [server.media_pid, *server.worker_pids()])
         load.start()
         async with httpx.AsyncClient(verify=False, base_url=server.url, timeout=30) as api:
+            idle: dict[str, Any] = {}
+            if args.idle_spaces > 0:
+                print("part 0: silent spaces", file=sys.stderr)
+                idle = await _idle(args, server, api)
             print("part 1: one space, sendrecv speakers", file=sys.stderr)
             fixed = await _fixed(args, server, api)
             ramp: list[dict[str, Any]] = []
@@ -295,6 +350,7 @@ async def measure(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     cap = _capacity(ramp) if ramp else {}
     result: dict[str, Any] = {
         "tick_in_process": ticks,
+        "silent_spaces": idle,
         "per_space": fixed,
         "ramp": ramp,
         "ramp_stopped_because": stop,
@@ -308,6 +364,11 @@ async def measure(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
         for n in sorted(by_n)
     ]
     summary = "cpu: media process " + ", ".join(parts)
+    if idle:
+        summary += (
+            f"; silent space {idle['media_cores_per_silent_live_space']:.5f} cores live, "
+            f"{idle['media_cores_per_scheduled_space']:.5f} scheduled"
+        )
     if ramp:
         best = cap.get("largest_clean_step", 0)
         extra = cap.get("speakers_per_core_extrapolated")
