@@ -45,6 +45,8 @@ from ruang.bench.common import (
     server_for,
 )
 from ruang.bench.publishers import PublisherProcess
+from ruang.bench.silent import silent_spaces
+from ruang.codecs.opus import OpusEncoder
 from ruang.hls.store import SpaceMediaStore
 from ruang.live.pipeline import SpacePipeline
 from ruang.media.buffer import SAMPLE_RATE, TICK_SAMPLES, InputBuffer
@@ -66,12 +68,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ramp-step", type=int, default=4, help="publishers added per step")
     p.add_argument("--ramp-max", type=int, default=60, help="the ramp stops here")
     p.add_argument("--no-ramp", action="store_true", help="only the 0/1/4/13 speakers part")
+    p.add_argument("--talking", type=int, default=STAGE, help="part 1: speakers with a tone")
     p.add_argument("--idle-spaces", type=int, default=20, help="silent spaces (0: skip part 0)")
 
 
-def _specs(space: Space) -> list[dict[str, Any]]:
+def _specs(space: Space, talking: int = STAGE) -> list[dict[str, Any]]:
+    """Publishers for everyone on a space's stage; beyond the first `talking` they send
+    digital silence (a 0 Hz tone), like speakers who listen."""
     people = [(space.host_token, space.whip_url), *space.speakers]
-    return [{"token": t, "whip_url": w, "freq": TONES[i]} for i, (t, w) in enumerate(people)]
+    return [
+        {"token": t, "whip_url": w, "freq": TONES[i] if i < talking else 0.0}
+        for i, (t, w) in enumerate(people)
+    ]
 
 
 async def _window(
@@ -116,55 +124,9 @@ async def _window(
     }
 
 
-async def _idle(args: argparse.Namespace, server: BenchServer, api: httpx.AsyncClient) -> Any:
-    """Part 0: what silent live and scheduled spaces cost, per space."""
-    meter = CpuMeter({"media": [server.media_pid or 0], "delivery": server.worker_pids()})
-
-    async def window() -> dict[str, float]:
-        await asyncio.sleep(args.settle)
-        meter.start()
-        await asyncio.sleep(args.window)
-        return meter.read()
-
-    base = await window()
-    live = [await create_space(api, f"bench idle {i}") for i in range(args.idle_spaces)]
-    with_live = await window()
-    scheduled = []
-    for i in range(args.idle_spaces):
-        r = await api.post(
-            "/api/spaces", json={"title": f"bench later {i}", "starts_at": "2099-01-01T00:00:00Z"}
-        )
-        r.raise_for_status()
-        d = r.json()
-        scheduled.append(Space(d["id"], d["host_token"], d["whip_url"]))
-    with_both = await window()
-    for space in live + scheduled:
-        await end_space(api, space)
-    n: int = max(1, args.idle_spaces)
-
-    def per_space(a: dict[str, float], b: dict[str, float]) -> float:
-        return round((b["media_cores"] - a["media_cores"]) / n, 5)
-
-    row = {
-        "spaces": args.idle_spaces,
-        "no_space": base,
-        "live_silent": with_live,
-        "live_and_scheduled": with_both,
-        "media_cores_per_silent_live_space": per_space(base, with_live),
-        "media_cores_per_scheduled_space": per_space(with_live, with_both),
-    }
-    print(
-        f"  silent: {row['media_cores_per_silent_live_space']:.5f} cores per live space, "
-        f"{row['media_cores_per_scheduled_space']:.5f} per scheduled one "
-        f"({args.idle_spaces} of each; machine {with_both['machine_cores_busy']:.2f} busy)",
-        file=sys.stderr,
-    )
-    return row
-
-
 async def _fixed(args: argparse.Namespace, server: BenchServer, api: httpx.AsyncClient) -> Any:
     space = await create_space(api, "bench cpu", speakers=STAGE - 1)
-    specs = _specs(space)
+    specs = _specs(space, args.talking)
     proc = await PublisherProcess.start()
     meter = CpuMeter(
         {
@@ -273,23 +235,27 @@ async def _ramp(args: argparse.Namespace, server: BenchServer, api: httpx.AsyncC
 
 async def tick_cost(ticks: int = 500) -> list[dict[str, Any]]:
     """The mixer clock's work without network or other threads: SpacePipeline.tick() run
-    back to back in this process on tones (13 distinct, limiter engaged), with every speaker
-    getting a mix-minus (sendrecv) or none (sendonly). Process CPU per tick, in µs (it also
-    counts the disk writer thread, which runs beside the tick)."""
+    back to back in this process on Opus packets of tones (13 distinct, limiter engaged):
+    decode, gate, mix, one Opus encode per distinct mix, AAC, packaging; with every speaker
+    getting a mix-minus (sendrecv) or none (sendonly), and with all or only 2 of 13 talking.
+    Process CPU per tick, in µs (it also counts the disk writer thread beside the tick)."""
     rows = []
+    cases = [(0, False, 0), (1, True, 1), (4, True, 4), (STAGE, True, STAGE)]
+    cases += [(STAGE, True, 2), (STAGE, False, STAGE)]  # 2 of 13 talking; sendonly
     with tempfile.TemporaryDirectory(prefix="ruang-tick-") as tmp:
-        for n, sinks in ((0, False), (1, True), (4, True), (STAGE, True), (STAGE, False)):
-            pipeline = SpacePipeline("bench", SpaceMediaStore(Path(tmp) / f"{n}-{sinks}"))
+        for n, sinks, talking in cases:
+            folder = Path(tmp) / f"{n}-{sinks}-{talking}"
+            pipeline = SpacePipeline("bench", SpaceMediaStore(folder))
             buffers = []
             for i in range(n):
                 buffer = InputBuffer()
                 buffers.append(buffer)
-                pipeline.add_speaker(f"s{i}", buffer, (lambda pcm: None) if sinks else None)
-            tones = [sine(TONES[i], TICK_SAMPLES / SAMPLE_RATE, 0.2) for i in range(n)]
+                pipeline.add_speaker(f"s{i}", buffer, (lambda packet: None) if sinks else None)
+            loops = [_opus_loop(TONES[i] if i < talking else 0.0) for i in range(n)]
             cpu = wall = 0.0
-            for _ in range(ticks):
-                for buffer, tone in zip(buffers, tones, strict=True):
-                    buffer.push(tone)
+            for t in range(ticks):
+                for buffer, loop in zip(buffers, loops, strict=True):
+                    buffer.push_packet(loop[t % len(loop)])
                 c0, w0 = time.process_time(), time.perf_counter()
                 pipeline.tick()
                 cpu += time.process_time() - c0
@@ -298,12 +264,21 @@ async def tick_cost(ticks: int = 500) -> list[dict[str, Any]]:
             rows.append(
                 {
                     "speakers": n,
+                    "talking": talking,
                     "mix_minus": sinks,
+                    "opus_encodes_per_tick": round(pipeline.stage.stats.encoded / ticks, 2),
                     "cpu_us_per_tick": round(cpu / ticks * 1e6),
                     "rtf": round(wall / ticks / 0.020, 4),
                 }
             )
     return rows
+
+
+def _opus_loop(freq: float) -> list[bytes]:
+    """One second of a tone (0 Hz: silence) as 20 ms Opus packets."""
+    encoder = OpusEncoder()
+    tick_s = TICK_SAMPLES / SAMPLE_RATE
+    return [encoder.encode(sine(freq, tick_s, 0.2, i * TICK_SAMPLES)) for i in range(50)]
 
 
 def _capacity(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -338,7 +313,7 @@ async def measure(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
             idle: dict[str, Any] = {}
             if args.idle_spaces > 0:
                 print("part 0: silent spaces", file=sys.stderr)
-                idle = await _idle(args, server, api)
+                idle = await silent_spaces(args, server, api)
             print("part 1: one space, sendrecv speakers", file=sys.stderr)
             fixed = await _fixed(args, server, api)
             ramp: list[dict[str, Any]] = []
