@@ -26,12 +26,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from ruang.hls.playlist import Part, Segment, render_live, render_replay
+from ruang.hls.playlist import Part, ReplayLines, Segment, render_live
 
 log = logging.getLogger(__name__)
 
 PARTS_PER_SEGMENT = 4  # 4 × 0.512 s = 2.048 s segments
 PRESTART_KEEP = 8  # segments of pre-start silence kept (the live window and a little more)
+LIVE_WINDOW = 6  # segments in the live playlist
 
 
 def _fsync_write(path: Path, data: bytes) -> None:
@@ -112,6 +113,9 @@ class SpaceMediaStore:
         self._segment_bytes: list[bytes] = []
         self.prestart = False  # before a scheduled start: silence, not indexed, not replayed
         self.replay_from = 0  # the replay starts at this media sequence number
+        self._discontinuities = 0  # segments in `segments` that start with a discontinuity
+        self._replay = ReplayLines()  # the replay's complete segments, rendered once each
+        self._replay_next = 0  # index in `segments` of the next one to add to it
         self.dir.mkdir(parents=True, exist_ok=True)
 
     # -- recovery ---------------------------------------------------------------------------
@@ -207,15 +211,17 @@ class SpaceMediaStore:
             self.close_segment()
         while len(self.segments) > PRESTART_KEEP and self.segments[0].complete:
             old = self.segments.pop(0)
+            self._discontinuities -= old.discontinuity
             for name in [old.uri, *(p.uri for p in old.parts)]:
                 (self.dir / name).unlink(missing_ok=True)
-        _replace(self.dir / "live.m3u8", render_live(self.segments).encode())
+        _replace(self.dir / "live.m3u8", self._live_text(ended=False))
 
     def go_live(self, first_msn: int) -> None:
         """The scheduled start: from `first_msn` on, parts are durable and make the replay."""
         self.close_segment()
         self.prestart = False
         self.replay_from = first_msn
+        self._replay, self._replay_next = ReplayLines(), 0
 
     def close_segment(self) -> None:
         """Mark the open segment complete and write its whole-segment file."""
@@ -235,12 +241,28 @@ class SpaceMediaStore:
     def write_playlists(self, *, ended: bool, replay: bool = True) -> None:
         """Render live.m3u8 and (with `replay`) replay.m3u8 (atomic replace; delivery serves
         them as files)."""
-        _replace(self.dir / "live.m3u8", render_live(self.segments, ended=ended).encode())
+        _replace(self.dir / "live.m3u8", self._live_text(ended=ended))
         if not replay:
             return
-        shown = [seg for seg in self.segments if seg.msn >= self.replay_from]
+        if self.prestart:  # segments were dropped from the front: start the replay afresh
+            self._replay, self._replay_next = ReplayLines(), 0
+        while self._replay_next < len(self.segments):
+            seg = self.segments[self._replay_next]
+            if not seg.complete:
+                break
+            if seg.msn >= self.replay_from:
+                self._replay.add(seg)
+            self._replay_next += 1
         write = _fsync_write if ended else _replace  # the final VOD playlist is made durable
-        write(self.dir / "replay.m3u8", render_replay(shown, ended=ended).encode())
+        write(self.dir / "replay.m3u8", self._replay.render(ended=ended).encode())
+
+    def _live_text(self, *, ended: bool) -> bytes:
+        """The live playlist, rendered from the last segments only (as cheap after hours as
+        after seconds)."""
+        shown = self.segments[-LIVE_WINDOW:]
+        earlier = self._discontinuities - sum(s.discontinuity for s in shown)
+        text = render_live(shown, window=LIVE_WINDOW, ended=ended, earlier_discontinuities=earlier)
+        return text.encode()
 
     def end(self) -> None:
         """Close the last segment and publish the final playlists (VOD replay)."""
@@ -255,6 +277,7 @@ class SpaceMediaStore:
             if self.segments:
                 self.segments[-1].complete = True
             self.segments.append(Segment(rec.msn, rec.pdt, [], False, rec.discontinuity))
+            self._discontinuities += rec.discontinuity
         self.segments[-1].parts.append(part)
 
     @property
