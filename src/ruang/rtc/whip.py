@@ -43,6 +43,21 @@ def audio_direction(sdp: str) -> str:
     return "sendrecv"
 
 
+def with_opus_dtx(answer: str) -> str:
+    """The answer with `usedtx=1` on its Opus format (RFC 7587): a browser then sends almost
+    nothing while its speaker is silent (one packet per 400 ms instead of 50 a second), which
+    the server neither receives nor decodes; the gaps are underruns of the input buffer."""
+    m = re.search(r"^a=rtpmap:(\d+) opus/48000", answer, re.MULTILINE | re.IGNORECASE)
+    if m is None or "usedtx=" in answer:
+        return answer
+    pt = m.group(1)
+    fmtp = re.search(rf"^a=fmtp:{pt} [^\r\n]*", answer, re.MULTILINE)
+    if fmtp is not None:
+        return answer[: fmtp.end()] + ";usedtx=1" + answer[fmtp.end() :]
+    line_end = answer.index("\n", m.end()) + 1
+    return answer[:line_end] + f"a=fmtp:{pt} usedtx=1\r\n" + answer[line_end:]
+
+
 class PeerSession:
     """A speaker's WebRTC connection: their audio goes into `buffer`; with a sendrecv offer
     they hear the mix-minus on the same connection."""
@@ -111,7 +126,7 @@ class PeerSession:
             await pc.setLocalDescription(await pc.createAnswer())
         except Exception as exc:
             raise bad_request("sdp_negotiation_failed", f"No usable answer: {exc}") from exc
-        return pc.localDescription.sdp
+        return with_opus_dtx(pc.localDescription.sdp)
 
     async def close(self) -> None:
         """Hang up (idempotent) and tell the owner."""
