@@ -17,6 +17,10 @@ TICK_SAMPLES = 960  # samples per 20 ms mixer tick
 START_DEPTH = 2  # ticks buffered before a speaker is heard: absorbs 20 ms of network jitter
 MAX_DEPTH = 8  # ticks; beyond this (clock drift, a stall) the oldest audio is dropped
 MAX_PACKETS = 2 * MAX_DEPTH  # encoded packets waiting for the tick; beyond, the oldest go
+# After a burst (a sender that stalled, then sent its backlog) the buffer would keep the extra
+# delay for good; when more than START_DEPTH + 1 ticks stay waiting for SHRINK_AFTER_TICKS
+# ticks in a row, one tick is dropped, so the delay returns to its target within seconds.
+SHRINK_AFTER_TICKS = 25  # 0.5 s
 
 Pcm = npt.NDArray[np.float32]
 
@@ -26,7 +30,8 @@ class InputBuffer:
 
     Audio is heard only once START_DEPTH ticks are buffered, so one late packet does not
     become a gap; when more than MAX_DEPTH ticks pile up the oldest are dropped, so the
-    delay a speaker adds never grows without bound.
+    delay a speaker adds never grows without bound, and a lasting excess over the target
+    shrinks one tick every SHRINK_AFTER_TICKS.
     """
 
     def __init__(self) -> None:
@@ -34,6 +39,7 @@ class InputBuffer:
         self._partial: Pcm = np.zeros(0, dtype=np.float32)
         self._primed = False
         self._packets: deque[bytes] = deque(maxlen=MAX_PACKETS)
+        self._high_for = 0  # consecutive ticks with more than START_DEPTH + 1 waiting
         self.dropped_ticks = 0
         self.underruns = 0
 
@@ -75,7 +81,16 @@ class InputBuffer:
             self._primed = False
             self.underruns += 1
             return None
-        return self._ticks.popleft()
+        tick = self._ticks.popleft()
+        if len(self._ticks) > START_DEPTH + 1:
+            self._high_for += 1
+            if self._high_for >= SHRINK_AFTER_TICKS:
+                self._ticks.popleft()
+                self.dropped_ticks += 1
+                self._high_for = 0
+        else:
+            self._high_for = 0
+        return tick
 
     @property
     def depth(self) -> int:
