@@ -14,7 +14,7 @@ import numpy.typing as npt
 
 SAMPLE_RATE = 48_000  # Hz
 TICK_SAMPLES = 960  # samples per 20 ms mixer tick
-START_DEPTH = 2  # ticks buffered before a speaker is heard: absorbs 20 ms of network jitter
+START_DEPTH = 3  # ticks buffered before a speaker is heard: absorbs 40 ms of jitter or a stall
 MAX_DEPTH = 8  # ticks; beyond this (clock drift, a stall) the oldest audio is dropped
 MAX_PACKETS = 2 * MAX_DEPTH  # encoded packets waiting for the tick; beyond, the oldest go
 # After a burst (a sender that stalled, then sent its backlog) the buffer would keep the extra
