@@ -73,3 +73,30 @@ def test_nobody_talking_costs_one_encode_for_everyone() -> None:
     for _ in range(5):
         stage.tick()
     assert stage.stats.encoded == 5 and stage.stats.sent == 65
+
+
+def test_a_dtx_gap_is_silence_and_the_talker_comes_back() -> None:
+    """A browser with DTX sends nothing while silent: the gap is silence for the others once
+    the gate closes, and the talker's next words are heard again."""
+    from ruang.media.activity import HANGOVER_TICKS
+
+    stage = Stage()
+    got: list[bytes] = []
+    talker = InputBuffer()
+    stage.add("a", talker, None)
+    stage.add("b", InputBuffer(), got.append)
+    encoder = OpusEncoder()
+    heard = []
+    for i in range(150):
+        if not 50 <= i < 100:  # ticks 50–99: nothing arrives at all
+            talker.push_packet(encoder.encode(sine(450.0, 0.02, 0.2, i * TICK_SAMPLES)))
+        mixes = stage.tick()
+        heard.append(mixes.heard)
+    assert all(heard[10:50]) and not any(heard[50 + HANGOVER_TICKS + 5 : 100])
+    assert all(heard[110:])  # back after the input buffer primes again
+    audio = decoded(got)
+    gap = audio[(60 + HANGOVER_TICKS) * TICK_SAMPLES : 95 * TICK_SAMPLES]
+    assert np.max(np.abs(gap)) < 1e-3
+    talk = audio[115 * TICK_SAMPLES :]
+    levels, rest = tone_levels_db(talk, [450.0])
+    assert levels[450.0] - rest > 20
