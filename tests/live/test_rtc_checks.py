@@ -57,3 +57,15 @@ def test_loopback_filter() -> None:
     assert "127.0.0.1" in out and "192.0.2.2" not in out and ".local" not in out
     assert is_loopback_only(("127.0.0.1",)) and not is_loopback_only(("127.0.0.1", "10.0.0.1"))
     assert not is_loopback_only(())
+
+
+def test_the_answer_asks_for_opus_dtx() -> None:
+    from ruang.rtc.whip import with_opus_dtx
+
+    bare = "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=rtpmap:111 opus/48000/2\r\na=sendrecv\r\n"
+    assert "a=rtpmap:111 opus/48000/2\r\na=fmtp:111 usedtx=1\r\n" in with_opus_dtx(bare)
+    fmtp = bare.replace("a=sendrecv", "a=fmtp:111 minptime=10;useinbandfec=1\r\na=sendrecv")
+    assert "a=fmtp:111 minptime=10;useinbandfec=1;usedtx=1\r\n" in with_opus_dtx(fmtp)
+    assert with_opus_dtx(with_opus_dtx(fmtp)) == with_opus_dtx(fmtp)
+    no_opus = bare.replace("opus", "PCMU")
+    assert with_opus_dtx(no_opus) == no_opus

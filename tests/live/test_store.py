@@ -63,3 +63,25 @@ def test_a_part_missing_on_disk_ends_the_recovered_replay(tmp_path: Path) -> Non
     (tmp_path / "1.0.m4s").write_bytes(b"torn")
     again = SpaceMediaStore(tmp_path)
     assert again.recover() == 4
+
+
+def test_playlists_from_a_long_history_match_a_full_render(tmp_path: Path) -> None:
+    """The store renders the live playlist from its last segments and the replay
+    incrementally; both must read as if rendered from the whole history."""
+    from ruang.hls.playlist import render_live, render_replay
+
+    store = SpaceMediaStore(tmp_path / "s")
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    for i in range(80):  # 20 segments, a discontinuity (a restart) at segments 3 and 9
+        msn, index = divmod(i, 4)
+        rec = PartRecord(
+            msn, index, 24_576, 3, t0 + timedelta(seconds=0.512 * i), msn in (3, 9) and index == 0
+        )
+        store.add_part(rec, b"abc")
+    assert (tmp_path / "s" / "live.m3u8").read_text() == render_live(store.segments)
+    assert (tmp_path / "s" / "replay.m3u8").read_text() == render_replay(
+        store.segments, ended=False
+    )
+    store.end()
+    assert (tmp_path / "s" / "live.m3u8").read_text() == render_live(store.segments, ended=True)
+    assert (tmp_path / "s" / "replay.m3u8").read_text() == render_replay(store.segments, ended=True)

@@ -84,3 +84,26 @@ def test_returns_only_for_those_listening() -> None:
     program, returns = mixer.tick({"a": a, "b": b}, set(), listening={"b"})
     assert set(returns) == {"b"} and np.allclose(returns["b"], a, atol=1e-6)
     assert np.allclose(program, a + b, atol=1e-6)
+
+
+def test_a_lasting_excess_after_a_burst_shrinks_back() -> None:
+    from ruang.media.buffer import SHRINK_AFTER_TICKS
+
+    buf = InputBuffer()
+    buf.push(np.zeros(TICK_SAMPLES * 7, dtype=np.float32))  # a stalled sender's backlog
+    depths = []
+    for _ in range(6 * SHRINK_AFTER_TICKS):
+        buf.push(np.zeros(TICK_SAMPLES, dtype=np.float32))  # then one tick per tick again
+        assert buf.pop() is not None
+        depths.append(buf.depth)
+    assert depths[0] == 7 and depths[-1] <= START_DEPTH + 1
+    assert buf.dropped_ticks == 7 - (START_DEPTH + 1) and buf.underruns == 0
+
+
+def test_ordinary_jitter_is_left_alone() -> None:
+    buf = InputBuffer()
+    for i in range(500):  # two ticks every other tick: depth swings, never lastingly high
+        if i % 2 == 0:
+            buf.push(np.zeros(2 * TICK_SAMPLES, dtype=np.float32))
+        buf.pop()
+    assert buf.dropped_ticks == 0

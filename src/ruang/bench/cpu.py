@@ -7,6 +7,10 @@ the server also encodes each one's mix-minus): for each, over a steady window,
 - the media process's CPU (all its threads: WebRTC receive, Opus decode and encode, mixer,
   disk writer) from /proc/<pid>/stat, in cores (1.0 = one core busy).
 
+Part 0, silence: the media process's CPU with no space, then with --idle-spaces live spaces
+where nobody is on stage, then as many scheduled ones beside them; the cost of one silent
+space is the difference divided by their number.
+
 Part 2, the ramp: spaces of 13 sendonly publishers (ingest, decode, mix: the DESIGN's "speakers
 one core ingests, decodes and mixes") are added one space at a time until the media process
 uses ~a whole core, late ticks appear, or the publishers themselves fall behind. The
@@ -41,6 +45,8 @@ from ruang.bench.common import (
     server_for,
 )
 from ruang.bench.publishers import PublisherProcess
+from ruang.bench.silent import silent_spaces
+from ruang.codecs.opus import OpusEncoder
 from ruang.hls.store import SpaceMediaStore
 from ruang.live.pipeline import SpacePipeline
 from ruang.media.buffer import SAMPLE_RATE, TICK_SAMPLES, InputBuffer
@@ -62,11 +68,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ramp-step", type=int, default=4, help="publishers added per step")
     p.add_argument("--ramp-max", type=int, default=60, help="the ramp stops here")
     p.add_argument("--no-ramp", action="store_true", help="only the 0/1/4/13 speakers part")
+    p.add_argument("--talking", type=int, default=STAGE, help="part 1: speakers with a tone")
+    p.add_argument("--idle-spaces", type=int, default=20, help="silent spaces (0: skip part 0)")
 
 
-def _specs(space: Space) -> list[dict[str, Any]]:
+def _specs(space: Space, talking: int = STAGE) -> list[dict[str, Any]]:
+    """Publishers for everyone on a space's stage; beyond the first `talking` they send
+    digital silence (a 0 Hz tone), like speakers who listen."""
     people = [(space.host_token, space.whip_url), *space.speakers]
-    return [{"token": t, "whip_url": w, "freq": TONES[i]} for i, (t, w) in enumerate(people)]
+    return [
+        {"token": t, "whip_url": w, "freq": TONES[i] if i < talking else 0.0}
+        for i, (t, w) in enumerate(people)
+    ]
 
 
 async def _window(
@@ -113,7 +126,7 @@ async def _window(
 
 async def _fixed(args: argparse.Namespace, server: BenchServer, api: httpx.AsyncClient) -> Any:
     space = await create_space(api, "bench cpu", speakers=STAGE - 1)
-    specs = _specs(space)
+    specs = _specs(space, args.talking)
     proc = await PublisherProcess.start()
     meter = CpuMeter(
         {
@@ -222,23 +235,27 @@ async def _ramp(args: argparse.Namespace, server: BenchServer, api: httpx.AsyncC
 
 async def tick_cost(ticks: int = 500) -> list[dict[str, Any]]:
     """The mixer clock's work without network or other threads: SpacePipeline.tick() run
-    back to back in this process on tones (13 distinct, limiter engaged), with every speaker
-    getting a mix-minus (sendrecv) or none (sendonly). Process CPU per tick, in µs (it also
-    counts the disk writer thread, which runs beside the tick)."""
+    back to back in this process on Opus packets of tones (13 distinct, limiter engaged):
+    decode, gate, mix, one Opus encode per distinct mix, AAC, packaging; with every speaker
+    getting a mix-minus (sendrecv) or none (sendonly), and with all or only 2 of 13 talking.
+    Process CPU per tick, in µs (it also counts the disk writer thread beside the tick)."""
     rows = []
+    cases = [(0, False, 0), (1, True, 1), (4, True, 4), (STAGE, True, STAGE)]
+    cases += [(STAGE, True, 2), (STAGE, False, STAGE)]  # 2 of 13 talking; sendonly
     with tempfile.TemporaryDirectory(prefix="ruang-tick-") as tmp:
-        for n, sinks in ((0, False), (1, True), (4, True), (STAGE, True), (STAGE, False)):
-            pipeline = SpacePipeline("bench", SpaceMediaStore(Path(tmp) / f"{n}-{sinks}"))
+        for n, sinks, talking in cases:
+            folder = Path(tmp) / f"{n}-{sinks}-{talking}"
+            pipeline = SpacePipeline("bench", SpaceMediaStore(folder))
             buffers = []
             for i in range(n):
                 buffer = InputBuffer()
                 buffers.append(buffer)
-                pipeline.add_speaker(f"s{i}", buffer, (lambda pcm: None) if sinks else None)
-            tones = [sine(TONES[i], TICK_SAMPLES / SAMPLE_RATE, 0.2) for i in range(n)]
+                pipeline.add_speaker(f"s{i}", buffer, (lambda packet: None) if sinks else None)
+            loops = [_opus_loop(TONES[i] if i < talking else 0.0) for i in range(n)]
             cpu = wall = 0.0
-            for _ in range(ticks):
-                for buffer, tone in zip(buffers, tones, strict=True):
-                    buffer.push(tone)
+            for t in range(ticks):
+                for buffer, loop in zip(buffers, loops, strict=True):
+                    buffer.push_packet(loop[t % len(loop)])
                 c0, w0 = time.process_time(), time.perf_counter()
                 pipeline.tick()
                 cpu += time.process_time() - c0
@@ -247,12 +264,21 @@ async def tick_cost(ticks: int = 500) -> list[dict[str, Any]]:
             rows.append(
                 {
                     "speakers": n,
+                    "talking": talking,
                     "mix_minus": sinks,
+                    "opus_encodes_per_tick": round(pipeline.stage.stats.encoded / ticks, 2),
                     "cpu_us_per_tick": round(cpu / ticks * 1e6),
                     "rtf": round(wall / ticks / 0.020, 4),
                 }
             )
     return rows
+
+
+def _opus_loop(freq: float) -> list[bytes]:
+    """One second of a tone (0 Hz: silence) as 20 ms Opus packets."""
+    encoder = OpusEncoder()
+    tick_s = TICK_SAMPLES / SAMPLE_RATE
+    return [encoder.encode(sine(freq, tick_s, 0.2, i * TICK_SAMPLES)) for i in range(50)]
 
 
 def _capacity(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -284,6 +310,10 @@ async def measure(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
         load = MachineLoad([] if server.proc else server.server_pids())
         load.start()
         async with httpx.AsyncClient(verify=False, base_url=server.url, timeout=30) as api:
+            idle: dict[str, Any] = {}
+            if args.idle_spaces > 0:
+                print("part 0: silent spaces", file=sys.stderr)
+                idle = await silent_spaces(args, server, api)
             print("part 1: one space, sendrecv speakers", file=sys.stderr)
             fixed = await _fixed(args, server, api)
             ramp: list[dict[str, Any]] = []
@@ -295,6 +325,7 @@ async def measure(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     cap = _capacity(ramp) if ramp else {}
     result: dict[str, Any] = {
         "tick_in_process": ticks,
+        "silent_spaces": idle,
         "per_space": fixed,
         "ramp": ramp,
         "ramp_stopped_because": stop,
@@ -308,6 +339,11 @@ async def measure(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
         for n in sorted(by_n)
     ]
     summary = "cpu: media process " + ", ".join(parts)
+    if idle:
+        summary += (
+            f"; silent space {idle['media_cores_per_silent_live_space']:.5f} cores live, "
+            f"{idle['media_cores_per_scheduled_space']:.5f} scheduled"
+        )
     if ramp:
         best = cap.get("largest_clean_step", 0)
         extra = cap.get("speakers_per_core_extrapolated")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from fractions import Fraction
 
 import av
@@ -49,3 +50,18 @@ class AacEncoder:
         pad = (-self._pts) % AAC_FRAME_SAMPLES
         units = self.encode(np.zeros(pad, dtype=np.float32)) if pad else []
         return units + [bytes(p) for p in self._ctx.encode(None)]
+
+
+SILENCE_WARMUP_UNITS = 8  # access units of zeros encoded before one is kept as "the" silent unit
+
+
+@functools.cache
+def silent_access_unit(bitrate: int = BITRATE) -> bytes:
+    """One AAC-LC access unit of digital silence from an encoder in steady state (past its
+    priming), with the same settings as `AacEncoder(bitrate)`: it decodes to 1024 zeros after
+    any silent unit, so parts of silence can be made of copies of it without encoding."""
+    encoder = AacEncoder(bitrate)
+    units = encoder.encode(np.zeros(SILENCE_WARMUP_UNITS * AAC_FRAME_SAMPLES, dtype=np.float32))
+    if len(units) < 2:
+        raise RuntimeError(f"the AAC encoder gave {len(units)} units for 8 frames of silence")
+    return units[-1]

@@ -41,6 +41,11 @@ class Packager:
             parts.append(self._pack(chunk))
         return parts
 
+    @property
+    def units_to_next_part(self) -> int:
+        """Access units still needed to complete the next part."""
+        return UNITS_PER_PART - len(self._pending)
+
     def cut(self) -> int:
         """Start a new segment with the next part (at a scheduled start); returns its msn."""
         if self._index:

@@ -25,6 +25,7 @@ __all__ = [
     "Segment",
     "next_part",
     "parse_next_part",
+    "ReplayLines",
     "render_live",
     "render_replay",
 ]
@@ -153,7 +154,13 @@ def _segment_lines(seg: Segment, *, with_parts: bool) -> list[str]:
     return lines
 
 
-def render_live(segments: Sequence[Segment], *, window: int = 6, ended: bool = False) -> str:
+def render_live(
+    segments: Sequence[Segment],
+    *,
+    window: int = 6,
+    ended: bool = False,
+    earlier_discontinuities: int = 0,
+) -> str:
     """Render the LL-HLS live media playlist for the last ``window`` segments.
 
     Promises (RFC 8216bis): version 9; TARGETDURATION 2; PART-INF with PART-TARGET
@@ -170,6 +177,10 @@ def render_live(segments: Sequence[Segment], *, window: int = 6, ended: bool = F
     with EXT-X-ENDLIST instead. Keep ``window`` >= 4 so the playlist spans at least
     3 target durations.
 
+    A caller that keeps a long history passes only its last segments (at least
+    ``window``) and the number of discontinuities before them as
+    ``earlier_discontinuities``, so rendering costs the same after hours as after seconds.
+
     Raises ValueError if ``window`` < 1, if a segment other than a live trailing
     one is incomplete, if msns are not consecutive, or if a duration exceeds its
     target.
@@ -180,7 +191,7 @@ def render_live(segments: Sequence[Segment], *, window: int = 6, ended: bool = F
     shown = list(segments[-window:])
     dropped = segments[: len(segments) - len(shown)]
     media_sequence = shown[0].msn if shown else next_part(segments)[0]
-    discontinuity_sequence = sum(1 for s in dropped if s.discontinuity)
+    discontinuity_sequence = earlier_discontinuities + sum(1 for s in dropped if s.discontinuity)
 
     lines = [
         "#EXTM3U",
@@ -224,22 +235,45 @@ def render_replay(segments: Sequence[Segment], *, ended: bool) -> str:
     every segment has its discontinuity tag (if any), PROGRAM-DATE-TIME, EXTINF
     and URI; no part tags. Incomplete segments are left out.
     """
-    complete = [s for s in segments if s.complete and s.parts]
-    target = max([TARGET_DURATION, *(_rounded(s.duration) for s in complete)])
-    lines = [
-        "#EXTM3U",
-        f"#EXT-X-VERSION:{_REPLAY_VERSION}",
-        f"#EXT-X-TARGETDURATION:{target}",
-        f"#EXT-X-PLAYLIST-TYPE:{'VOD' if ended else 'EVENT'}",
-        f"#EXT-X-MEDIA-SEQUENCE:{complete[0].msn if complete else 0}",
-        "#EXT-X-INDEPENDENT-SEGMENTS",
-        f'#EXT-X-MAP:URI="{INIT_URI}"',
-    ]
-    for seg in complete:
-        lines.extend(_segment_lines(seg, with_parts=False))
-    if ended:
-        lines.append("#EXT-X-ENDLIST")
-    return "\n".join(lines) + "\n"
+    replay = ReplayLines()
+    for seg in segments:
+        replay.add(seg)
+    return replay.render(ended=ended)
+
+
+class ReplayLines:
+    """The replay playlist kept as it grows: each complete segment is rendered once, when it
+    is added, so rendering the whole replay does not cost more as a space goes on."""
+
+    def __init__(self) -> None:
+        self.first_msn: int | None = None
+        self.target = TARGET_DURATION
+        self._body: list[str] = []
+
+    def add(self, seg: Segment) -> None:
+        """Append a segment (ignored unless complete and not empty)."""
+        if not (seg.complete and seg.parts):
+            return
+        if self.first_msn is None:
+            self.first_msn = seg.msn
+        self.target = max(self.target, _rounded(seg.duration))
+        self._body.extend(_segment_lines(seg, with_parts=False))
+
+    def render(self, *, ended: bool) -> str:
+        """The playlist text (as `render_replay` promises)."""
+        lines = [
+            "#EXTM3U",
+            f"#EXT-X-VERSION:{_REPLAY_VERSION}",
+            f"#EXT-X-TARGETDURATION:{self.target}",
+            f"#EXT-X-PLAYLIST-TYPE:{'VOD' if ended else 'EVENT'}",
+            f"#EXT-X-MEDIA-SEQUENCE:{self.first_msn or 0}",
+            "#EXT-X-INDEPENDENT-SEGMENTS",
+            f'#EXT-X-MAP:URI="{INIT_URI}"',
+            *self._body,
+        ]
+        if ended:
+            lines.append("#EXT-X-ENDLIST")
+        return "\n".join(lines) + "\n"
 
 
 def parse_next_part(playlist_text: str) -> tuple[int, int] | None:

@@ -9,6 +9,10 @@ Layout of ``<spaces_dir>/<space_id>/``::
     live.m3u8           the LL-HLS live playlist, replaced atomically after each part
     replay.m3u8         the replay: EVENT while live, VOD with ENDLIST once ended
 
+Parts and index lines are fsync'd, in that order. Whole segments (their parts, joined) and
+the playlists are not: recovery rebuilds them from the index and the parts. The live
+playlist is replaced atomically after each part, the replay when a segment closes.
+
 The replay is these files as they are: no second encode. A crash loses at most the part
 being written; `recover()` rebuilds the segment list from the index and the part files.
 """
@@ -22,12 +26,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from ruang.hls.playlist import Part, Segment, render_live, render_replay
+from ruang.hls.playlist import Part, ReplayLines, Segment, render_live
 
 log = logging.getLogger(__name__)
 
 PARTS_PER_SEGMENT = 4  # 4 × 0.512 s = 2.048 s segments
 PRESTART_KEEP = 8  # segments of pre-start silence kept (the live window and a little more)
+LIVE_WINDOW = 6  # segments in the live playlist
 
 
 def _fsync_write(path: Path, data: bytes) -> None:
@@ -40,6 +45,27 @@ def _fsync_write(path: Path, data: bytes) -> None:
     finally:
         os.close(fd)
     os.replace(tmp, path)
+
+
+def _replace(path: Path, data: bytes) -> None:
+    """Replace a file atomically without making it durable: for the live playlist, which
+    readers need whole but `recover()` rebuilds from the index after a crash."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def _write_new(path: Path, data: bytes, *, durable: bool) -> None:
+    """Write a file under its final name, fsync'd if `durable`. No temporary file and rename
+    (each file created costs ~0.2 ms of kernel CPU here): delivery reads a part or segment
+    only once the live playlist lists it, which is written after it."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        os.write(fd, data)
+        if durable:
+            os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -87,6 +113,9 @@ class SpaceMediaStore:
         self._segment_bytes: list[bytes] = []
         self.prestart = False  # before a scheduled start: silence, not indexed, not replayed
         self.replay_from = 0  # the replay starts at this media sequence number
+        self._discontinuities = 0  # segments in `segments` that start with a discontinuity
+        self._replay = ReplayLines()  # the replay's complete segments, rendered once each
+        self._replay_next = 0  # index in `segments` of the next one to add to it
         self.dir.mkdir(parents=True, exist_ok=True)
 
     # -- recovery ---------------------------------------------------------------------------
@@ -128,8 +157,10 @@ class SpaceMediaStore:
         for seg in self.segments:
             seg.complete = True
             seg_file = self.dir / seg.uri
-            if not seg_file.exists():
-                _fsync_write(seg_file, b"".join((self.dir / p.uri).read_bytes() for p in seg.parts))
+            parts = [self.dir / p.uri for p in seg.parts]
+            size = sum(p.stat().st_size for p in parts)
+            if not seg_file.exists() or seg_file.stat().st_size != size:  # never written whole
+                _fsync_write(seg_file, b"".join(p.read_bytes() for p in parts))
         self._segment_bytes = []
         self.replay_from = self.segments[0].msn if self.segments else 0
         return len(records)
@@ -153,38 +184,44 @@ class SpaceMediaStore:
         if self.prestart:
             self._add_prestart_part(rec, data)
             return
-        _fsync_write(self.dir / f"{rec.msn}.{rec.index}.m4s", data)
+        # The part, then its index line, each durable before the next step: a crash loses at
+        # most the part being written (recover() stops at a part whose file is short).
+        _write_new(self.dir / f"{rec.msn}.{rec.index}.m4s", data, durable=True)
         with open(self.dir / "index.jsonl", "a", encoding="utf-8") as f:
             f.write(rec.line() + "\n")
             f.flush()
-            os.fsync(f.fileno())
+            os.fdatasync(f.fileno())  # the appended bytes and the new size; no other metadata
         if rec.index == 0:
-            _fsync_dir(self.dir)
+            _fsync_dir(self.dir)  # the new part's name (and the last segment file's)
         self._append_to_list(rec)
         self._segment_bytes.append(data)
-        if len(self.segments[-1].parts) == PARTS_PER_SEGMENT:
+        closed = len(self.segments[-1].parts) == PARTS_PER_SEGMENT
+        if closed:
             self.close_segment()
-        self.write_playlists(ended=False)
+        # the replay lists whole segments only: it changes when one closes
+        self.write_playlists(ended=False, replay=closed)
 
     def _add_prestart_part(self, rec: PartRecord, data: bytes) -> None:
         """Before the start: a rolling window of silence for players and caches to warm up on;
         nothing is indexed, old segments are deleted, no replay is written."""
-        (self.dir / f"{rec.msn}.{rec.index}.m4s").write_bytes(data)
+        _write_new(self.dir / f"{rec.msn}.{rec.index}.m4s", data, durable=False)
         self._append_to_list(rec)
         self._segment_bytes.append(data)
         if len(self.segments[-1].parts) == PARTS_PER_SEGMENT:
             self.close_segment()
         while len(self.segments) > PRESTART_KEEP and self.segments[0].complete:
             old = self.segments.pop(0)
+            self._discontinuities -= old.discontinuity
             for name in [old.uri, *(p.uri for p in old.parts)]:
                 (self.dir / name).unlink(missing_ok=True)
-        _fsync_write(self.dir / "live.m3u8", render_live(self.segments).encode())
+        _replace(self.dir / "live.m3u8", self._live_text(ended=False))
 
     def go_live(self, first_msn: int) -> None:
         """The scheduled start: from `first_msn` on, parts are durable and make the replay."""
         self.close_segment()
         self.prestart = False
         self.replay_from = first_msn
+        self._replay, self._replay_next = ReplayLines(), 0
 
     def close_segment(self) -> None:
         """Mark the open segment complete and write its whole-segment file."""
@@ -196,15 +233,36 @@ class SpaceMediaStore:
             if self._segment_bytes
             else b"".join((self.dir / p.uri).read_bytes() for p in seg.parts)
         )
-        _fsync_write(self.dir / seg.uri, data)
+        # not fsync'd: it is its parts, which are; recover() rebuilds one that is not whole
+        _write_new(self.dir / seg.uri, data, durable=False)
         self._segment_bytes = []
         seg.complete = True
 
-    def write_playlists(self, *, ended: bool) -> None:
-        """Render live.m3u8 and replay.m3u8 (atomic replace; delivery serves them as files)."""
-        _fsync_write(self.dir / "live.m3u8", render_live(self.segments, ended=ended).encode())
-        replay = [seg for seg in self.segments if seg.msn >= self.replay_from]
-        _fsync_write(self.dir / "replay.m3u8", render_replay(replay, ended=ended).encode())
+    def write_playlists(self, *, ended: bool, replay: bool = True) -> None:
+        """Render live.m3u8 and (with `replay`) replay.m3u8 (atomic replace; delivery serves
+        them as files)."""
+        _replace(self.dir / "live.m3u8", self._live_text(ended=ended))
+        if not replay:
+            return
+        if self.prestart:  # segments were dropped from the front: start the replay afresh
+            self._replay, self._replay_next = ReplayLines(), 0
+        while self._replay_next < len(self.segments):
+            seg = self.segments[self._replay_next]
+            if not seg.complete:
+                break
+            if seg.msn >= self.replay_from:
+                self._replay.add(seg)
+            self._replay_next += 1
+        write = _fsync_write if ended else _replace  # the final VOD playlist is made durable
+        write(self.dir / "replay.m3u8", self._replay.render(ended=ended).encode())
+
+    def _live_text(self, *, ended: bool) -> bytes:
+        """The live playlist, rendered from the last segments only (as cheap after hours as
+        after seconds)."""
+        shown = self.segments[-LIVE_WINDOW:]
+        earlier = self._discontinuities - sum(s.discontinuity for s in shown)
+        text = render_live(shown, window=LIVE_WINDOW, ended=ended, earlier_discontinuities=earlier)
+        return text.encode()
 
     def end(self) -> None:
         """Close the last segment and publish the final playlists (VOD replay)."""
@@ -219,6 +277,7 @@ class SpaceMediaStore:
             if self.segments:
                 self.segments[-1].complete = True
             self.segments.append(Segment(rec.msn, rec.pdt, [], False, rec.discontinuity))
+            self._discontinuities += rec.discontinuity
         self.segments[-1].parts.append(part)
 
     @property

@@ -1,8 +1,10 @@
-"""One live space's media: a 20 ms clock drives mixer → encoder → packager → durable store.
+"""One live space's media: a clock drives stage → mixer → encoder → packager → durable store.
 
-The clock never stops while the space is live: with nobody speaking it encodes silence, so
-listeners' players and the replay always advance in step with the wall clock. Disk writes
-(fsync) run on one writer thread per space, in order, so the clock never waits for the disk.
+The media timeline never stops while the space is live and stays locked to the wall clock.
+With someone on stage the clock ticks every 20 ms (decode, mix, return, encode); with nobody
+on stage it wakes once a part (0.512 s) and appends parts of cached silence, which costs no
+encode at all. Disk writes run on one writer thread per space, in order, so the clock never
+waits for the disk.
 """
 
 from __future__ import annotations
@@ -20,8 +22,9 @@ from ruang.codecs.aac import AacEncoder
 from ruang.hls.fmp4 import init_segment
 from ruang.hls.packager import Packager, PackedPart
 from ruang.hls.store import PartRecord, SpaceMediaStore
-from ruang.media.buffer import SAMPLE_RATE, TICK_SAMPLES, InputBuffer, Pcm
-from ruang.media.mixer import Mixer
+from ruang.live.program import ProgramEncoder
+from ruang.live.stage import Stage
+from ruang.media.buffer import SAMPLE_RATE, TICK_SAMPLES, InputBuffer
 
 log = logging.getLogger(__name__)
 
@@ -32,10 +35,11 @@ TICK_S = TICK_SAMPLES / SAMPLE_RATE  # 0.020 s
 class PipelineStats:
     """A snapshot for /metrics and benchmarks."""
 
-    ticks: int = 0
+    ticks: int = 0  # 20 ms ticks of media time made (idle stretches included)
     late_ticks: int = 0  # ticks that started more than one tick late
     parts: int = 0
     busy_s: float = 0.0  # CPU-ish time spent in mix+encode+package, seconds
+    wakeups: int = 0  # times the clock ran (50 a second on stage, ~2 a second idle)
 
 
 class SpacePipeline:
@@ -45,11 +49,9 @@ class SpacePipeline:
         self.space_id = space_id
         self.store = store
         self.stats = PipelineStats()
-        self.muted: set[str] = set()
-        self._inputs: dict[str, InputBuffer] = {}
-        self._sinks: dict[str, Callable[[Pcm], None]] = {}
-        self._mixer = Mixer()
-        self._encoder = AacEncoder()
+        self.stage = Stage()
+        self._encoder = ProgramEncoder(AacEncoder())
+        self._wake = asyncio.Event()  # set when the stage changes, to leave an idle sleep
         self._writer = ThreadPoolExecutor(1, thread_name_prefix=f"hls-{space_id}")
         recovered = store.recover()
         store.prestart = not live and recovered == 0
@@ -60,6 +62,7 @@ class SpacePipeline:
         self._discontinuity = recovered > 0
         self._run_sample0 = decode_time
         self._run_wall0 = datetime.now(UTC)
+        self._clock = 0  # samples of media time made in this run
         self._task: asyncio.Task[None] | None = None
         store.write_init(init_segment(self._encoder.audio_specific_config))
         store.write_playlists(ended=False)
@@ -72,26 +75,26 @@ class SpacePipeline:
             )
 
     # -- stage ---------------------------------------------------------------------------
+    @property
+    def muted(self) -> set[str]:
+        """Speakers heard by nobody."""
+        return self.stage.muted
+
     def add_speaker(
-        self, speaker_id: str, buffer: InputBuffer, sink: Callable[[Pcm], None] | None
+        self, speaker_id: str, buffer: InputBuffer, sink: Callable[[bytes], None] | None
     ) -> None:
-        """Put a speaker on the mix from `buffer`; `sink` receives their mix-minus every tick
-        (None for a send-only publisher)."""
-        self._inputs[speaker_id] = buffer
-        if sink is not None:
-            self._sinks[speaker_id] = sink
+        """Put a speaker on the mix from `buffer` (their Opus packets); `sink` receives one
+        Opus packet of their mix-minus every tick (None for a send-only publisher)."""
+        self.stage.add(speaker_id, buffer, sink)
+        self._wake.set()
 
     def remove_speaker(self, speaker_id: str) -> None:
         """Take a speaker off the mix at the next tick."""
-        self._inputs.pop(speaker_id, None)
-        self._sinks.pop(speaker_id, None)
+        self.stage.remove(speaker_id)
 
     def set_muted(self, speaker_id: str, muted: bool) -> None:
         """Muted speakers are heard by nobody, from the next tick on."""
-        if muted:
-            self.muted.add(speaker_id)
-        else:
-            self.muted.discard(speaker_id)
+        self.stage.set_muted(speaker_id, muted)
 
     def go_live(self) -> None:
         """A scheduled space starts: a new segment begins, and the replay with it."""
@@ -103,31 +106,58 @@ class SpacePipeline:
     def start(self) -> None:
         """Start the clock (idempotent)."""
         if self._task is None:
-            self._run_wall0 = datetime.now(UTC)
             self._task = asyncio.create_task(self._run(), name=f"mixer-{self.space_id}")
+
+    @property
+    def idle(self) -> bool:
+        """Nobody on stage and nothing but silence owed: the clock may sleep a part at a time."""
+        return not len(self.stage) and self._encoder.drained
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
-        deadline = loop.time()
+        t0 = loop.time()
+        self._run_wall0 = datetime.now(UTC) - timedelta(seconds=self._clock / SAMPLE_RATE)
+        t0 -= self._clock / SAMPLE_RATE
+        was_idle = False
         while True:
             began = time.perf_counter()
-            self.tick()
+            self.stats.wakeups += 1
+            idle = self.idle
+            if idle or was_idle:  # idle, or just woken from it: silence up to now
+                due = self._idle_step(loop.time() - t0)
+            if not idle:
+                self.tick()
+                due = self._clock / SAMPLE_RATE
+            was_idle = idle
             self.stats.busy_s += time.perf_counter() - began
-            deadline += TICK_S
-            delay = deadline - loop.time()
+            delay = t0 + due - loop.time()
             if delay < -TICK_S:
                 self.stats.late_ticks += 1
-            # Behind schedule the loop runs ticks back to back until it has caught up, so the
-            # media timeline stays locked to the wall clock (PROGRAM-DATE-TIME stays true).
-            await asyncio.sleep(max(0.0, delay))
+            if idle:  # asleep until the next part is due, unless someone comes on stage
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), max(0.0, delay))
+            else:
+                # Behind schedule the loop runs ticks back to back until it has caught up, so
+                # the media timeline stays locked to the wall clock (PROGRAM-DATE-TIME true).
+                await asyncio.sleep(max(0.0, delay))
+
+    def _idle_step(self, elapsed_s: float) -> float:
+        """Catch the timeline up to `elapsed_s` with cached silence (on the 20 ms tick grid, so
+        ticking resumes in step); returns when the next part is due, in seconds of the run."""
+        now = int(elapsed_s * SAMPLE_RATE) // TICK_SAMPLES * TICK_SAMPLES
+        if now > self._clock:
+            self._publish(self._packager.add(self._encoder.silence(now - self._clock)))
+            self.stats.ticks += (now - self._clock) // TICK_SAMPLES
+            self._clock = now
+        need = self._encoder.samples_until(self._packager.units_to_next_part)
+        return (self._clock + -(-need // TICK_SAMPLES) * TICK_SAMPLES) / SAMPLE_RATE
 
     def tick(self) -> None:
         """Mix, return, encode and package one 20 ms tick."""
-        inputs = {sid: buf.pop() for sid, buf in self._inputs.items()}
-        program, returns = self._mixer.tick(inputs, self.muted, self._sinks.keys())
-        for sid, pcm in returns.items():
-            self._sinks[sid](pcm)
-        self._publish(self._packager.add(self._encoder.encode(program)))
+        mixes = self.stage.tick()
+        self._publish(self._packager.add(self._encoder.encode(mixes.program, mixes.heard)))
+        self._clock += TICK_SAMPLES
         self.stats.ticks += 1
 
     def _publish(self, parts: list[PackedPart]) -> None:

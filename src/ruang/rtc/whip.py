@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 import secrets
 from collections.abc import Awaitable, Callable
 
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
-from aiortc.mediastreams import MediaStreamTrack
 from aiortc.rtcrtpsender import RTCRtpSender
 
 from ruang.errors import bad_request
 from ruang.media.buffer import InputBuffer
 from ruang.rtc.ice import keep_loopback_candidates
-from ruang.rtc.tracks import ReturnTrack, pump_into
+from ruang.rtc.receive import PacketInbox, receive_into
+from ruang.rtc.tracks import ReturnTrack
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +43,21 @@ def audio_direction(sdp: str) -> str:
     return "sendrecv"
 
 
+def with_opus_dtx(answer: str) -> str:
+    """The answer with `usedtx=1` on its Opus format (RFC 7587): a browser then sends almost
+    nothing while its speaker is silent (one packet per 400 ms instead of 50 a second), which
+    the server neither receives nor decodes; the gaps are underruns of the input buffer."""
+    m = re.search(r"^a=rtpmap:(\d+) opus/48000", answer, re.MULTILINE | re.IGNORECASE)
+    if m is None or "usedtx=" in answer:
+        return answer
+    pt = m.group(1)
+    fmtp = re.search(rf"^a=fmtp:{pt} [^\r\n]*", answer, re.MULTILINE)
+    if fmtp is not None:
+        return answer[: fmtp.end()] + ";usedtx=1" + answer[fmtp.end() :]
+    line_end = answer.index("\n", m.end()) + 1
+    return answer[:line_end] + f"a=fmtp:{pt} usedtx=1\r\n" + answer[line_end:]
+
+
 class PeerSession:
     """A speaker's WebRTC connection: their audio goes into `buffer`; with a sendrecv offer
     they hear the mix-minus on the same connection."""
@@ -61,7 +75,7 @@ class PeerSession:
         self.answer = ""
         self._pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         self._on_closed = on_closed
-        self._pump: asyncio.Task[None] | None = None
+        self.inbox: PacketInbox | None = None
         self._closed = False
 
     @property
@@ -79,11 +93,6 @@ class PeerSession:
         if loopback_only:
             offer = keep_loopback_candidates(offer)
         pc = self._pc
-
-        @pc.on("track")
-        def on_track(track: MediaStreamTrack) -> None:
-            if track.kind == "audio" and self._pump is None:
-                self._pump = asyncio.create_task(pump_into(track, buffer, self.label))
 
         @pc.on("connectionstatechange")
         async def on_state() -> None:
@@ -104,6 +113,8 @@ class PeerSession:
                 t.direction = "inactive"
                 continue
             audio_seen = True
+            # the speaker's packets go straight to the buffer, decoded at the mixer's tick
+            self.inbox = receive_into(t.receiver, buffer)
             t.setCodecPreferences(opus)
             if direction == "sendrecv":
                 self.return_track = ReturnTrack()
@@ -115,15 +126,13 @@ class PeerSession:
             await pc.setLocalDescription(await pc.createAnswer())
         except Exception as exc:
             raise bad_request("sdp_negotiation_failed", f"No usable answer: {exc}") from exc
-        return pc.localDescription.sdp
+        return with_opus_dtx(pc.localDescription.sdp)
 
     async def close(self) -> None:
         """Hang up (idempotent) and tell the owner."""
         if self._closed:
             return
         self._closed = True
-        if self._pump is not None:
-            self._pump.cancel()
         if self.return_track is not None:
             self.return_track.stop()
         await self._pc.close()
