@@ -9,6 +9,7 @@ import json
 import os
 import platform
 import re
+import secrets
 import shutil
 import signal
 import socket
@@ -111,6 +112,7 @@ def start_server(
     returns once /healthz answers."""
     port = port or free_port()
     data_dir.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("RUANG_CREATE_KEY", secrets.token_hex(16))  # see create_auth
     log_path = data_dir.parent / f"server-{port}.log"
     log = open(log_path, "wb")  # noqa: SIM115 - kept open for the server's life
     proc = subprocess.Popen(
@@ -196,11 +198,19 @@ class Space:
     speakers: list[tuple[str, str]] = field(default_factory=list)  # (token, whip_url)
 
 
+def create_auth() -> dict[str, str]:
+    """The Authorization a benchmark creates spaces with: the operator's create key
+    (RUANG_CREATE_KEY; a server the bench starts gets one), so that the per-source creation
+    caps, meant for strangers, do not stop a bench that makes many spaces from one address."""
+    key = os.environ.get("RUANG_CREATE_KEY", "")
+    return {"Authorization": f"Bearer {key}"} if key else {}
+
+
 async def create_space(
     api: httpx.AsyncClient, title: str, speakers: int = 0, names: str = "Speaker"
 ) -> Space:
     """Create a live space and invite `speakers` more people (the host is one more)."""
-    r = await api.post("/api/spaces", json={"title": title})
+    r = await api.post("/api/spaces", json={"title": title}, headers=create_auth())
     if r.status_code != 201:
         raise RuntimeError(f"POST /api/spaces answered {r.status_code}: {r.text}")
     d = r.json()

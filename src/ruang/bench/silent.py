@@ -9,7 +9,14 @@ from typing import Any
 
 import httpx
 
-from ruang.bench.common import BenchServer, CpuMeter, Space, create_space, end_space
+from ruang.bench.common import (
+    BenchServer,
+    CpuMeter,
+    Space,
+    create_auth,
+    create_space,
+    end_space,
+)
 
 FAR_FUTURE = "2099-01-01T00:00:00Z"  # a scheduled start nobody reaches during the bench
 
@@ -20,7 +27,7 @@ async def silent_spaces(
     """The media process's CPU over a window with no space, then with `args.idle_spaces`
     live spaces nobody speaks in, then with as many scheduled ones beside them; each kind's
     cost per space is the difference divided by their number (cores; 1.0 = a core)."""
-    meter = CpuMeter({"media": [server.media_pid or 0], "delivery": server.worker_pids()})
+    meter = CpuMeter({"media": server.media_pids(), "delivery": server.worker_pids()})
 
     async def window() -> dict[str, float]:
         await asyncio.sleep(args.settle)
@@ -34,7 +41,9 @@ async def silent_spaces(
     scheduled = []
     for i in range(args.idle_spaces):
         r = await api.post(
-            "/api/spaces", json={"title": f"bench later {i}", "starts_at": FAR_FUTURE}
+            "/api/spaces",
+            json={"title": f"bench later {i}", "starts_at": FAR_FUTURE},
+            headers=create_auth(),
         )
         r.raise_for_status()
         d = r.json()

@@ -16,9 +16,12 @@ from dataclasses import dataclass
 
 from ruang.config import MAX_ON_STAGE
 
-# Measured on the reference machine (2 cores), docs/BENCHMARKS.md "The stage (issue #8)".
+# Measured on the reference machine (2 cores), docs/BENCHMARKS.md "The stage (issue #8)":
+# a silent space 0.0033–0.0046 cores (0.0066 with the machine loaded), a full stage of 13
+# sendrecv speakers all talking 0.24–0.30 cores. Priced at the worse end, so that a node's
+# capacity holds on a busy machine.
 SPACE_CORES = 0.005  # a live or scheduled space where nobody speaks, in cores
-SPEAKER_CORES = 0.025  # one more sendrecv speaker on a stage (ingest, mix-minus, return), cores
+SPEAKER_CORES = 0.023  # one more sendrecv speaker on a stage (ingest, mix-minus, return), cores
 EPSILON = 1e-9  # float slack in budget comparisons
 
 
