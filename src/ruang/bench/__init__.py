@@ -17,6 +17,7 @@ BENCHMARKS = {
     "flood": "open-model listener surge with LL-HLS pacing: joins, waiting room, stalls, req/s",
     "attack": "labelled attack scenarios beside a live audience: defences, report verdicts",
     "edge": "listener requests per second through the shipped nginx edge vs static nginx",
+    "stage": "full stages per node (13 sendrecv speakers each), idle-space cost, added s2s delay",
 }
 
 

@@ -34,7 +34,7 @@ from ruang.bench.common import (
     percentiles,
     server_for,
 )
-from ruang.bench.signals import Bursts, find_onsets
+from ruang.bench.signals import Bursts, find_onsets, highpass
 from ruang.rtc.ice import configure_host_addresses
 from ruang.tools.tones import SAMPLE_RATE, Samples
 from ruang.tools.whip_client import SignalTrack, WhipPublisher
@@ -56,26 +56,51 @@ def _silence(start: int, n: int) -> Samples:
     return np.zeros(n, dtype=np.float32)
 
 
-def delays(
-    bursts: Bursts, started_at: float, received: list[tuple[float, Samples]], period: float
+def heard_onsets(
+    received: list[tuple[float, Samples]], freq: float, min_gap_s: float, highpass_hz: float = 0.0
 ) -> list[float]:
-    """Per burst found in the received frames: heard time − capture time, seconds."""
+    """When (time.time()) each onset of `freq` was heard in frames stamped on arrival: the
+    arrival of the frame holding it plus its offset in that frame. With `highpass_hz`, what
+    lies below it (other people talking on the same stage) is filtered out first."""
     if not received:
         return []
     audio = np.concatenate([s for _, s in received])
+    if highpass_hz:
+        audio = highpass(audio, highpass_hz)
     ends = np.cumsum([s.size for _, s in received])
     heard: list[float] = []
-    for onset in find_onsets(audio, bursts.freq, ONSET_THRESHOLD, period / 2):
+    for onset in find_onsets(audio, freq, ONSET_THRESHOLD, min_gap_s):
         i = int(np.searchsorted(ends, onset, side="right"))
         frame_start = int(ends[i - 1]) if i else 0
         heard.append(received[i][0] + (onset - frame_start) / SAMPLE_RATE)
-    out: list[float] = []
+    return heard
+
+
+def burst_delays(
+    bursts: Bursts, started_at: float, heard: list[float], period: float
+) -> list[tuple[float, float]]:
+    """(capture time, heard − capture) of every burst heard within 0.9 period of its capture.
+    The capture time is when the track released the frame starting the burst (its real time,
+    unless the sender's event loop was late)."""
+    out: list[tuple[float, float]] = []
     for onset in bursts.onsets:
-        captured = started_at + onset / SAMPLE_RATE
+        captured = bursts.released_at.get(onset, started_at + onset / SAMPLE_RATE)
         match = [h - captured for h in heard if 0.0 <= h - captured < period * 0.9]
         if match:
-            out.append(min(match))
+            out.append((captured, min(match)))
     return out
+
+
+def delays(
+    bursts: Bursts,
+    started_at: float,
+    received: list[tuple[float, Samples]],
+    period: float,
+    highpass_hz: float = 0.0,
+) -> list[float]:
+    """Per burst found in the received frames: heard time − capture time, seconds."""
+    heard = heard_onsets(received, bursts.freq, period / 2, highpass_hz)
+    return [d for _, d in burst_delays(bursts, started_at, heard, period)]
 
 
 async def _record(track: MediaStreamTrack, into: list[tuple[float, Samples]]) -> None:
@@ -90,7 +115,7 @@ async def _record(track: MediaStreamTrack, into: list[tuple[float, Samples]]) ->
         into.append((time.time(), mono.astype(np.float32)))
 
 
-async def direct(bursts: Bursts) -> list[float]:
+async def direct(bursts: Bursts, highpass_hz: float = 0.0) -> list[float]:
     """A → B over a direct aiortc connection on loopback (no server)."""
     a = RTCPeerConnection(RTCConfiguration(iceServers=[]))
     b = RTCPeerConnection(RTCConfiguration(iceServers=[]))
@@ -117,7 +142,7 @@ async def direct(bursts: Bursts) -> list[float]:
     await b.close()
     for t in tasks:
         t.cancel()
-    return delays(bursts, track.started_at, received, bursts.period_s)
+    return delays(bursts, track.started_at, received, bursts.period_s, highpass_hz)
 
 
 async def through_server(url: str, bursts: Bursts) -> tuple[list[float], dict[str, Any]]:
