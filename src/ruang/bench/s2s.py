@@ -103,6 +103,57 @@ def delays(
     return [d for _, d in burst_delays(bursts, started_at, heard, period)]
 
 
+class Probe:
+    """The two speakers of this benchmark on someone else's busy stage: A publishes `bursts`
+    (sendrecv, as a real speaker), B publishes `b_track` and records what the server returns.
+    Windows of B's return audio are kept, and timed afterwards (`window_delays`), so that the
+    analysis never stalls A's pacing while it is measured."""
+
+    def __init__(self, bursts: Bursts, b_track: MediaStreamTrack, highpass_hz: float) -> None:
+        self.bursts = bursts
+        self.track = SignalTrack(bursts)
+        self.b_track = b_track
+        self.highpass_hz = highpass_hz
+        self.windows: list[tuple[float, float, list[tuple[float, Samples]]]] = []
+        self.a: WhipPublisher | None = None
+        self.b: WhipPublisher | None = None
+
+    async def connect(self, a: tuple[str, str], b: tuple[str, str]) -> None:
+        """Put B then A on stage, each given as (whip_url, token)."""
+        self.b = WhipPublisher(b[0], b[1], self.b_track, direction="sendrecv")
+        await self.b.start()
+        await self.b.wait_connected()
+        self.a = WhipPublisher(a[0], a[1], self.track, direction="sendrecv")
+        await self.a.start()
+        await self.a.wait_connected()
+
+    def open_window(self) -> None:
+        """Forget what was heard so far (A's return audio is never analysed)."""
+        for pub in (self.a, self.b):
+            if pub is not None:
+                pub.received.clear()
+
+    def close_window(self, t0: float, t1: float) -> None:
+        """Keep B's return audio since open_window for the bursts captured in [t0, t1]; call it
+        once the last one has had time to arrive."""
+        self.windows.append((t0, t1, list(self.b.received) if self.b else []))
+
+    def window_delays(self, index: int) -> tuple[int, list[float]]:
+        """(bursts captured, delay of each one heard) in the index-th window."""
+        t0, t1, frames = self.windows[index]
+        period = self.bursts.period_s
+        heard = heard_onsets(frames, self.bursts.freq, period / 2, self.highpass_hz)
+        timed = burst_delays(self.bursts, self.track.started_at, heard, period)
+        sent = sum(1 for c in self.bursts.released_at.values() if t0 <= c <= t1)
+        return sent, [d for c, d in timed if t0 <= c <= t1]
+
+    async def stop(self) -> None:
+        """Both off stage."""
+        for pub in (self.a, self.b):
+            if pub is not None:
+                await pub.stop()
+
+
 async def _record(track: MediaStreamTrack, into: list[tuple[float, Samples]]) -> None:
     while True:
         try:

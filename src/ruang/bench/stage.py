@@ -37,7 +37,7 @@ import math
 import os
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -60,12 +60,10 @@ from ruang.bench.common import (
     tree_cpu_by_pid,
 )
 from ruang.bench.publishers import NOISE_DBFS, Lateness, OpusToneTrack, PublisherProcess, talk_of
-from ruang.bench.s2s import GOAL_ADDED_S, burst_delays, direct, heard_onsets
+from ruang.bench.s2s import GOAL_ADDED_S, Probe, direct
 from ruang.bench.signals import Bursts
 from ruang.bench.talk import PATTERNS, Spurts, pattern, talkers_at_once
 from ruang.rtc.ice import configure_host_addresses
-from ruang.tools.tones import Samples
-from ruang.tools.whip_client import SignalTrack, WhipPublisher
 
 STAGE = 13  # people on a full stage, host included
 TONES = [200.0 + 50.0 * i for i in range(STAGE)]  # 200–800 Hz, whole periods per 20 ms
@@ -106,18 +104,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 @dataclass
-class Probe:
-    """Stage 1's host A (bursts) and last speaker B (hears them back), in this process."""
-
-    bursts: Bursts
-    track: SignalTrack
-    a: WhipPublisher
-    b: WhipPublisher
-    lateness: Lateness
-    windows: list[tuple[float, float, list[tuple[float, Samples]]]] = field(default_factory=list)
-
-
-@dataclass
 class Stage:
     """One space on the ramp, its speakers' process, and when each person talks."""
 
@@ -137,6 +123,7 @@ class StageBench:
         self.api = httpx.AsyncClient(verify=False, base_url=server.url, timeout=30)
         self.stages: list[Stage] = []
         self.probe: Probe | None = None
+        self.probe_lateness = Lateness()  # of B's track
 
     # -- spaces --------------------------------------------------------------------------
     async def _create(self, title: str, invited: int, source: str) -> Space:
@@ -188,19 +175,14 @@ class StageBench:
         return stage, failed + list(answer["failed"])
 
     async def _start_probe(self, a_spec: dict[str, Any], b_spec: dict[str, Any]) -> list[str]:
-        period = self.args.burst_period
-        count = math.ceil((self.args.budget_s + 120) / period)
-        bursts = Bursts(PROBE_HZ, period, 0.2, 1.0, count)
-        track = SignalTrack(bursts)
-        lateness = Lateness()
-        b_track = OpusToneTrack(b_spec["freq"], lateness, talk_of(b_spec))
-        a = WhipPublisher(a_spec["whip_url"], a_spec["token"], track, direction="sendrecv")
-        b = WhipPublisher(b_spec["whip_url"], b_spec["token"], b_track, direction="sendrecv")
-        self.probe = Probe(bursts, track, a, b, lateness)
+        count = math.ceil((self.args.budget_s + 120) / self.args.burst_period)
+        bursts = Bursts(PROBE_HZ, self.args.burst_period, 0.2, 1.0, count)
+        b_track = OpusToneTrack(b_spec["freq"], self.probe_lateness, talk_of(b_spec))
+        self.probe = Probe(bursts, b_track, HIGHPASS_HZ)
         try:
-            for pub in (b, a):
-                await pub.start()
-                await pub.wait_connected()
+            await self.probe.connect(
+                (a_spec["whip_url"], a_spec["token"]), (b_spec["whip_url"], b_spec["token"])
+            )
         except RuntimeError as e:
             return [f"probe: {e!r}"]
         return []
@@ -220,9 +202,8 @@ class StageBench:
     async def close(self) -> None:
         """Everyone off stage, every space ended."""
         if self.probe is not None:
-            for pub in (self.probe.a, self.probe.b):
-                with contextlib.suppress(Exception):
-                    await pub.stop()
+            with contextlib.suppress(Exception):
+                await self.probe.stop()
         for stage in self.stages:
             await stage.proc.quit()
         for stage in self.stages:
@@ -236,12 +217,10 @@ class StageBench:
         procs = [s.proc for s in self.stages]
         for proc in procs:
             await proc.stats()  # reset their counters
-        probe = self.probe
-        if probe is not None:
-            probe.lateness.frames = probe.lateness.late = 0
-            probe.lateness.worst = 0.0
-            probe.a.received.clear()
-            probe.b.received.clear()
+        self.probe_lateness.frames = self.probe_lateness.late = 0
+        self.probe_lateness.worst = 0.0
+        if self.probe is not None:
+            self.probe.open_window()
         m0 = await fetch_metrics(self.server)
         meter = CpuMeter({"speakers": [p.pid for p in procs], "bench": [os.getpid()]})
         tree0 = tree_cpu_by_pid(self.root)
@@ -283,32 +262,26 @@ class StageBench:
             "late_ticks_by_space": list(late.values()),
             "ticks": ticks,
             "expected_ticks": round(len(spaces) * wall / TICK_S),
-            "speakers": await _speaker_stats(procs, probe),
+            "speakers": await _speaker_stats(procs, self.probe_lateness),
             "wall_s": wall,
         }
-        if probe is not None:
+        if self.probe is not None:
             await asyncio.sleep(TAIL_S)
-            probe.windows.append((t0, t1, list(probe.b.received)))
+            self.probe.close_window(t0, t1)
         return row
 
     def delay(self, index: int, baseline: dict[str, float]) -> dict[str, Any]:
         """The probe's delays in the index-th ramp window (run after the ramp: it is heavy)."""
-        probe = self.probe
-        if probe is None or index >= len(probe.windows):
+        if self.probe is None or index >= len(self.probe.windows):
             return {}
-        t0, t1, frames = probe.windows[index]
-        period = probe.bursts.period_s
-        heard = heard_onsets(frames, PROBE_HZ, period / 2, HIGHPASS_HZ)
-        timed = burst_delays(probe.bursts, probe.track.started_at, heard, period)
-        inside = [d for c, d in timed if t0 <= c <= t1]
-        sent = sum(1 for c in probe.bursts.released_at.values() if t0 <= c <= t1)
-        via = percentiles(inside)
+        sent, timed = self.probe.window_delays(index)
+        via = percentiles(timed)
         out: dict[str, Any] = {
             "through_server_s": via,
             "bursts_sent": sent,
-            "bursts_timed": len(inside),
+            "bursts_timed": len(timed),
         }
-        if inside and baseline.get("n"):
+        if timed and baseline.get("n"):
             out["added_by_server_s"] = {q: round(via[q] - baseline[q], 4) for q in ("p50", "p95")}
         return out
 
@@ -317,7 +290,7 @@ def _delta(m0: Any, m1: Any, name: str, space: str) -> float:
     return metric(m1, name, space) - metric(m0, name, space)
 
 
-async def _speaker_stats(procs: list[PublisherProcess], probe: Probe | None) -> dict[str, Any]:
+async def _speaker_stats(procs: list[PublisherProcess], probe_b: Lateness) -> dict[str, Any]:
     """The speakers' own figures over a window, summed over their processes and the probe's B."""
     keys = (
         "frames",
@@ -334,10 +307,10 @@ async def _speaker_stats(procs: list[PublisherProcess], probe: Probe | None) -> 
             out[k] += s[k]
         out["max_late_s"] = max(out["max_late_s"], s["max_late_s"])
         out["max_return_gap_ms"] = max(out["max_return_gap_ms"], s["max_return_gap_ms"])
-    if probe is not None:  # B's track (A's is a SignalTrack, paced the same way)
-        out["frames"] += probe.lateness.frames
-        out["late_frames"] += probe.lateness.late
-        out["max_late_s"] = max(out["max_late_s"], round(probe.lateness.worst, 4))
+    # and B's track (A's is a SignalTrack, paced the same way)
+    out["frames"] += probe_b.frames
+    out["late_frames"] += probe_b.late
+    out["max_late_s"] = max(out["max_late_s"], round(probe_b.worst, 4))
     frames = max(1, out["return_frames"])
     out["return_sound_share"] = round(out["return_sound_frames"] / frames, 3)
     return out
