@@ -123,4 +123,6 @@ def test_capacity_takes_the_last_clean_step() -> None:
     cap = capacity(0.05, rows, 2)
     assert cap["clean_stages"] == 2 and cap["at_stages"] == 2
     assert cap["stages_per_core"] == 2.67 and cap["stages_per_node_by_cpu"] == 5
-    assert capacity(0.05, rows[2:], 2) == {"clean_stages": 0}
+    late = capacity(0.05, rows[2:], 2)
+    assert late["clean_stages"] == 0 and late["at_stages"] == 3 and late["late_ticks_there"] == 7
+    assert capacity(0.05, [], 2) == {"clean_stages": 0}
