@@ -103,6 +103,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     a("--server-arg", action="append", default=[], help="pass to a started `ruang serve`")
 
 
+def probe_bursts(period_s: float, count: int) -> Bursts:
+    """The probe's signal: 0.2 s bursts at PROBE_HZ, loud enough (0.5) to stay well above the
+    onset threshold when twelve tones drive the mix-minus limiter down to about a third."""
+    return Bursts(PROBE_HZ, period_s, 0.2, 1.0, count, amplitude=0.5)
+
+
 @dataclass
 class Stage:
     """One space on the ramp, its speakers' process, and when each person talks."""
@@ -176,7 +182,7 @@ class StageBench:
 
     async def _start_probe(self, a_spec: dict[str, Any], b_spec: dict[str, Any]) -> list[str]:
         count = math.ceil((self.args.budget_s + 120) / self.args.burst_period)
-        bursts = Bursts(PROBE_HZ, self.args.burst_period, 0.2, 1.0, count)
+        bursts = probe_bursts(self.args.burst_period, count)
         b_track = OpusToneTrack(b_spec["freq"], self.probe_lateness, talk_of(b_spec))
         self.probe = Probe(bursts, b_track, HIGHPASS_HZ)
         try:
@@ -414,7 +420,7 @@ async def measure(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     load.start()
     baseline: dict[str, float] = {}
     if not args.no_baseline:
-        bursts = Bursts(PROBE_HZ, args.burst_period, 0.2, 1.0, args.baseline_bursts)
+        bursts = probe_bursts(args.burst_period, args.baseline_bursts)
         baseline = percentiles(await direct(bursts, HIGHPASS_HZ))
     with server_for(args, extra=args.server_arg) as server:
         root = server.proc.pid if server.proc else (args.server_pid or args.media_pid)
