@@ -44,7 +44,7 @@ def test_stage_small_reports_every_figure(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr[-3000:]
     doc = json.loads(out.read_text())
     result = doc["result"]
-    assert doc["bench"] == "stage" and doc["summary"].startswith("stage (conversation)")
+    assert doc["bench"] == "stage" and doc["summary"].startswith("stage (conversation): ")
     assert result["pattern"] == "conversation" and result["people_per_stage"] == 3
     assert result["stopped_because"], result
 
@@ -78,6 +78,8 @@ def test_stage_small_reports_every_figure(tmp_path: Path) -> None:
 
     cap = result["capacity"]
     assert cap["clean_stages"] == (1 if step["late_ticks"] == 0 else 0)
+    assert cap["good_stages"] <= cap["clean_stages"]
+    assert 0 < speakers["return_share"] <= 1.05, speakers  # the mix-minus came back
     assert "others_cores" in result["machine_load"]
 
 
@@ -121,8 +123,12 @@ def test_capacity_takes_the_last_clean_step() -> None:
          "server_cores_per_stage_above_empty": 0.58},
     ]  # fmt: skip
     cap = capacity(0.05, rows, 2)
-    assert cap["clean_stages"] == 2 and cap["at_stages"] == 2
+    assert cap["clean_stages"] == 2 and cap["at_stages"] == 2 and cap["good_stages"] == 2
     assert cap["stages_per_core"] == 2.67 and cap["stages_per_node_by_cpu"] == 5
+    rows[1]["s2s"] = {"added_by_server_s": {"p50": 0.2, "p95": 0.3}}  # over the goal
+    assert capacity(0.05, rows, 2)["good_stages"] == 1
+    rows[0]["speakers"] = {"return_share": 0.5}  # half the mix-minus frames missing
+    assert capacity(0.05, rows, 2)["good_stages"] == 0
     late = capacity(0.05, rows[2:], 2)
     assert late["clean_stages"] == 0 and late["at_stages"] == 3 and late["late_ticks_there"] == 7
-    assert capacity(0.05, [], 2) == {"clean_stages": 0}
+    assert capacity(0.05, [], 2) == {"clean_stages": 0, "good_stages": 0}

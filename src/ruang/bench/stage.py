@@ -72,6 +72,7 @@ HIGHPASS_HZ = 2500.0  # B's return audio is filtered above this before finding o
 TALK_PERIOD_S = 120.0  # a stage's conversation repeats after this
 TICK_S = 0.020
 TAIL_S = 1.0  # after a window, its last burst is still on its way to B
+RETURN_SHARE_OK = 0.95  # of the mix-minus frames owed to the speakers, for a "good" step
 MAX_SOURCES = 250  # spaces created per kind, each from its own 127.x.n.1
 ANCHORS = {  # DESIGN §6
     "server_cores_per_full_stage": {"today": 0.78, "goal_at_most": 0.35},
@@ -268,7 +269,7 @@ class StageBench:
             "late_ticks_by_space": list(late.values()),
             "ticks": ticks,
             "expected_ticks": round(len(spaces) * wall / TICK_S),
-            "speakers": await _speaker_stats(procs, self.probe_lateness),
+            "speakers": await _speaker_stats(procs, self.probe_lateness, wall),
             "wall_s": wall,
         }
         if self.probe is not None:
@@ -296,9 +297,13 @@ def _delta(m0: Any, m1: Any, name: str, space: str) -> float:
     return metric(m1, name, space) - metric(m0, name, space)
 
 
-async def _speaker_stats(procs: list[PublisherProcess], probe_b: Lateness) -> dict[str, Any]:
-    """The speakers' own figures over a window, summed over their processes and the probe's B."""
+async def _speaker_stats(
+    procs: list[PublisherProcess], probe_b: Lateness, wall_s: float
+) -> dict[str, Any]:
+    """The speakers' own figures over a window, summed over their processes and the probe's B;
+    `return_share` is the share of the mix-minus frames the server owed them that arrived."""
     keys = (
+        "publishers",
         "frames",
         "late_frames",
         "return_frames",
@@ -319,6 +324,8 @@ async def _speaker_stats(procs: list[PublisherProcess], probe_b: Lateness) -> di
     out["max_late_s"] = max(out["max_late_s"], round(probe_b.worst, 4))
     frames = max(1, out["return_frames"])
     out["return_sound_share"] = round(out["return_sound_frames"] / frames, 3)
+    owed = out["publishers"] * wall_s / TICK_S
+    out["return_share"] = round(out["return_frames"] / owed, 3) if owed else None
     return out
 
 
@@ -392,9 +399,18 @@ def capacity(empty_cores: float, rows: list[dict[str, Any]], nproc: int) -> dict
     """Stages per node: the most that ran with no late tick here (the speakers sharing the
     cores), and what the CPU per stage at that step would allow if every core were the
     server's (the speakers elsewhere, the spaces spread over the cores). Without a clean step,
-    the first step's CPU is given, marked by its late ticks."""
+    the first step's CPU is given, marked by its late ticks. `good_stages` is stricter: no
+    late tick, at least RETURN_SHARE_OK of the return frames and the added delay within the
+    goal (issue #8's conditions, CPU aside)."""
     clean = [r for r in rows if r["late_ticks"] == 0]
-    out: dict[str, Any] = {"clean_stages": clean[-1]["stages"] if clean else 0}
+    out: dict[str, Any] = {
+        "clean_stages": clean[-1]["stages"] if clean else 0,
+        "good_stages": 0,
+    }
+    for r in rows:
+        if not (r["late_ticks"] == 0 and _return_ok(r) and _delay_ok(r)):
+            break
+        out["good_stages"] = r["stages"]
     ref = clean[-1] if clean else (rows[0] if rows else None)
     if ref is None:
         return out
@@ -407,6 +423,16 @@ def capacity(empty_cores: float, rows: list[dict[str, Any]], nproc: int) -> dict
         out["stages_per_core"] = round(1 / above, 2)
         out["stages_per_node_by_cpu"] = int(max(0.0, nproc - empty_cores) / above)
     return out
+
+
+def _return_ok(row: dict[str, Any]) -> bool:
+    share = row.get("speakers", {}).get("return_share")
+    return share is None or share >= RETURN_SHARE_OK
+
+
+def _delay_ok(row: dict[str, Any]) -> bool:
+    added = row.get("s2s", {}).get("added_by_server_s")
+    return added is None or added["p50"] <= GOAL_ADDED_S
 
 
 async def measure(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
@@ -466,7 +492,11 @@ def _summary(r: dict[str, Any]) -> str:
     cap, rows, idle = r["capacity"], r["ramp"], r["idle"]
     what = "full stages" if r["full_stage"] else f"stages of {r['people_per_stage']}"
     stop = r["stopped_because"]
-    text = f"stage ({r['pattern']}): {cap['clean_stages']} {what} clean (stopped: {stop})"
+    text = (
+        f"stage ({r['pattern']}): {cap['clean_stages']} {what} without late ticks, "
+        f"{cap['good_stages']} also with >= 95 % return frames and the added delay within "
+        f"the goal (stopped: {stop})"
+    )
     if "server_cores_per_stage" in cap:
         late = f", {cap['late_ticks_there']} late ticks" if cap["late_ticks_there"] else ""
         text += (
