@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from ruang.bench.signals import Bursts, find_onsets, highpass
-from ruang.bench.stage import capacity
+from ruang.bench.stagefigures import capacity
 from ruang.bench.talk import all_talking, conversation, is_talking, talkers_at_once
 from ruang.tools.tones import SAMPLE_RATE, sine
 
