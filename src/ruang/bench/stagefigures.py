@@ -65,6 +65,8 @@ def summary(r: dict[str, Any]) -> str:
         f"stage ({r['pattern']}): {cap['clean_stages']} {what} without late ticks, "
         f"{cap['good_stages']} also with >= 95 % return frames and the added delay within "
         f"the goal (stopped: {stop})"
+        if rows
+        else f"stage: no ramp ({stop})"
     )
     if "server_cores_per_stage" in cap:
         late = f", {cap['late_ticks_there']} late ticks" if cap["late_ticks_there"] else ""
