@@ -109,7 +109,7 @@ class Probe:
     Windows of B's return audio are kept, and timed afterwards (`window_delays`), so that the
     analysis never stalls A's pacing while it is measured."""
 
-    def __init__(self, bursts: Bursts, b_track: MediaStreamTrack, highpass_hz: float) -> None:
+    def __init__(self, bursts: Bursts, b_track: MediaStreamTrack, highpass_hz: float = 0.0) -> None:
         self.bursts = bursts
         self.track = SignalTrack(bursts)
         self.b_track = b_track
@@ -201,20 +201,13 @@ async def through_server(url: str, bursts: Bursts) -> tuple[list[float], dict[st
     async with httpx.AsyncClient(verify=False, base_url=url, timeout=20) as api:
         space = await create_space(api, "bench s2s", speakers=1)
         token, whip = space.speakers[0]
-        track = SignalTrack(bursts)
-        a = WhipPublisher(space.whip_url, space.host_token, track, direction="sendrecv")
-        b = WhipPublisher(whip, token, SignalTrack(_silence), direction="sendrecv")
-        await b.start()
-        await b.wait_connected()
-        await a.start()
-        await a.wait_connected()
+        probe = Probe(bursts, SignalTrack(_silence))
+        await probe.connect((space.whip_url, space.host_token), (whip, token))
         await asyncio.sleep(bursts.duration_s + 1.0)
-        await a.stop()
-        await b.stop()
+        probe.close_window(0.0, float("inf"))
+        await probe.stop()
         await end_space(api, space)
-    return delays(bursts, track.started_at, b.received, bursts.period_s), {
-        "b_frames_received": len(b.received)
-    }
+    return probe.window_delays(0)[1], {"b_frames_received": len(probe.windows[0][2])}
 
 
 async def measure(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
