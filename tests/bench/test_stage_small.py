@@ -122,6 +122,8 @@ def test_capacity_takes_the_last_clean_step() -> None:
         {"stages": 3, "late_ticks": 7, "server_cores_per_stage": 0.6,
          "server_cores_per_stage_above_empty": 0.58},
     ]  # fmt: skip
+    for row in rows:
+        row["s2s"] = {"added_by_server_s": {"p50": 0.1, "p95": 0.12}}
     cap = capacity(0.05, rows, 2)
     assert cap["clean_stages"] == 2 and cap["at_stages"] == 2 and cap["good_stages"] == 2
     assert cap["stages_per_core"] == 2.67 and cap["stages_per_node_by_cpu"] == 5

@@ -398,6 +398,9 @@ async def measure(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
         root = server.proc.pid if server.proc else (args.server_pid or args.media_pid)
         if root is None:
             raise SystemExit("stage needs the server's root process: give --server-pid with --url")
+        if server.proc is None:  # a server of its own: count it as ours from here on
+            load = MachineLoad(list(tree_cpu_by_pid(root)))
+            load.start()
         bench = StageBench(args, server, root)
         try:
             print("empty server", file=sys.stderr)

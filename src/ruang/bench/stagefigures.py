@@ -52,8 +52,8 @@ def _return_ok(row: dict[str, Any]) -> bool:
 
 
 def _delay_ok(row: dict[str, Any]) -> bool:
-    added = row.get("s2s", {}).get("added_by_server_s")
-    return added is None or added["p50"] <= GOAL_ADDED_S
+    added = row.get("s2s", {}).get("added_by_server_s")  # unknown (no baseline): not good
+    return added is not None and bool(added["p50"] <= GOAL_ADDED_S)
 
 
 def summary(r: dict[str, Any]) -> str:
