@@ -154,8 +154,11 @@ def start_server(
 
 
 @contextlib.contextmanager
-def server_for(args: argparse.Namespace, workers: int | None = None) -> Iterator[BenchServer]:
-    """The server to measure: --url if given, else a fresh one in a temporary folder."""
+def server_for(
+    args: argparse.Namespace, workers: int | None = None, extra: Sequence[str] = ()
+) -> Iterator[BenchServer]:
+    """The server to measure: --url if given, else a fresh one in a temporary folder (started
+    with the `extra` options of `ruang serve`)."""
     if args.url:
         yield BenchServer(
             args.url.rstrip("/"),
@@ -164,7 +167,7 @@ def server_for(args: argparse.Namespace, workers: int | None = None) -> Iterator
         )
         return
     with tempfile.TemporaryDirectory(prefix="ruang-bench-") as tmp:
-        server = start_server(Path(tmp) / "data", workers or args.workers)
+        server = start_server(Path(tmp) / "data", workers or args.workers, extra=extra)
         try:
             yield server
         finally:
@@ -188,6 +191,15 @@ def add_server_arguments(p: argparse.ArgumentParser, workers: int = 1) -> None:
 
 
 # -- API ---------------------------------------------------------------------------------------
+class ApiError(RuntimeError):
+    """An API call answered something else than expected; `status` and `retry_after` say what."""
+
+    def __init__(self, what: str, r: httpx.Response) -> None:
+        super().__init__(f"{what} answered {r.status_code}: {r.text}")
+        self.status = r.status_code
+        self.retry_after = r.headers.get("retry-after")
+
+
 @dataclass
 class Space:
     """A space created for a benchmark, with its host credentials."""
@@ -212,7 +224,7 @@ async def create_space(
     """Create a live space and invite `speakers` more people (the host is one more)."""
     r = await api.post("/api/spaces", json={"title": title}, headers=create_auth())
     if r.status_code != 201:
-        raise RuntimeError(f"POST /api/spaces answered {r.status_code}: {r.text}")
+        raise ApiError("POST /api/spaces", r)
     d = r.json()
     space = Space(d["id"], d["host_token"], d["whip_url"])
     auth = {"Authorization": f"Bearer {space.host_token}"}
@@ -221,7 +233,7 @@ async def create_space(
             f"/api/spaces/{space.id}/speakers", json={"name": f"{names} {i + 1}"}, headers=auth
         )
         if r.status_code != 201:
-            raise RuntimeError(f"inviting a speaker answered {r.status_code}: {r.text}")
+            raise ApiError("inviting a speaker", r)
         s = r.json()
         space.speakers.append((s["token"], s["whip_url"]))
     return space
@@ -392,8 +404,10 @@ class CpuMeter:
         return out
 
 
-def _tree_cpu_s(root: int) -> float:
-    """CPU seconds of a process, its reaped children, and every live descendant."""
+def tree_cpu_by_pid(root: int) -> dict[int, float]:
+    """CPU seconds of `root` and of every live process below it, by pid. Each figure is the
+    process's own threads plus the children it has waited for, so that the work of a child
+    that exited (a restarted media process, a finished wrk run) stays in its parent's."""
     ppid: dict[int, int] = {}
     cpu: dict[int, float] = {}
     for entry in os.listdir("/proc"):
@@ -407,17 +421,35 @@ def _tree_cpu_s(root: int) -> float:
         fields = raw[raw.rindex(")") + 2 :].split()
         pid = int(entry)
         ppid[pid] = int(fields[1])
-        cpu[pid] = (int(fields[11]) + int(fields[12])) / CLK_TCK
-        if pid == root:  # children it has waited for (wrk runs, finished servers)
-            cpu[pid] += (int(fields[13]) + int(fields[14])) / CLK_TCK
-    total = 0.0
+        # utime, stime, cutime, cstime (fields 14-17)
+        cpu[pid] = sum(int(x) for x in fields[11:15]) / CLK_TCK
+    tree: dict[int, float] = {}
     for pid in cpu:
         p = pid
         while p > 1 and p != root:
             p = ppid.get(p, 0)
         if p == root:
-            total += cpu[pid]
-    return total
+            tree[pid] = cpu[pid]
+    return tree
+
+
+def _tree_cpu_s(root: int) -> float:
+    """CPU seconds of a process, its reaped children, and every live descendant."""
+    return sum(tree_cpu_by_pid(root).values())
+
+
+def process_label(pid: int) -> str:
+    """What a process runs, in a few words: its command line without the interpreter and
+    from the first option on (`ruang.cli serve`, `ruang.delivery.worker 3 0`)."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            argv = [a.decode(errors="replace") for a in f.read().split(b"\0") if a]
+    except OSError:
+        return "(exited)"
+    if argv and "python" in Path(argv[0]).name:
+        argv = argv[2:] if argv[1:2] == ["-m"] else argv[1:]
+    first_option = next((i for i, a in enumerate(argv) if a.startswith("-")), len(argv))
+    return " ".join(argv[: max(1, first_option)])[:80]
 
 
 def cpu_pressure() -> float | None:

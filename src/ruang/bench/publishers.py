@@ -7,7 +7,9 @@ one JSON line on stdout:
     {"add": [{"whip_url": ..., "token": ..., "freq": 450.0}, ...], "direction": "sendonly"}
         → {"ok": true, "connected": n, "failed": [errors], "publishers": total}
     {"stats": true}
-        → {"ok": true, "publishers": n, "late_frames": n, "max_late_s": s, "frames": n}
+        → {"ok": true, "publishers": n, "late_frames": n, "max_late_s": s, "frames": n,
+           "return_frames": n, "return_sound_frames": n, "return_gaps_over_60ms": n,
+           "max_return_gap_ms": ms}  (counters since the previous stats)
     {"quit": true}
         → {"ok": true}  (every session is DELETEd first)
 
@@ -16,6 +18,13 @@ encode it): the server receives and decodes real Opus, while a publisher costs o
 pacing, RTP and SRTP, which lets one process drive dozens of them on a small machine. A
 frame counts as late when the track hands it to the sender more than 20 ms after its time:
 then it is the publishers, not the server, that cannot keep up.
+
+A publisher may talk in spurts instead of all the time (ruang.bench.talk): a spec's "talk"
+lists [start_s, end_s] spurts within "period_s" seconds that repeat from the wall-clock time
+"epoch", the same for a whole stage so that its people take turns; between spurts it sends
+room noise at "noise_dbfs" (also encoded once; -120 or below: digital silence), as a
+microphone would without Opus DTX. What a sendrecv publisher hears back (aiortc decodes it)
+is only summarised, once a second: frames, frames with sound in them, and arrival gaps.
 """
 
 from __future__ import annotations
@@ -25,6 +34,7 @@ import contextlib
 import json
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
@@ -33,12 +43,16 @@ import av
 import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
+from ruang.bench.talk import Spurts, is_talking
 from ruang.rtc.ice import configure_host_addresses
-from ruang.tools.tones import SAMPLE_RATE, sine
+from ruang.tools.tones import SAMPLE_RATE, Samples, sine
 from ruang.tools.whip_client import WhipPublisher
 
 LATE_S = 0.020  # a frame released later than this after its time is late
 CONNECT_TIMEOUT_S = 20.0
+NOISE_DBFS = -65.0  # room noise between talk spurts (a headset after noise suppression)
+SOUND_RMS = 0.01  # -40 dBFS: a return frame this loud carries somebody's voice
+RETURN_GAP_S = 0.060  # a pause this long between two return frames is a glitch
 
 
 @dataclass
@@ -50,16 +64,39 @@ class Lateness:
     worst: float = 0.0
 
 
+@dataclass
+class ReturnAudio:
+    """What one process's sendrecv publishers heard back, summed over them."""
+
+    frames: int = 0
+    sound: int = 0  # frames at least SOUND_RMS loud
+    gaps: int = 0  # pauses over RETURN_GAP_S between two frames of one publisher
+    worst_gap: float = 0.0
+
+
 FRAME = 960  # samples per 20 ms Opus frame
 LOOP_FRAMES = 50  # one second of tone, encoded once and sent in a loop
-_encoded: dict[float, list[bytes]] = {}
+_encoded: dict[tuple[str, float], list[bytes]] = {}
 
 
 def opus_tone(freq: float) -> list[bytes]:
     """One second of a tone as 20 ms Opus packets (stereo, 48 kHz, like aiortc's encoder).
     Pick a frequency with a whole number of periods per 20 ms (a multiple of 50 Hz) so that
     the loop is seamless."""
-    if freq not in _encoded:
+    return _opus_loop(("tone", freq), lambda i: sine(freq, FRAME / SAMPLE_RATE, 0.2, i * FRAME))
+
+
+def opus_noise(dbfs: float) -> list[bytes]:
+    """One second of white noise at `dbfs` RMS as 20 ms Opus packets (digital silence at
+    -120 dBFS or below)."""
+    rms = 0.0 if dbfs <= -120 else 10 ** (dbfs / 20)
+    rng = np.random.default_rng(0)
+    return _opus_loop(("noise", dbfs), lambda i: rng.normal(0.0, rms, FRAME).astype(np.float32))
+
+
+def _opus_loop(key: tuple[str, float], make: Callable[[int], Samples]) -> list[bytes]:
+    """LOOP_FRAMES packets of the signal `make(frame_index)`, encoded once and kept."""
+    if key not in _encoded:
         ctx = av.CodecContext.create("libopus", "w")
         assert isinstance(ctx, av.AudioCodecContext)
         ctx.bit_rate = 64_000
@@ -70,8 +107,7 @@ def opus_tone(freq: float) -> list[bytes]:
         ctx.options = {"application": "voip"}
         packets: list[bytes] = []
         for i in range(LOOP_FRAMES + 4):
-            mono = sine(freq, FRAME / SAMPLE_RATE, 0.2, i * FRAME)
-            s16 = (mono * 32767).astype(np.int16)
+            s16 = (np.clip(make(i), -1, 1) * 32767).astype(np.int16)
             frame = av.AudioFrame.from_ndarray(
                 np.repeat(s16, 2).reshape(1, -1), format="s16", layout="stereo"
             )
@@ -79,21 +115,36 @@ def opus_tone(freq: float) -> list[bytes]:
             frame.pts = i * FRAME
             frame.time_base = Fraction(1, SAMPLE_RATE)
             packets += [bytes(p) for p in ctx.encode(frame)]
-        _encoded[freq] = packets[-LOOP_FRAMES:]
-    return _encoded[freq]
+        _encoded[key] = packets[-LOOP_FRAMES:]
+    return _encoded[key]
+
+
+@dataclass(frozen=True)
+class Talk:
+    """When a publisher talks: spurts within a period that repeats from `epoch` (time.time()),
+    and how loud the room is in between."""
+
+    spurts: Spurts
+    period_s: float
+    epoch: float
+    noise_dbfs: float = NOISE_DBFS
 
 
 class OpusToneTrack(MediaStreamTrack):
-    """Pre-encoded Opus packets paced in real time, noting how late each one is released."""
+    """Pre-encoded Opus packets paced in real time, noting how late each one is released: a
+    tone all the time, or (with `talk`) a tone during its spurts and room noise between."""
 
     kind = "audio"
 
-    def __init__(self, freq: float, stats: Lateness) -> None:
+    def __init__(self, freq: float, stats: Lateness, talk: Talk | None = None) -> None:
         super().__init__()
         self._packets = opus_tone(freq)
+        self._quiet = opus_noise(talk.noise_dbfs) if talk is not None else self._packets
+        self._talk = talk
         self._stats = stats
         self._n = 0
         self._t0: float | None = None
+        self._wall0 = 0.0
 
     async def recv(self) -> av.Packet:  # type: ignore[type-arg]
         """The next 20 ms packet, released no earlier than its real time."""
@@ -101,6 +152,7 @@ class OpusToneTrack(MediaStreamTrack):
             raise MediaStreamError
         if self._t0 is None:
             self._t0 = time.monotonic()
+            self._wall0 = time.time()
         due = self._t0 + self._n * FRAME / SAMPLE_RATE
         delay = due - time.monotonic()
         if delay > 0:
@@ -109,15 +161,32 @@ class OpusToneTrack(MediaStreamTrack):
             self._stats.late += 1
         self._stats.frames += 1
         self._stats.worst = max(self._stats.worst, -delay)
-        packet = av.Packet(self._packets[self._n % len(self._packets)])
+        packets = self._packets
+        if self._talk is not None:
+            t = self._wall0 - self._talk.epoch + self._n * FRAME / SAMPLE_RATE
+            if not is_talking(self._talk.spurts, self._talk.period_s, t):
+                packets = self._quiet
+        packet = av.Packet(packets[self._n % len(packets)])
         packet.pts = self._n * FRAME
         packet.time_base = Fraction(1, SAMPLE_RATE)
         self._n += 1
         return packet
 
 
+def talk_of(spec: dict[str, Any]) -> Talk | None:
+    """The talk spurts a publisher spec asks for, if any (see the module's docstring)."""
+    if "talk" not in spec:
+        return None
+    return Talk(
+        [(float(a), float(b)) for a, b in spec["talk"]],
+        float(spec["period_s"]),
+        float(spec["epoch"]),
+        float(spec.get("noise_dbfs", NOISE_DBFS)),
+    )
+
+
 async def _connect(spec: dict[str, Any], direction: str, stats: Lateness) -> WhipPublisher:
-    track = OpusToneTrack(float(spec.get("freq", 450.0)), stats)
+    track = OpusToneTrack(float(spec.get("freq", 450.0)), stats, talk_of(spec))
     pub = WhipPublisher(spec["whip_url"], spec["token"], track, direction=direction)
     try:
         await pub.start(timeout=CONNECT_TIMEOUT_S)
@@ -129,12 +198,24 @@ async def _connect(spec: dict[str, Any], direction: str, stats: Lateness) -> Whi
     return pub
 
 
-async def _forget_return_audio(pubs: list[WhipPublisher]) -> None:
-    """Received audio is not analysed here: drop it so memory stays flat."""
+async def _summarise_return_audio(pubs: list[WhipPublisher], heard: ReturnAudio) -> None:
+    """Once a second, count what each publisher heard back and drop the samples, so that
+    memory stays flat and the analysis costs one numpy pass per publisher."""
+    last: dict[int, float] = {}  # id(publisher) -> arrival of its previous frame
     while True:
         await asyncio.sleep(1.0)
         for p in pubs:
-            p.received.clear()
+            frames, p.received = p.received, []
+            if not frames:
+                continue
+            arrivals = np.array([last.get(id(p), frames[0][0])] + [t for t, _ in frames])
+            last[id(p)] = frames[-1][0]
+            gaps = np.diff(arrivals)
+            rms = np.sqrt(np.mean(np.square(np.stack([s for _, s in frames])), axis=1))
+            heard.frames += len(frames)
+            heard.sound += int((rms >= SOUND_RMS).sum())
+            heard.gaps += int((gaps > RETURN_GAP_S).sum())
+            heard.worst_gap = max(heard.worst_gap, float(gaps.max()))
 
 
 async def serve() -> None:
@@ -145,7 +226,8 @@ async def serve() -> None:
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
     pubs: list[WhipPublisher] = []
     stats = Lateness()
-    janitor = asyncio.create_task(_forget_return_audio(pubs))
+    heard = ReturnAudio()
+    janitor = asyncio.create_task(_summarise_return_audio(pubs, heard))
 
     def answer(doc: dict[str, Any]) -> None:
         sys.stdout.write(json.dumps(doc) + "\n")
@@ -179,10 +261,16 @@ async def serve() -> None:
                     "frames": stats.frames,
                     "late_frames": stats.late,
                     "max_late_s": round(stats.worst, 4),
+                    "return_frames": heard.frames,
+                    "return_sound_frames": heard.sound,
+                    "return_gaps_over_60ms": heard.gaps,
+                    "max_return_gap_ms": round(heard.worst_gap * 1000, 1),
                 }
             )
             stats.frames = stats.late = 0
             stats.worst = 0.0
+            heard.frames = heard.sound = heard.gaps = 0
+            heard.worst_gap = 0.0
         elif "quit" in cmd:
             break
     janitor.cancel()

@@ -34,7 +34,7 @@ from ruang.bench.common import (
     percentiles,
     server_for,
 )
-from ruang.bench.signals import Bursts, find_onsets
+from ruang.bench.signals import Bursts, find_onsets, highpass
 from ruang.rtc.ice import configure_host_addresses
 from ruang.tools.tones import SAMPLE_RATE, Samples
 from ruang.tools.whip_client import SignalTrack, WhipPublisher
@@ -56,26 +56,102 @@ def _silence(start: int, n: int) -> Samples:
     return np.zeros(n, dtype=np.float32)
 
 
-def delays(
-    bursts: Bursts, started_at: float, received: list[tuple[float, Samples]], period: float
+def heard_onsets(
+    received: list[tuple[float, Samples]], freq: float, min_gap_s: float, highpass_hz: float = 0.0
 ) -> list[float]:
-    """Per burst found in the received frames: heard time − capture time, seconds."""
+    """When (time.time()) each onset of `freq` was heard in frames stamped on arrival: the
+    arrival of the frame holding it plus its offset in that frame. With `highpass_hz`, what
+    lies below it (other people talking on the same stage) is filtered out first."""
     if not received:
         return []
     audio = np.concatenate([s for _, s in received])
+    if highpass_hz:
+        audio = highpass(audio, highpass_hz)
     ends = np.cumsum([s.size for _, s in received])
     heard: list[float] = []
-    for onset in find_onsets(audio, bursts.freq, ONSET_THRESHOLD, period / 2):
+    for onset in find_onsets(audio, freq, ONSET_THRESHOLD, min_gap_s):
         i = int(np.searchsorted(ends, onset, side="right"))
         frame_start = int(ends[i - 1]) if i else 0
         heard.append(received[i][0] + (onset - frame_start) / SAMPLE_RATE)
-    out: list[float] = []
+    return heard
+
+
+def burst_delays(
+    bursts: Bursts, started_at: float, heard: list[float], period: float
+) -> list[tuple[float, float]]:
+    """(capture time, heard − capture) of every burst heard within 0.9 period of its capture.
+    The capture time is when the track released the frame starting the burst (its real time,
+    unless the sender's event loop was late)."""
+    out: list[tuple[float, float]] = []
     for onset in bursts.onsets:
-        captured = started_at + onset / SAMPLE_RATE
+        captured = bursts.released_at.get(onset, started_at + onset / SAMPLE_RATE)
         match = [h - captured for h in heard if 0.0 <= h - captured < period * 0.9]
         if match:
-            out.append(min(match))
+            out.append((captured, min(match)))
     return out
+
+
+def delays(
+    bursts: Bursts,
+    started_at: float,
+    received: list[tuple[float, Samples]],
+    period: float,
+    highpass_hz: float = 0.0,
+) -> list[float]:
+    """Per burst found in the received frames: heard time − capture time, seconds."""
+    heard = heard_onsets(received, bursts.freq, period / 2, highpass_hz)
+    return [d for _, d in burst_delays(bursts, started_at, heard, period)]
+
+
+class Probe:
+    """The two speakers of this benchmark on someone else's busy stage: A publishes `bursts`
+    (sendrecv, as a real speaker), B publishes `b_track` and records what the server returns.
+    Windows of B's return audio are kept, and timed afterwards (`window_delays`), so that the
+    analysis never stalls A's pacing while it is measured."""
+
+    def __init__(self, bursts: Bursts, b_track: MediaStreamTrack, highpass_hz: float = 0.0) -> None:
+        self.bursts = bursts
+        self.track = SignalTrack(bursts)
+        self.b_track = b_track
+        self.highpass_hz = highpass_hz
+        self.windows: list[tuple[float, float, list[tuple[float, Samples]]]] = []
+        self.a: WhipPublisher | None = None
+        self.b: WhipPublisher | None = None
+
+    async def connect(self, a: tuple[str, str], b: tuple[str, str]) -> None:
+        """Put B then A on stage, each given as (whip_url, token)."""
+        self.b = WhipPublisher(b[0], b[1], self.b_track, direction="sendrecv")
+        await self.b.start()
+        await self.b.wait_connected()
+        self.a = WhipPublisher(a[0], a[1], self.track, direction="sendrecv")
+        await self.a.start()
+        await self.a.wait_connected()
+
+    def open_window(self) -> None:
+        """Forget what was heard so far (A's return audio is never analysed)."""
+        for pub in (self.a, self.b):
+            if pub is not None:
+                pub.received.clear()
+
+    def close_window(self, t0: float, t1: float) -> None:
+        """Keep B's return audio since open_window for the bursts captured in [t0, t1]; call it
+        once the last one has had time to arrive."""
+        self.windows.append((t0, t1, list(self.b.received) if self.b else []))
+
+    def window_delays(self, index: int) -> tuple[int, list[float]]:
+        """(bursts captured, delay of each one heard) in the index-th window."""
+        t0, t1, frames = self.windows[index]
+        period = self.bursts.period_s
+        heard = heard_onsets(frames, self.bursts.freq, period / 2, self.highpass_hz)
+        timed = burst_delays(self.bursts, self.track.started_at, heard, period)
+        sent = sum(1 for c in self.bursts.released_at.values() if t0 <= c <= t1)
+        return sent, [d for c, d in timed if t0 <= c <= t1]
+
+    async def stop(self) -> None:
+        """Both off stage."""
+        for pub in (self.a, self.b):
+            if pub is not None:
+                await pub.stop()
 
 
 async def _record(track: MediaStreamTrack, into: list[tuple[float, Samples]]) -> None:
@@ -90,7 +166,7 @@ async def _record(track: MediaStreamTrack, into: list[tuple[float, Samples]]) ->
         into.append((time.time(), mono.astype(np.float32)))
 
 
-async def direct(bursts: Bursts) -> list[float]:
+async def direct(bursts: Bursts, highpass_hz: float = 0.0) -> list[float]:
     """A → B over a direct aiortc connection on loopback (no server)."""
     a = RTCPeerConnection(RTCConfiguration(iceServers=[]))
     b = RTCPeerConnection(RTCConfiguration(iceServers=[]))
@@ -117,7 +193,7 @@ async def direct(bursts: Bursts) -> list[float]:
     await b.close()
     for t in tasks:
         t.cancel()
-    return delays(bursts, track.started_at, received, bursts.period_s)
+    return delays(bursts, track.started_at, received, bursts.period_s, highpass_hz)
 
 
 async def through_server(url: str, bursts: Bursts) -> tuple[list[float], dict[str, Any]]:
@@ -125,20 +201,13 @@ async def through_server(url: str, bursts: Bursts) -> tuple[list[float], dict[st
     async with httpx.AsyncClient(verify=False, base_url=url, timeout=20) as api:
         space = await create_space(api, "bench s2s", speakers=1)
         token, whip = space.speakers[0]
-        track = SignalTrack(bursts)
-        a = WhipPublisher(space.whip_url, space.host_token, track, direction="sendrecv")
-        b = WhipPublisher(whip, token, SignalTrack(_silence), direction="sendrecv")
-        await b.start()
-        await b.wait_connected()
-        await a.start()
-        await a.wait_connected()
+        probe = Probe(bursts, SignalTrack(_silence))
+        await probe.connect((space.whip_url, space.host_token), (whip, token))
         await asyncio.sleep(bursts.duration_s + 1.0)
-        await a.stop()
-        await b.stop()
+        probe.close_window(0.0, float("inf"))
+        await probe.stop()
         await end_space(api, space)
-    return delays(bursts, track.started_at, b.received, bursts.period_s), {
-        "b_frames_received": len(b.received)
-    }
+    return probe.window_delays(0)[1], {"b_frames_received": len(probe.windows[0][2])}
 
 
 async def measure(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
