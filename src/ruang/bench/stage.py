@@ -80,7 +80,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     """Options of this benchmark."""
     add_server_arguments(p)
     a = p.add_argument
-    a("--server-pid", type=int, help="with --url: the server's root process (default --media-pid)")
     a("--pattern", choices=PATTERNS, default="conversation", help="who talks when (see above)")
     a("--speakers", type=int, default=STAGE, help="people per stage, host included (>= 3)")
     a("--max-stages", type=int, default=8, help="the ramp stops after this many (0: no ramp)")
@@ -395,7 +394,7 @@ async def measure(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
         bursts = probe_bursts(args.burst_period, args.baseline_bursts)
         baseline = percentiles(await direct(bursts, HIGHPASS_HZ))
     with server_for(args, extra=args.server_arg) as server:
-        root = server.proc.pid if server.proc else (args.server_pid or args.media_pid)
+        root = server.proc.pid if server.proc else args.server_pid
         if root is None:
             raise SystemExit("stage needs the server's root process: give --server-pid with --url")
         if server.proc is None:  # a server of its own: count it as ours from here on
