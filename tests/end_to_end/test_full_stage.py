@@ -107,6 +107,22 @@ async def test_thirteen_speakers_hear_everyone_but_themselves(server) -> None:
             for i, pub in enumerate(pubs):
                 # the muted speaker still hears the twelve others
                 check(pub, i, {MUTED} - {i})
+
+            # what /metrics says of the stage: every speaker got their return; the muted
+            # one is not decoded, so fewer packets are decoded than the 13 send
+            text = (await api.get("/metrics")).text
+            sid = space["id"]
+            figures = {
+                name: float(line.rsplit(" ", 1)[1])
+                for line in text.splitlines()
+                for name in ("ruang_opus_encoded_total", "ruang_opus_decoded_total",
+                             "ruang_return_packets_total", "ruang_mixer_ticks_total")
+                if line.startswith(f'{name}{{space="{sid}"}}')
+            }  # fmt: skip
+            ticks = figures["ruang_mixer_ticks_total"]
+            assert figures["ruang_return_packets_total"] >= 0.8 * STAGE * ticks * 0.5
+            assert figures["ruang_opus_encoded_total"] <= (STAGE + 1) * ticks
+            assert figures["ruang_opus_decoded_total"] < STAGE * ticks
         finally:
             await asyncio.gather(*(p.stop() for p in pubs), return_exceptions=True)
             await api.post(f"/api/spaces/{space['id']}/end", headers=auth)

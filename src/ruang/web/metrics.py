@@ -56,12 +56,39 @@ class StudioCollector(Collector):
             "ruang_mixer_busy_seconds", "Time spent mixing, encoding, packaging", labels=["space"]
         )
         parts = CounterMetricFamily("ruang_hls_parts", "LL-HLS parts made", labels=["space"])
+        encoded = CounterMetricFamily(
+            "ruang_opus_encoded",
+            "Opus packets encoded (one per distinct mix a tick)",
+            labels=["space"],
+        )
+        decoded = CounterMetricFamily(
+            "ruang_opus_decoded", "Speakers' Opus packets decoded", labels=["space"]
+        )
+        returned = CounterMetricFamily(
+            "ruang_return_packets", "Mix-minus packets handed to speakers", labels=["space"]
+        )
+        dropped = CounterMetricFamily(
+            "ruang_return_dropped",
+            "Mix-minus packets dropped because a speaker's sender was behind",
+            labels=["space"],
+        )
         for sid, p in self._studio.pipelines.items():
             ticks.add_metric([sid], p.stats.ticks)
             late.add_metric([sid], p.stats.late_ticks)
             busy.add_metric([sid], p.stats.busy_s)
             parts.add_metric([sid], p.stats.parts)
-        yield from (ticks, late, busy, parts)
+            encoded.add_metric([sid], p.stage.stats.encoded)
+            decoded.add_metric([sid], p.stage.stats.decoded)
+            returned.add_metric([sid], p.stage.stats.sent)
+        behind: dict[str, int] = {}
+        for session in self._studio.sessions.values():
+            if session.return_track is not None:
+                behind[session.space_id] = behind.get(session.space_id, 0) + (
+                    session.return_track.dropped
+                )
+        for sid, n in behind.items():
+            dropped.add_metric([sid], n)
+        yield from (ticks, late, busy, parts, encoded, decoded, returned, dropped)
         now = time.time()
         current = GaugeMetricFamily("ruang_listeners", "Listeners present now", labels=["space"])
         peak = GaugeMetricFamily("ruang_listeners_peak", "Most listeners at once", labels=["space"])
