@@ -30,6 +30,7 @@ from ruang.errors import (
 from ruang.guard.creation import creation_gate
 from ruang.hls.store import SpaceMediaStore
 from ruang.live.capacity import Costs, Load, room_for_space, room_for_speaker
+from ruang.live.events import EventLog
 from ruang.live.pipeline import SpacePipeline
 from ruang.live.reaper import EndLimits, Reaper
 from ruang.media.buffer import InputBuffer
@@ -65,6 +66,7 @@ class Studio:
         self.pipelines: dict[str, SpacePipeline] = {}
         self.sessions: dict[str, PeerSession] = {}
         self.audience = AudienceBook()
+        self.events = EventLog()  # what pages hear of each space (issue #9)
         self.worker_load: dict[str, dict[str, Any]] = {}  # delivery workers' shedding reports
         self._loopback_only = is_loopback_only(config.ice_addresses)
         self._lock = asyncio.Lock()
@@ -249,6 +251,7 @@ class Studio:
             space = await self.off_loop(self.db.set_state, space_id, State.LIVE, utcnow())
             await self._start_pipeline(space_id)
             self.pipelines[space_id].go_live()
+            self.events.publish(space_id, "state", {"state": space.state.value})
         return space
 
     async def end_space(self, space_id: str) -> Space:
@@ -264,6 +267,7 @@ class Studio:
                 await pipeline.stop(end=True)
             space = await self.off_loop(self.db.set_state, space_id, State.ENDED, utcnow())
             log.info("space %s ended", space_id)
+            self.events.publish(space_id, "state", {"state": space.state.value})
             await self._share_load()
             return space
 
@@ -300,6 +304,7 @@ class Studio:
         pipeline = self.pipelines.get(space_id)
         if pipeline is not None:
             pipeline.set_muted(speaker_id, muted)
+        self.events.publish(space_id, "stage", {"speaker": speaker_id, "muted": muted})
         speaker = await self.off_loop(self.db.get_speaker, space_id, speaker_id)
         assert speaker is not None
         return speaker
@@ -354,6 +359,7 @@ class Studio:
         self.sessions[session.id] = session
         await self.off_loop(self.db.update_speaker, space_id, speaker.id, on_stage=True)
         self.reaper.stage_changed(space_id, True, time.time())
+        self.events.publish(space_id, "stage", {"speaker": speaker.id, "on_stage": True})
         await self._share_load()
         log.info("%s: on stage", session.label)
         return session
@@ -376,6 +382,9 @@ class Studio:
             pipeline.remove_speaker(session.speaker_id)
         await self.off_loop(
             self.db.update_speaker, session.space_id, session.speaker_id, on_stage=False
+        )
+        self.events.publish(
+            session.space_id, "stage", {"speaker": session.speaker_id, "on_stage": False}
         )
         occupied = self._stage_occupied(session.space_id)
         self.reaper.stage_changed(session.space_id, occupied, time.time())
