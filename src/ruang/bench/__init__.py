@@ -9,6 +9,7 @@ import importlib
 
 BENCHMARKS = {
     "latency": "glass-to-ear latency of an LL-HLS listener (part availability and player)",
+    "page": "the listener page in headless Chromium: hls.js behind PROGRAM-DATE-TIME, stalls",
     "s2s": "speaker-to-speaker delay through the server, against a direct aiortc baseline",
     "cpu": "CPU per live space and how many publishing speakers one core sustains",
     "listeners": "listener playlist+part requests per second, Ruang alone vs nginx",

@@ -11,10 +11,13 @@
   const notice = $("notice"), readout = $("readout");
 
   // Test hook: what the player is doing, and how far it has played.
-  const hook = window.ruangListener = { state: "idle", currentTime: 0, mode: null, error: null, powMs: null };
+  const hook = window.ruangListener = { state: "idle", currentTime: 0, mode: null, error: null, powMs: null, stalls: 0 };
 
   let space = null;
   let hls = null;
+  // The hls.js player (latency, playingDate), for benchmarks; not enumerable, so a test's
+  // snapshot of the hook stays plain data.
+  Object.defineProperty(hook, "hls", { get: () => hls });
   let mode = null;            // "live" | "replay" while a source is attached
   let sourceUrl = null;
   let needsTap = false;       // autoplay was refused: the next click calls play()
@@ -89,7 +92,15 @@
       } else if (data.listen_url) {
         queueToken = null;
         keepTicket(data);
-        startPlayback(data.listen_url, data.state === "ended" ? "replay" : "live");
+        const kind = data.state === "ended" ? "replay" : "live";
+        const young = kind === "live" && space && space.started_at
+          ? FIRST_SEGMENTS_MS - (Date.now() - Date.parse(space.started_at)) : 0;
+        if (young > 0) {
+          setState("joining", "The space is starting…");
+          retryTimer = setTimeout(() => { if (seq === joinSeq) startPlayback(data.listen_url, kind); }, Math.min(young, FIRST_SEGMENTS_MS));
+        } else {
+          startPlayback(data.listen_url, kind);
+        }
       } else {
         if (space) { space.state = data.state || space.state; space.replay_url = data.replay_url || space.replay_url; }
         setState("idle", data.state === "ended" ? "This space has ended." : "The space is not live yet.");
@@ -146,6 +157,17 @@
   }
 
   // ---- Playback -----------------------------------------------------------
+  // How far behind the live edge hls.js plays (docs/BENCHMARKS.md, "Listener latency in
+  // hls.js"). The playlist's PART-HOLD-BACK (1.536 s, 3 parts, for every player) put the page
+  // ~1.8 s behind the mix; a part reaches the origin within ~0.25 s of its last sample, so
+  // 1.2 s behind the edge still leaves two parts in hand. hls.js catches up by playing at
+  // up to 1.1x (inaudible for speech) and jumps back to the sync point if it falls 4 s behind.
+  const LIVE_SYNC = { liveSyncDuration: 1.0, liveMaxLatencyDuration: 4, maxLiveSyncPlaybackRate: 1.1 };
+  // hls.js 1.7.4 started in a space's first segment re-fetches its last part in a loop (about
+  // 150 requests a second) until that segment leaves the playlist's part listing, and plays
+  // 6 s behind after: attach only once the space has been live this long, so it starts in the
+  // second segment (listeners waiting for a scheduled start all join at that moment).
+  const FIRST_SEGMENTS_MS = 4200;
   function startPlayback(url, kind) {
     stopPlayback();
     mode = kind;
@@ -155,7 +177,7 @@
     if (window.Hls && window.Hls.isSupported()) {
       const live = kind === "live";
       hls = new window.Hls({
-        lowLatencyMode: live, backBufferLength: 30,
+        lowLatencyMode: live, backBufferLength: 30, ...(live ? LIVE_SYNC : {}),
         xhrSetup: (xhr, u) => { xhr.open("GET", withTicket(u), true); },
       });
       hls.on(window.Hls.Events.ERROR, onHlsError);
@@ -222,7 +244,11 @@
   audio.addEventListener("playing", () => {
     setState("playing", mode === "replay" ? "Playing the replay." : "You are listening live.");
   });
-  audio.addEventListener("waiting", () => { if (hook.state === "playing") statusEl.textContent = "Buffering…"; });
+  audio.addEventListener("waiting", () => {
+    if (hook.state !== "playing") return;
+    hook.stalls++; // playback ran dry: a latency that stalls is worse than a longer one
+    statusEl.textContent = "Buffering…";
+  });
   audio.addEventListener("pause", () => {
     if (hook.state === "playing") setState("idle", mode === "replay" ? "Paused." : "Stopped.");
   });
