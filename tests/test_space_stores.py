@@ -62,6 +62,18 @@ def test_spaces_and_speakers(store: Store) -> None:
     assert store.owner(space.id) is None  # this node runs it
 
 
+def test_topic_tags_are_kept_with_the_space(store: Store) -> None:
+    when = datetime(2030, 1, 1, tzinfo=UTC)
+    space, _, _ = store.create_space("Tagged", when, tags=("jazz", "Bahasa Indonesia"))
+    assert space.tags == ("jazz", "Bahasa Indonesia")
+    assert store.get_space(space.id) == space
+    live = store.set_state(space.id, State.LIVE, utcnow())
+    assert live.tags == space.tags
+    plain, _, _ = store.create_space("Plain", None)
+    got = store.get_space(plain.id)
+    assert got is not None and got.tags == ()
+
+
 def test_redis_knows_which_node_runs_a_space(redis_url: str) -> None:
     a = RedisSpaceStore(client(redis_url), "http://node-a")
     b = RedisSpaceStore(client(redis_url), "http://node-b")
@@ -166,7 +178,7 @@ def test_sqlite_adds_the_creator_columns_to_an_older_database(tmp_path: Path) ->
     old.close()
     store = SpaceStore(path)
     old_space = store.get_space("oldspace01")
-    assert old_space is not None and old_space.state is State.LIVE
+    assert old_space is not None and old_space.state is State.LIVE and old_space.tags == ()
     store.create_space("New", None, "10.0.0.1", "10.0.0.0/24")
     c = store.creation_counts("10.0.0.1", "10.0.0.0/24", utcnow() - timedelta(seconds=60))
     assert (c.open_by_address, c.open_on_node, c.recent_on_node) == (1, 2, 1)

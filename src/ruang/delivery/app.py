@@ -30,6 +30,7 @@ from starlette.staticfiles import StaticFiles
 
 from ruang.backends import Backends
 from ruang.config import Config
+from ruang.delivery.calendar import calendar_text
 from ruang.delivery.files import SpaceFiles
 from ruang.delivery.gate import Gate
 from ruang.delivery.guard import Guard
@@ -51,6 +52,7 @@ from ruang.web.common import (
     bearer,
     error_response,
     read_body,
+    space_urls,
     space_view,
 )
 from ruang.web.metrics import merge_expositions
@@ -60,6 +62,7 @@ log = logging.getLogger(__name__)
 METADATA_CACHE = "public, max-age=2"
 METADATA_CACHE_PRESSED = "public, max-age=30"  # under pressure, edges keep metadata longer
 PAGE_CACHE = "public, max-age=60"
+CALENDAR_CACHE = "public, max-age=300"  # an .ics never changes once the space exists
 _PROXY_HEADERS = ("authorization", "content-type", "content-length", "accept")
 _PROXY_BACK = (
     "content-type",
@@ -157,6 +160,16 @@ def build_delivery_app(config: Config, backends: Backends, worker: int = 0) -> S
         space = known_space(request.path_params["space_id"])
         cache = METADATA_CACHE_PRESSED if shedder.cache_longer else METADATA_CACHE
         return JSONResponse(space_view(config, db, space), headers={"Cache-Control": cache, **CORS})
+
+    async def calendar(request: Request) -> Response:
+        space = known_space(request.path_params["space_id"])
+        text = calendar_text(space, space_urls(config, space.id)["page_url"])
+        headers = {
+            "Cache-Control": CALENDAR_CACHE,
+            "Content-Disposition": f'attachment; filename="ruang-{space.id}.ics"',
+            **CORS,
+        }
+        return Response(text, media_type="text/calendar; charset=utf-8", headers=headers)
 
     async def join(request: Request) -> Response:
         body = await read_body(request, config.max_body_bytes)
@@ -305,6 +318,7 @@ def build_delivery_app(config: Config, backends: Backends, worker: int = 0) -> S
             Route("/metrics", metrics),
             Route(s, get_space, methods=["GET"]),
             Route(s + "/join", join, methods=["POST"]),
+            Route(s + "/calendar.ics", calendar, methods=["GET", "HEAD"]),
             Route("/api/spaces", create_space, methods=["POST"]),
             Route("/api/{path:path}", proxy, methods=["GET", "POST", "DELETE", "PATCH"]),
             Route("/whip/{path:path}", proxy, methods=["POST", "DELETE", "PATCH"]),

@@ -218,14 +218,19 @@ class Studio:
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def create_space(
-        self, title: str, starts_at: datetime | None, key: str | None = None, address: str = ""
+        self,
+        title: str,
+        starts_at: datetime | None,
+        key: str | None = None,
+        address: str = "",
+        tags: tuple[str, ...] = (),
     ) -> tuple[Space, str]:
         """A new space created from `address` with create key `key`, if the creation caps
         allow it (429/503, raised before anything starts) and this process has room for one
         more full stage (503); live at once unless scheduled. Returns it and the host token."""
         self._refuse_if_full()
         space, _host, token = await self.off_loop(
-            self._admit_and_create, title, starts_at, key, address
+            self._admit_and_create, title, starts_at, key, address, tags
         )
         # a scheduled space is on air with silence already, so players and caches warm up
         await self._start_pipeline(space.id, live=space.state is State.LIVE)
@@ -234,12 +239,17 @@ class Studio:
         return space, token
 
     def _admit_and_create(
-        self, title: str, starts_at: datetime | None, key: str | None, address: str
+        self,
+        title: str,
+        starts_at: datetime | None,
+        key: str | None,
+        address: str,
+        tags: tuple[str, ...],
     ) -> tuple[Space, Speaker, str]:
         """The caps' check and the insert as one call on the store thread, so no other
         creation of this process comes between them."""
         network = self.creation.admit(key, address)
-        return self.db.create_space(title, starts_at, address, network)
+        return self.db.create_space(title, starts_at, address, network, tags)
 
     async def start_space(self, space_id: str) -> Space:
         """Scheduled → live (a live space stays live; an ended one is a 409)."""

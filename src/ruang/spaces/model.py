@@ -13,6 +13,8 @@ ID_PATTERN = re.compile(r"^[a-z0-9]{10}$")
 _ID_ALPHABET = "abcdefghijkmnopqrstuvwxyz23456789"
 TITLE_MAX_CHARS = 200
 NAME_MAX_CHARS = 60
+TAGS_MAX = 5  # topic tags per space
+TAG_MAX_CHARS = 24
 
 
 class State(enum.StrEnum):
@@ -76,6 +78,7 @@ class Space:
     started_at: datetime | None = None
     ended_at: datetime | None = None
     media: int = 0  # the node's media process running its pipeline (and WHIP, control)
+    tags: tuple[str, ...] = ()  # topic tags, as given at creation
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +114,27 @@ def clean_name(raw: object, default: str) -> str:
         raise ValueError("name must be a string")
     name = " ".join(raw.split())[:NAME_MAX_CHARS]
     return name or default
+
+
+def clean_tags(raw: object) -> tuple[str, ...]:
+    """Topic tags: a list of at most TAGS_MAX short strings, each trimmed (inner spaces
+    collapsed), empty ones and repeats (ignoring case) dropped; ValueError if unusable."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise ValueError("tags must be a list of strings")
+    tags: list[str] = []
+    for item in raw:
+        if not isinstance(item, str):
+            raise ValueError(f"tags must be strings, not {item!r}")
+        tag = " ".join(item.split()).lstrip("#")
+        if len(tag) > TAG_MAX_CHARS:
+            raise ValueError(f"tag {tag!r} is {len(tag)} characters; at most {TAG_MAX_CHARS}")
+        if tag and tag.casefold() not in {t.casefold() for t in tags}:
+            tags.append(tag)
+    if len(tags) > TAGS_MAX:
+        raise ValueError(f"{len(tags)} tags; at most {TAGS_MAX}")
+    return tuple(tags)
 
 
 def parse_starts_at(raw: object) -> datetime | None:

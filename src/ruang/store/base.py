@@ -36,10 +36,15 @@ class Store(Protocol):
     def close(self) -> None: ...
 
     def create_space(
-        self, title: str, starts_at: datetime | None, address: str = "", network: str = ""
+        self,
+        title: str,
+        starts_at: datetime | None,
+        address: str = "",
+        network: str = "",
+        tags: tuple[str, ...] = (),
     ) -> tuple[Space, Speaker, str]:
-        """A new space created from `address` (in `network`), live at once unless scheduled,
-        and its host; returns the host's token."""
+        """A new space created from `address` (in `network`), with topic `tags`, live at once
+        unless scheduled, and its host; returns the host's token."""
         ...
 
     def creation_counts(self, address: str, network: str, since: datetime) -> CreationCounts:

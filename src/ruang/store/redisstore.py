@@ -48,6 +48,7 @@ def _space(h: dict[str, str]) -> Space:
         started_at=_t(h.get("started_at")),
         ended_at=_t(h.get("ended_at")),
         media=int(h.get("media") or 0),
+        tags=tuple(json.loads(h.get("tags") or "[]")),
     )
 
 
@@ -79,7 +80,12 @@ class RedisSpaceStore:
         return (P + f"open:addr:{address}", P + f"open:net:{network}", P + f"open:node:{node}")
 
     def create_space(
-        self, title: str, starts_at: datetime | None, address: str = "", network: str = ""
+        self,
+        title: str,
+        starts_at: datetime | None,
+        address: str = "",
+        network: str = "",
+        tags: tuple[str, ...] = (),
     ) -> tuple[Space, Speaker, str]:
         """A new space run by this node (live at once unless starts_at is given), created from
         `address` (in `network`), and its host."""
@@ -87,7 +93,7 @@ class RedisSpaceStore:
         state = State.SCHEDULED if starts_at is not None else State.LIVE
         media = self.media or 0
         started = None if starts_at else now
-        space = Space(new_id(), title, state, now, starts_at, started, media=media)
+        space = Space(new_id(), title, state, now, starts_at, started, media=media, tags=tags)
         fields: dict[str, Any] = {
             "id": space.id,
             "title": title,
@@ -100,6 +106,7 @@ class RedisSpaceStore:
             "media": str(media),
             "creator_address": address,
             "creator_network": network,
+            "tags": json.dumps(list(tags)),
         }
         stamp = now.timestamp()
         pipe = self.r.pipeline()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import sqlite3
 from datetime import datetime
 from pathlib import Path
@@ -25,7 +26,8 @@ CREATE TABLE IF NOT EXISTS spaces (
   id TEXT PRIMARY KEY, title TEXT NOT NULL, state TEXT NOT NULL,
   created_at TEXT NOT NULL, starts_at TEXT, started_at TEXT, ended_at TEXT,
   media INTEGER NOT NULL DEFAULT 0,
-  creator_address TEXT NOT NULL DEFAULT '', creator_network TEXT NOT NULL DEFAULT ''
+  creator_address TEXT NOT NULL DEFAULT '', creator_network TEXT NOT NULL DEFAULT '',
+  tags TEXT NOT NULL DEFAULT '[]'
 );
 CREATE TABLE IF NOT EXISTS speakers (
   id TEXT PRIMARY KEY, space_id TEXT NOT NULL REFERENCES spaces(id), name TEXT NOT NULL,
@@ -40,6 +42,7 @@ _ADDED_COLUMNS = {
         "media": "INTEGER NOT NULL DEFAULT 0",  # from before several media processes
         "creator_address": "TEXT NOT NULL DEFAULT ''",
         "creator_network": "TEXT NOT NULL DEFAULT ''",
+        "tags": "TEXT NOT NULL DEFAULT '[]'",  # a JSON list of strings, from issue #9
     },
 }
 # Indexes over the added columns' queries (created once the columns exist): the creation caps
@@ -69,6 +72,7 @@ def _space(row: sqlite3.Row) -> Space:
         started_at=_t(row["started_at"]),
         ended_at=_t(row["ended_at"]),
         media=int(row["media"]),
+        tags=tuple(json.loads(row["tags"])),
     )
 
 
@@ -116,7 +120,12 @@ class SpaceStore:
         self._db.close()
 
     def create_space(
-        self, title: str, starts_at: datetime | None, address: str = "", network: str = ""
+        self,
+        title: str,
+        starts_at: datetime | None,
+        address: str = "",
+        network: str = "",
+        tags: tuple[str, ...] = (),
     ) -> tuple[Space, Speaker, str]:
         """A new space (live at once unless starts_at is given) created from `address` (in
         `network`), and its host; returns the token."""
@@ -124,11 +133,11 @@ class SpaceStore:
         state = State.SCHEDULED if starts_at is not None else State.LIVE
         media = self.media or 0
         started = None if starts_at else now
-        space = Space(new_id(), title, state, now, starts_at, started, media=media)
+        space = Space(new_id(), title, state, now, starts_at, started, media=media, tags=tags)
         with self._db:
             self._db.execute(
                 "INSERT INTO spaces (id, title, state, created_at, starts_at, started_at, media,"
-                " creator_address, creator_network) VALUES (?,?,?,?,?,?,?,?,?)",
+                " creator_address, creator_network, tags) VALUES (?,?,?,?,?,?,?,?,?,?)",
                 (
                     space.id,
                     title,
@@ -139,6 +148,7 @@ class SpaceStore:
                     media,
                     address,
                     network,
+                    json.dumps(list(tags)),
                 ),
             )
         host, token = self.add_speaker(space.id, "Host", Role.HOST)

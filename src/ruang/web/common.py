@@ -173,6 +173,7 @@ def space_view(
         "starts_at": iso(space.starts_at),
         "started_at": iso(space.started_at),
         "ended_at": iso(space.ended_at),
+        "tags": list(space.tags),
         **space_urls(config, space.id),
         "stage": [
             {"id": m.id, "name": m.name, "role": m.role.value, "muted": m.muted}

@@ -23,7 +23,15 @@ from ruang.forensics import build_report, render_html
 from ruang.forensics.report import load as load_evidence
 from ruang.live.studio import Studio
 from ruang.rtc.whip import SDP_MAX_BYTES
-from ruang.spaces.model import Role, clean_name, clean_title, iso, parse_starts_at, utc
+from ruang.spaces.model import (
+    Role,
+    clean_name,
+    clean_tags,
+    clean_title,
+    iso,
+    parse_starts_at,
+    utc,
+)
 from ruang.web.common import (
     CORS,
     EXCEPTION_HANDLERS,
@@ -60,10 +68,11 @@ def build_control_app(studio: Studio) -> Starlette:
         try:
             title = clean_title(data.get("title"))
             starts_at = parse_starts_at(data.get("starts_at"))
+            tags = clean_tags(data.get("tags"))
         except ValueError as exc:
             raise ApiError(422, "invalid_field", str(exc)) from None
         key, source = bearer(request), _source(request)
-        space, token = await studio.create_space(title, starts_at, key, source)
+        space, token = await studio.create_space(title, starts_at, key, source, tags)
         view = await studio.off_loop(space_view, config, db, space)
         view["host_token"] = token
         view["host_url"] = f"{config.base_url}/s/{space.id}/host#token={token}"

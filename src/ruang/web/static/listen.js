@@ -93,8 +93,8 @@
         queueToken = null;
         keepTicket(data);
         const kind = data.state === "ended" ? "replay" : "live";
-        const young = kind === "live" && space && space.started_at
-          ? FIRST_SEGMENTS_MS - (Date.now() - Date.parse(space.started_at)) : 0;
+        const young = kind === "live" && space && space.created_at
+          ? FIRST_SEGMENTS_MS - (Date.now() - Date.parse(space.created_at)) : 0;
         if (young > 0) {
           setState("joining", "The space is starting…");
           retryTimer = setTimeout(() => { if (seq === joinSeq) startPlayback(data.listen_url, kind); }, Math.min(young, FIRST_SEGMENTS_MS));
@@ -165,8 +165,9 @@
   const LIVE_SYNC = { liveSyncDuration: 1.0, liveMaxLatencyDuration: 4, maxLiveSyncPlaybackRate: 1.1 };
   // hls.js 1.7.4 started in a space's first segment re-fetches its last part in a loop (about
   // 150 requests a second) until that segment leaves the playlist's part listing, and plays
-  // 6 s behind after: attach only once the space has been live this long, so it starts in the
-  // second segment (listeners waiting for a scheduled start all join at that moment).
+  // 6 s behind after: attach only once the space has been on air this long, so it starts in
+  // the second segment. A scheduled space is on air (silence) from its creation, so listeners
+  // waiting for its start are not held back.
   const FIRST_SEGMENTS_MS = 4200;
   function startPlayback(url, kind) {
     stopPlayback();
