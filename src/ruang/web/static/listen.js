@@ -22,6 +22,7 @@
   let sourceUrl = null;
   let needsTap = false;       // autoplay was refused: the next click calls play()
   let wantPlay = U.queryFlag("autoplay"); // play as soon as possible
+  let waitChosen = false;     // a scheduled space: listeners wait to play unless they cancel
   let joinSeq = 0, retryTimer = 0, countdownTimer = 0, pollTimer = 0, loadRetries = 0;
   let queueToken = null, ticket = null, renewTimer = 0;
   let powSolution = null, powTries = 0; // proof-of-work (pow.js): sent once with the next join
@@ -327,7 +328,7 @@
       }
       notify(notice, err.message + " Retrying…", "warn");
     }
-    pollTimer = setTimeout(refresh, 5000);
+    pollTimer = setTimeout(refresh, window.RuangSchedule ? window.RuangSchedule.pollMs(space) : 5000);
   }
 
   function renderSpace() {
@@ -350,6 +351,8 @@
       ]),
     ])));
     $("stage-empty").hidden = count > 0;
+    if (window.RuangSchedule) window.RuangSchedule.render(space); // schedule.js: topics, countdown
+    if (space.state === "scheduled" && !waitChosen) { waitChosen = true; wantPlay = true; } // join at the start
     if (space.state === "scheduled" && hook.state === "idle" && !statusEl.textContent) {
       statusEl.textContent = wantPlay
         ? "It will start playing when the space goes live. Keep this page open."
