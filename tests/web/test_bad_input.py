@@ -103,6 +103,9 @@ def test_bodies(api: httpx.Client) -> None:
     refused(api.post("/api/spaces", json={"title": 5}), 422, "invalid_field")
     refused(api.post("/api/spaces", json={"title": "x" * 201}), 422, "invalid_field")
     refused(api.post("/api/spaces", json={"title": "ok", "starts_at": "tomorrow"}), 422)
+    refused(api.post("/api/spaces", json={"title": "ok", "tags": "jazz"}), 422, "invalid_field")
+    refused(api.post("/api/spaces", json={"title": "ok", "tags": list("abcdef")}), 422)
+    refused(api.post("/api/spaces", json={"title": "ok", "tags": ["x" * 25]}), 422)
     refused(
         api.post(
             "/api/spaces", content=b"x" * 200_000, headers={"Content-Type": "application/json"}

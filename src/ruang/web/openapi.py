@@ -71,7 +71,7 @@ OPENAPI: dict[str, Any] = {
                         "401": "create_key_required: this server needs its create key",
                         "403": "create_key_refused: not the server's create key",
                         "413": "Body too large",
-                        "422": "Bad title or starts_at",
+                        "422": "Bad title, starts_at or tags",
                         "429": "too_many_spaces: this address or network has as many live or "
                         "scheduled spaces as it may (end one first); creating_too_fast: its "
                         "network created its share of the last minute (Retry-After)",
@@ -84,6 +84,13 @@ OPENAPI: dict[str, Any] = {
                         {
                             "title": {"type": "string"},
                             "starts_at": {"type": "string", "format": "date-time"},
+                            "tags": {
+                                "type": "array",
+                                "description": "Topic tags: at most 5, each at most 24 "
+                                "characters (a leading # is dropped, repeats ignored)",
+                                "maxItems": 5,
+                                "items": {"type": "string", "maxLength": 24},
+                            },
                         }
                     ),
                 ),
@@ -145,6 +152,17 @@ OPENAPI: dict[str, Any] = {
                 {"200": "Removed", "404": "Unknown speaker"},
                 auth=True,
             )
+        },
+        "/api/spaces/{space_id}/calendar.ics": {
+            "get": {
+                **_op(
+                    "The space as an iCalendar reminder (text/calendar): one VEVENT with UID, "
+                    "DTSTAMP, DTSTART (the planned start, or when it went live), an hour's "
+                    "DURATION, SUMMARY, URL of the listener page, CATEGORIES (its tags) and an "
+                    "alarm 10 minutes before; cacheable (it never changes)",
+                    {"200": "The .ics file", "404": "Unknown space"},
+                ),
+            }
         },
         "/api/spaces/{space_id}/join": {
             "post": _op(
