@@ -11,8 +11,8 @@ from pathlib import Path
 
 import httpx
 from browser import CHROMIUM, chromium_args, write_wav
-from icalcheck import parse_events
 
+from icalcheck import parse_events
 from ruang.tools.tones import sine
 from ruang.tools.whip_client import SignalTrack, WhipPublisher
 
