@@ -126,3 +126,27 @@ async def test_a_waiting_listener_is_moved_into_the_live_space(server, tmp_path:
             finally:
                 await browser.close()
     print(f"screenshots in {tmp_path}")
+
+
+async def test_past_its_start_the_page_says_it_is_starting_soon(server) -> None:
+    from playwright.async_api import async_playwright
+
+    starts = datetime.now(UTC) + timedelta(seconds=3)
+    async with httpx.AsyncClient(base_url=server.url, timeout=20) as api:
+        r = await api.post("/api/spaces", json={"title": "Soon", "starts_at": starts.isoformat()})
+        space = r.json()
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, headless=True)
+        try:
+            page = await browser.new_page()
+            await page.goto(space["page_url"])
+            await page.wait_for_function(
+                "window.ruangSchedule && window.ruangSchedule.countdown === 'Starting soon…'",
+                timeout=10_000,
+            )
+            spoken = await page.text_content("#countdown-spoken")
+            assert spoken and spoken.startswith("Starting soon."), spoken
+            assert await page.is_visible("#calendar-link")
+            assert await page.is_hidden("#space-tags")  # no topics, no empty list
+        finally:
+            await browser.close()
