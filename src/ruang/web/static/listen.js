@@ -160,9 +160,9 @@
   // ---- Playback -----------------------------------------------------------
   // How far behind the live edge hls.js plays (docs/BENCHMARKS.md, "Listener latency in
   // hls.js"). The playlist's PART-HOLD-BACK (1.536 s, 3 parts, for every player) put the page
-  // ~1.8 s behind the mix; a part reaches the origin within ~0.25 s of its last sample, so
-  // 1.2 s behind the edge still leaves two parts in hand. hls.js catches up by playing at
-  // up to 1.1x (inaudible for speech) and jumps back to the sync point if it falls 4 s behind.
+  // 1.9 s behind the mix; a part reaches the origin within ~0.05 s of its last sample, so 1.0 s
+  // behind the edge (2 parts) still keeps ~0.9 s buffered. hls.js catches up by playing at up
+  // to 1.1x (inaudible for speech) and jumps back to the sync point if it falls 4 s behind.
   const LIVE_SYNC = { liveSyncDuration: 1.0, liveMaxLatencyDuration: 4, maxLiveSyncPlaybackRate: 1.1 };
   // hls.js 1.7.4 started in a space's first segment re-fetches its last part in a loop (about
   // 150 requests a second) until that segment leaves the playlist's part listing, and plays
