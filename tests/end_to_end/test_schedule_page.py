@@ -1,7 +1,7 @@
 """A scheduled space's page, in headless Chromium: its topics, a live countdown, the .ics
 reminder (strict iCalendar, the right start and link), a share button that copies the link;
-when the host starts, the same page (not reloaded) joins and plays. Screenshots of the page at
-desktop and phone sizes are saved in the test's folder."""
+when the host starts, the same page (not reloaded) joins and plays the host's voice.
+Screenshots of the page at desktop and phone sizes are saved in the test's folder."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import httpx
 from browser import CHROMIUM, chromium_args, write_wav
 
 from icalcheck import parse_events
+from ruang.bench.page import EAR_SCRIPT
 from ruang.tools.tones import sine
 from ruang.tools.whip_client import SignalTrack, WhipPublisher
 
@@ -49,6 +50,7 @@ async def test_a_waiting_listener_is_moved_into_the_live_space(server, tmp_path:
                     ["clipboard-read", "clipboard-write"], origin=server.url
                 )
                 page = await context.new_page()
+                await page.add_init_script(EAR_SCRIPT)  # window.ruangEar: what the page sounds
                 await page.goto(space["page_url"])
                 await page.wait_for_function(
                     "window.ruangSchedule && window.ruangSchedule.shown", timeout=15_000
@@ -118,6 +120,9 @@ async def test_a_waiting_listener_is_moved_into_the_live_space(server, tmp_path:
                         timeout=25_000,
                     )
                     assert await page.evaluate("window.loadedOnce") == "this page, not a reload"
+                    await page.wait_for_function(  # and what it plays is the host's voice
+                        "window.ruangEar.onsets.length > 0", timeout=10_000
+                    )
                     assert await page.is_hidden("#schedule")
                     assert await page.text_content("#state-badge") == "Live"
                     await page.screenshot(path=str(tmp_path / "live-phone.png"), full_page=True)

@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import shutil
+import statistics
 import tempfile
 import time
 from collections import Counter
@@ -50,7 +51,9 @@ from ruang.rtc.ice import configure_host_addresses
 from ruang.tools.whip_client import SignalTrack, WhipPublisher
 
 GOAL_P50_S = 1.5
-MATCH_S = 2.9  # an onset heard this long after a burst left is that burst's (bursts: every 3 s)
+# An onset heard this long after the PDT lag says a burst sounds is that burst's: ingest adds
+# 0.1-0.3 s to the PDT lag; the window (1.5 s) is under the bursts' period (3 s).
+MATCH_S = (-0.3, 1.2)
 SAMPLE_EVERY_S = 0.25
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -65,7 +68,7 @@ CHROMIUM_ARGS = [
 # Installed before the page's scripts: once the <audio> element plays, route it through an
 # analyser and note when the level rises above EAR_ON (after EAR_OFF, so each burst counts once).
 EAR_ON, EAR_OFF = 0.05, 0.01
-_EAR = """(() => {
+EAR_SCRIPT = """(() => {
   const ear = window.ruangEar = { onsets: [], outputLatency: null, baseLatency: null };
   document.addEventListener("playing", (e) => {
     if (ear.started) return;
@@ -146,11 +149,14 @@ def _row(r: dict[str, Any], t0: float) -> dict[str, Any]:
     }
 
 
-def _glass_to_ear(bursts: Bursts, heard_at: list[float]) -> list[float]:
-    """For each burst sent, the first onset the page heard within MATCH_S after it left."""
+def _glass_to_ear(bursts: Bursts, heard_at: list[float], pdt_lag: float) -> list[float]:
+    """For each burst sent, the first onset the page heard within MATCH_S of when the PDT lag
+    says it should sound: the window is narrower than the bursts' period, so a page playing
+    several periods behind is not matched to a later burst."""
+    lo, hi = pdt_lag + MATCH_S[0], pdt_lag + MATCH_S[1]
     out: list[float] = []
     for sent in sorted(bursts.released_at.values()):
-        later = [t - sent for t in heard_at if 0 < t - sent < MATCH_S]
+        later = [t - sent for t in heard_at if lo < t - sent < hi]
         if later:
             out.append(min(later))
     return out
@@ -193,7 +199,7 @@ async def measure(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
                         )
                         await asyncio.sleep(args.join_after)
                         opened = time.monotonic()
-                        await page.add_init_script(_EAR)
+                        await page.add_init_script(EAR_SCRIPT)
                         await page.goto(page_url)
                         await page.wait_for_function(
                             "window.ruangListener && window.ruangListener.state === 'playing'",
@@ -211,7 +217,8 @@ async def measure(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
     machine = load.read()
 
     lags = [(r["now"] - r["pdt"]) / 1000 for r in rows if r["pdt"]]
-    heard = _glass_to_ear(bursts, [t / 1000 for t in ear["onsets"]])
+    pdt_p50 = statistics.median(lags) if lags else 0.0
+    heard = _glass_to_ear(bursts, [t / 1000 for t in ear["onsets"]], pdt_p50)
     playing = [r for r in rows if r["state"] == "playing"]
     stalls = rows[-1]["stalls"] if rows else 0
     frozen = _frozen(rows)
@@ -221,6 +228,8 @@ async def measure(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
         "bursts_sent": len(bursts.released_at),
         "bursts_heard": len(heard),
         "ear_onsets": len(ear["onsets"]),
+        "ear_onsets_unix": [t / 1000 for t in ear["onsets"]],  # to match again differently
+        "bursts_left_unix": sorted(bursts.released_at.values()),
         "audio_context_latency_s": {"output": ear["outputLatency"], "base": ear["baseLatency"]},
         "hls_latency_s": percentiles([r["latency"] for r in rows if r["latency"] is not None]),
         "hls_target_latency_s": percentiles([r["target"] for r in rows if r["target"]]),
