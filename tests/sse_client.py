@@ -37,6 +37,7 @@ class Subscriber:
     last_id: int | None = None
     events: list[dict[str, Any]] = field(default_factory=list)  # each with its "id"
     answers: int = 0
+    asked: set[int | None] = field(default_factory=set)  # the last ids it asked after
 
     async def poll(self, use_query: bool = False) -> list[dict[str, Any]]:
         """One request (held by the server until there is something new); its new events."""
@@ -47,6 +48,7 @@ class Subscriber:
                 params["after"] = str(self.last_id)
             else:
                 headers["Last-Event-ID"] = str(self.last_id)
+        self.asked.add(self.last_id)
         r = await self.api.get(url, headers=headers, params=params)
         assert r.status_code == 200, r.text
         assert r.headers["content-type"].startswith("text/event-stream")

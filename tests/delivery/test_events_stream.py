@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from ruang.delivery.events import EVENTS_CACHE, EventStream
+from ruang.delivery.events import EMPTY_CACHE, EVENTS_CACHE, EventStream
 from ruang.live.eventfeed import EVENTS_FILE
 from ruang.live.events import Event
 from ruang.live.sse import frames_file
@@ -62,6 +62,7 @@ async def test_a_wait_is_bounded_and_keeps_the_clients_id(tmp_path: Path) -> Non
     write(tmp_path, [10])
     r = await s.handle(SPACE, "10")
     assert r.status == 200 and ids_in(r.body) == [10] and b"data:" not in r.body
+    assert r.header_dict()["Cache-Control"] == EMPTY_CACHE
 
 
 async def test_unknown_spaces_are_refused_without_a_file(tmp_path: Path) -> None:

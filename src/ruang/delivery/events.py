@@ -36,15 +36,17 @@ if TYPE_CHECKING:
 WAIT_S = 8.0  # longest hold for the next batch; the edge's lock and read timeouts exceed it
 POLL_S = 0.05  # a space with waiting subscribers checks its event file this often, seconds
 RECHECK_S = 0.01  # a file checked this recently is not checked again
-EVENTS_CACHE = "public, max-age=1"  # a batch or less: the next answer starts from its last id
+# An answer holding events stays true (it is what followed that id, if not all of it: the
+# next request starts from its last id), so edges may keep it a while; an empty one (the wait
+# ran out) only a second, so that the next wait reaches the origin soon.
+EVENTS_CACHE = "public, max-age=6"
+EMPTY_CACHE = "public, max-age=1"
 SSE_TYPE = "text/event-stream; charset=utf-8"
-_HEADERS = encode_headers(
-    [
-        ("Content-Type", SSE_TYPE),
-        ("Cache-Control", EVENTS_CACHE),
-        ("Access-Control-Allow-Origin", "*"),
-        ("X-Accel-Buffering", "no"),
-    ]
+_HEADERS, _EMPTY_HEADERS = (
+    encode_headers(
+        [("Content-Type", SSE_TYPE), ("Cache-Control", cache), ("Access-Control-Allow-Origin", "*")]
+    )
+    for cache in (EVENTS_CACHE, EMPTY_CACHE)
 )
 MAX_FILES = 10_000  # event files a worker tracks before it starts over
 
@@ -91,8 +93,9 @@ class EventFile:
         start = 0 if after is None else bisect_right(ids, after)
         r = self.answers.get(start)
         if r is None:
-            body = answer(b"".join(self.frames.chunks[start:]), after)
-            r = self.answers[start] = HlsResponse(200, body, _HEADERS)
+            frames = b"".join(self.frames.chunks[start:])
+            headers = _HEADERS if frames else _EMPTY_HEADERS
+            r = self.answers[start] = HlsResponse(200, answer(frames, after), headers)
         return r
 
 
