@@ -58,6 +58,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--react-every", type=float, default=0.25, help="seconds between reactions")
     p.add_argument("--nginx-workers", type=int, default=1, help="worker_processes of the edge")
     p.add_argument("--edge-dir", type=Path, default=EDGE_DIR, help="the edge's config folder")
+    p.add_argument("--keep-log", type=Path, help="copy the edge's access log here")
 
 
 # -- subscribers (in child processes) ------------------------------------------------------
@@ -227,6 +228,8 @@ async def measure(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
                 await asyncio.sleep(1.5)  # the access log is flushed every second
                 log = read_log(access_log, t_start - 1, t_stop + 5)
                 window_origin = _origin_events(access_log, ramp_end, t_stop)
+                if args.keep_log is not None:  # for a closer look
+                    args.keep_log.write_bytes(access_log.read_bytes())
         finally:
             server.stop()
             os.environ.pop("RUANG_TICKET_KEY", None)
