@@ -186,16 +186,31 @@ def build_delivery_app(config: Config, backends: Backends, worker: int = 0) -> S
     async def react(request: Request) -> Response:
         body = await read_body(request, 1024)
         space_id = request.path_params["space_id"]
+        if remote is not None and from_node(request):  # another node's second of counts
+            reactions.add_counts(space_id, body)
+            return Response(status_code=204)
         r = reactions.react(space_id, bearer(request), body, time.time())
         return Response(r.body, status_code=r.status, headers={**r.header_dict(), **CORS})
 
     async def report_reactions() -> None:
-        """Hand the last second's reactions to the media processes running their spaces."""
+        """Hand the last second's reactions to the media processes running their spaces, or,
+        with several nodes, to the node running the space (one request per space a second)."""
         counts = reactions.take()
         if not counts:
             return
         per_media: list[dict[str, Any]] = [{} for _ in media.clients]
         for space_id, by_kind in counts.items():
+            node = remote.owner(space_id) if remote is not None else None
+            if node is not None:
+                try:
+                    await peers.post(
+                        f"{node}/api/spaces/{space_id}/reactions",
+                        json={"counts": by_kind},
+                        headers={FORWARDED: hop},
+                    )
+                except httpx.HTTPError as exc:  # a second of reactions is not worth more
+                    log.warning("space %s: could not hand reactions to %s: %s", space_id, node, exc)
+                continue
             space = find_space(space_id)
             if space is not None and 0 <= space.media < len(per_media):
                 per_media[space.media][space_id] = by_kind

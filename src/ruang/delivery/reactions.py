@@ -22,6 +22,7 @@ from ruang.spaces.model import ID_PATTERN, Space
 REACTION_EVERY_S = 0.5  # a person's sustained pace, one reaction per this, seconds
 REACTION_BURST = 5  # reactions a person may send at once before the pace applies
 MAX_PEOPLE = 200_000  # people remembered per worker; the least recent are forgotten first
+MAX_COUNT = 1_000_000  # one kind's count from another node's worker in one second, at most
 MAX_SPACES = 10_000  # spaces with counts waiting for the next report, per worker
 
 Who = Callable[[str, str | None], str | None]  # (space, credential) → a person, or None
@@ -96,6 +97,21 @@ class Reactions:
         while len(self._tat) > MAX_PEOPLE:
             self._tat.popitem(last=False)
         return 0.0
+
+    def add_counts(self, space_id: str, body: bytes) -> None:
+        """Add counts another node's worker took for a space this node runs (`{"counts":
+        {kind: n}}`; unknown kinds and bad numbers are ignored here and again by the media
+        process)."""
+        try:
+            counts = json.loads(body).get("counts")
+        except (ValueError, UnicodeDecodeError, AttributeError):
+            return
+        if not isinstance(counts, dict) or not ID_PATTERN.match(space_id):
+            return
+        mine = self.counts.setdefault(space_id, {})
+        for kind, n in counts.items():
+            if kind in REACTION_KINDS and isinstance(n, int) and 0 < n <= MAX_COUNT:
+                mine[kind] = mine.get(kind, 0) + n
 
     def take(self) -> dict[str, dict[str, int]]:
         """The counts since the last take, per space and kind."""
