@@ -18,7 +18,6 @@ import asyncio
 import contextlib
 import os
 import time
-from bisect import bisect_right
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -89,8 +88,7 @@ class EventFile:
 
     def answer(self, after: int | None) -> HlsResponse:
         """The answer for a subscriber whose last event is `after` (made once per version)."""
-        ids = self.frames.ids
-        start = 0 if after is None else bisect_right(ids, after)
+        start = self.frames.start_after(after)
         r = self.answers.get(start)
         if r is None:
             frames = b"".join(self.frames.chunks[start:])

@@ -74,10 +74,13 @@ class Frames:
         """The newest event's id (0 when there is none)."""
         return self.ids[-1] if self.ids else 0
 
+    def start_after(self, after: int | None) -> int:
+        """The index of the first frame newer than `after` (0 for None)."""
+        return 0 if after is None else bisect_right(self.ids, after)
+
     def after(self, after: int | None) -> bytes:
         """The frames of the events newer than `after` (all of them for None)."""
-        start = 0 if after is None else bisect_right(self.ids, after)
-        return b"".join(self.chunks[start:])
+        return b"".join(self.chunks[self.start_after(after) :])
 
 
 def answer(frames: bytes, after: int | None) -> bytes:
