@@ -30,12 +30,14 @@ from starlette.staticfiles import StaticFiles
 
 from ruang.backends import Backends
 from ruang.config import Config
+from ruang.delivery.events import EventStream
 from ruang.delivery.files import SpaceFiles
 from ruang.delivery.gate import Gate
 from ruang.delivery.guard import Guard
 from ruang.delivery.hls import HlsService
 from ruang.delivery.joins import JoinService
 from ruang.delivery.placement import MediaProcesses, choose_node
+from ruang.delivery.reactions import Reactions, ticket_holder
 from ruang.delivery.remote import FORWARDED, RemoteOrigin
 from ruang.errors import ApiError, media_unavailable, not_found
 from ruang.guard.admission import Limits
@@ -138,6 +140,8 @@ def build_delivery_app(config: Config, backends: Backends, worker: int = 0) -> S
     guard = Guard(config, key, gate.admission, shedder, worker, backends.shared_limiter())
     joins = JoinService(config, gate, find_space, shedder, guard)
     creation = creation_gate(config, db)
+    events = EventStream(config.spaces_dir, find_space, remote)
+    reactions = Reactions(ticket_holder(gate.signer), find_space)
 
     def known_space(space_id: str) -> Space:
         space = find_space(space_id)
@@ -173,6 +177,44 @@ def build_delivery_app(config: Config, backends: Backends, worker: int = 0) -> S
             p["space_id"], p.get("ticket"), p["name"], request.query_params, host or ""
         )
         return Response(r.body, status_code=r.status, headers=r.header_dict())
+
+    async def space_events(request: Request) -> Response:
+        last = request.headers.get("last-event-id") or request.query_params.get("after")
+        r = await events.handle(request.path_params["space_id"], last)
+        return Response(r.body, status_code=r.status, headers=r.header_dict())
+
+    async def react(request: Request) -> Response:
+        body = await read_body(request, 1024)
+        space_id = request.path_params["space_id"]
+        if remote is not None and from_node(request):  # another node's second of counts
+            reactions.add_counts(space_id, body)
+            return Response(status_code=204)
+        r = reactions.react(space_id, bearer(request), body, time.time())
+        return Response(r.body, status_code=r.status, headers={**r.header_dict(), **CORS})
+
+    async def report_reactions() -> None:
+        """Hand the last second's reactions to the media processes running their spaces, or,
+        with several nodes, to the node running the space (one request per space a second)."""
+        counts = reactions.take()
+        if not counts:
+            return
+        per_media: list[dict[str, Any]] = [{} for _ in media.clients]
+        for space_id, by_kind in counts.items():
+            node = remote.owner(space_id) if remote is not None else None
+            if node is not None:
+                try:
+                    await peers.post(
+                        f"{node}/api/spaces/{space_id}/reactions",
+                        json={"counts": by_kind},
+                        headers={FORWARDED: hop},
+                    )
+                except httpx.HTTPError as exc:  # a second of reactions is not worth more
+                    log.warning("space %s: could not hand reactions to %s: %s", space_id, node, exc)
+                continue
+            space = find_space(space_id)
+            if space is not None and 0 <= space.media < len(per_media):
+                per_media[space.media][space_id] = by_kind
+        await media.post_all("/internal/reactions", [{"spaces": s} for s in per_media])
 
     def from_node(request: Request) -> bool:
         """True for a request another node of this deployment forwarded (it proves so with
@@ -305,6 +347,8 @@ def build_delivery_app(config: Config, backends: Backends, worker: int = 0) -> S
             Route("/metrics", metrics),
             Route(s, get_space, methods=["GET"]),
             Route(s + "/join", join, methods=["POST"]),
+            Route(s + "/events", space_events, methods=["GET"]),
+            Route(s + "/reactions", react, methods=["POST"]),
             Route("/api/spaces", create_space, methods=["POST"]),
             Route("/api/{path:path}", proxy, methods=["GET", "POST", "DELETE", "PATCH"]),
             Route("/whip/{path:path}", proxy, methods=["POST", "DELETE", "PATCH"]),
@@ -351,4 +395,5 @@ def build_delivery_app(config: Config, backends: Backends, worker: int = 0) -> S
     app.state.guard = guard
     app.state.shedder = shedder
     app.state.report_audience = report_audience
+    app.state.report_reactions = report_reactions
     return app

@@ -30,6 +30,7 @@ from ruang.errors import (
 from ruang.guard.creation import creation_gate
 from ruang.hls.store import SpaceMediaStore
 from ruang.live.capacity import Costs, Load, room_for_space, room_for_speaker
+from ruang.live.eventfeed import BATCH_S, EventFeed
 from ruang.live.events import EventLog
 from ruang.live.pipeline import SpacePipeline
 from ruang.live.reaper import EndLimits, Reaper
@@ -67,6 +68,14 @@ class Studio:
         self.sessions: dict[str, PeerSession] = {}
         self.audience = AudienceBook()
         self.events = EventLog()  # what pages hear of each space (issue #9)
+        self.feed = EventFeed(
+            self.events,
+            config.spaces_dir,
+            lambda: self.pipelines,
+            self._speaking,
+            self.audience.current,
+        )
+        self._feeding: asyncio.Task[None] | None = None
         self.worker_load: dict[str, dict[str, Any]] = {}  # delivery workers' shedding reports
         self._loopback_only = is_loopback_only(config.ice_addresses)
         self._lock = asyncio.Lock()
@@ -98,8 +107,24 @@ class Studio:
             await self._start_pipeline(space.id, live=False)
         self._claims = asyncio.create_task(self._renew_claims())
         self._reaping = asyncio.create_task(self.reaper.run())
+        self._feeding = asyncio.create_task(self._feed_events())
         if self._shared_audience is not None:
             self._figures = asyncio.create_task(self._read_shared_audience())
+
+    def _speaking(self, space_id: str) -> list[str]:
+        pipeline = self.pipelines.get(space_id)
+        return pipeline.stage.speaking() if pipeline is not None else []
+
+    async def _feed_events(self) -> None:
+        """Batch the spaces' events into their event files (live/eventfeed.py)."""
+        while True:
+            await asyncio.sleep(BATCH_S)
+            try:
+                files = self.feed.step(time.time())
+                if files:  # small files, but the mixers' loop never waits for the disk
+                    await asyncio.to_thread(self.feed.write, files)
+            except Exception:  # the stream must not stop for one bad batch
+                log.exception("could not write the spaces' events")
 
     async def _read_shared_audience(self) -> None:
         """The figures of every node's listeners for the spaces that run here."""
@@ -146,7 +171,7 @@ class Studio:
 
     async def stop(self) -> None:
         """Hang up every session and stop every clock; live spaces stay live for a restart."""
-        for task in (self._claims, self._figures, self._reaping):
+        for task in (self._claims, self._figures, self._reaping, self._feeding):
             if task is not None:
                 task.cancel()
         if self._reaping is not None:  # unwound before the pipelines stop under it
@@ -281,6 +306,8 @@ class Studio:
             return
         self.pipelines[space_id] = pipeline
         pipeline.start()
+        # the first event of the space's stream in this process (also after a restart)
+        self.events.publish(space_id, "state", {"state": "live" if live else "scheduled"})
 
     # -- stage -------------------------------------------------------------------------------
     async def invite(self, space_id: str, name: str) -> tuple[Speaker, str]:

@@ -195,6 +195,17 @@ def build_control_app(studio: Studio) -> Starlette:
             studio.worker_load[worker] = load
         return Response(status_code=204)
 
+    async def reactions_report(request: Request) -> Response:
+        # Only delivery workers reach this: their last second's reactions, per space and kind.
+        data = await read_json(request, 1024 * 1024)
+        spaces = data.get("spaces")
+        if not isinstance(spaces, dict):
+            raise ApiError(422, "invalid_field", "spaces must be an object.")
+        for space_id, counts in spaces.items():
+            if space_id in studio.pipelines and isinstance(counts, dict):
+                studio.feed.reactions.add(space_id, counts)
+        return Response(status_code=204)
+
     async def load(request: Request) -> Response:
         # Only delivery workers reach this: where to place a new space.
         return _json(studio.statistics())
@@ -224,6 +235,7 @@ def build_control_app(studio: Studio) -> Starlette:
             Route(s + "/speakers/{speaker_id}", remove, methods=["DELETE"]),
             Route("/internal/audience", audience_report, methods=["POST"]),
             Route("/internal/load", load, methods=["GET"]),
+            Route("/internal/reactions", reactions_report, methods=["POST"]),
             Route("/whip/{space_id}", whip_publish, methods=["POST"]),
             Route("/whip/{space_id}/sessions/{session_id}", whip_delete, methods=["DELETE"]),
             Route("/whip/{space_id}/sessions/{session_id}", whip_patch, methods=["PATCH"]),

@@ -146,6 +146,59 @@ OPENAPI: dict[str, Any] = {
                 auth=True,
             )
         },
+        "/api/spaces/{space_id}/events": {
+            "get": _op(
+                "The space's live events as Server-Sent Events (text/event-stream)",
+                {
+                    "200": "A short answer: `retry: 300`, then one `id:` + `data:` frame per "
+                    "event after the client's last id (the Last-Event-ID header, or ?after=), "
+                    "held up to 8 s until the next batch when there is none (then the client's "
+                    "id is restated); the connection is then free, and EventSource reconnects. "
+                    "Each data is JSON with `type` and `at` (unix s): state {state}, stage "
+                    "{speaker, on_stage} or {speaker, muted}, speaking {speakers: [ids heard "
+                    "now]}, listeners {count}, reaction {counts: {kind: n}, total} once a "
+                    "second, request / hand (from the roles API), caption (reserved). "
+                    "Cache-Control public, max-age=6 (max-age=1 when empty): the same bytes for "
+                    "everyone with the same last id",
+                    "404": "Unknown space",
+                    "503": "Shed under overload: an EventSource gives up, so the page retries",
+                },
+                params=[
+                    _SPACE_ID,
+                    {
+                        "name": "after",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "integer"},
+                        "description": "The last event id seen (when Last-Event-ID cannot be set)",
+                    },
+                    {
+                        "name": "Last-Event-ID",
+                        "in": "header",
+                        "required": False,
+                        "schema": {"type": "string"},
+                    },
+                ],
+            )
+        },
+        "/api/spaces/{space_id}/reactions": {
+            "post": _op(
+                "React (listeners): counted per second into one `reaction` event",
+                {
+                    "202": "Counted",
+                    "400": "Not JSON",
+                    "401": "No valid listener ticket (the bearer token is the ticket from join)",
+                    "404": "Unknown space",
+                    "422": "kind is not one of 👏 ❤️ 😂 🔥 🙌 😮",
+                    "429": "Over this person's pace (5 at once, then one per 0.5 s) or this "
+                    "source's budget",
+                },
+                auth=True,
+                body=_json_body(
+                    {"kind": {"type": "string", "enum": ["👏", "❤️", "😂", "🔥", "🙌", "😮"]}}
+                ),
+            )
+        },
         "/api/spaces/{space_id}/join": {
             "post": _op(
                 "Join as a listener: a ticketed HLS URL, or a place in the waiting room",

@@ -28,6 +28,7 @@
   let retries = 0;           // reconnections in a row without a good connection
   let retryTimer = 0;
   let connectedAt = 0;       // when the current connection came up (ms)
+  let speaking = [];         // stage members heard now (the `speaking` event, events.js)
 
   const goButton = $("go-button"), leaveButton = $("leave-button"), micToggle = $("mic-toggle");
   const remoteAudio = $("remote-audio"), notice = $("notice");
@@ -246,7 +247,7 @@
       p.on_stage === false && h("span", { className: "tag", text: "not on stage" }),
       p.muted && h("span", { className: "tag tag-muted", text: "muted" }),
     ]);
-    const li = h("li", {}, [
+    const li = h("li", { "data-speaker": p.id }, [
       h("span", { className: "avatar", text: U.initials(p.name), "aria-hidden": "true" }),
       h("span", { className: "name", text: p.name || "Speaker" }), tags,
     ]);
@@ -274,6 +275,7 @@
     const you = space.you && space.you.id;
     const count = U.renderList($("stage-list"), [people, you], () => U.hostFirst(people).map(personItem));
     $("stage-empty").hidden = count > 0;
+    window.RuangEvents.markSpeaking($("stage-list"), speaking);
   }
 
   function renderHostPanel() {
@@ -403,6 +405,12 @@
     if (!spaceId) { stopped = true; setState("failed", "No space in this address."); showError("This page needs a space address like /s/abc123/host."); return; }
     if (!token) { stopped = true; setState("failed", "Missing key."); showError("This link is missing its key. Open the full private link you were given (it ends with #token=…)."); return; }
     setState("idle");
+    // Live events (events.js): the listener count and who is heard, as they change.
+    window.RuangEvents.follow(spaceId, {
+      listeners: (n) => { $("listeners-current").textContent = String(n); },
+      speaking: (ids) => { speaking = ids; window.RuangEvents.markSpeaking($("stage-list"), ids); },
+      stage: () => pollSoon(0),
+    });
     await poll();
     if (U.queryFlag("autostart") && !stopped) goButton.click();
   }
