@@ -35,7 +35,7 @@ from ruang.delivery.gate import Gate
 from ruang.delivery.guard import Guard
 from ruang.delivery.hls import HlsService
 from ruang.delivery.joins import JoinService
-from ruang.delivery.placement import MediaProcesses, choose_node
+from ruang.delivery.placement import MediaProcesses, choose_node, no_cookies
 from ruang.delivery.remote import FORWARDED, RemoteOrigin
 from ruang.errors import ApiError, media_unavailable, not_found
 from ruang.guard.admission import Limits
@@ -105,7 +105,7 @@ def build_delivery_app(config: Config, backends: Backends, worker: int = 0) -> S
     now = time.time()
     gate = Gate(key, config.ticket_ttl_s, limits, now, backends.admission(limits, key, now))
     media = MediaProcesses(config)
-    peers = httpx.AsyncClient(timeout=httpx.Timeout(20.0))  # other nodes' public ports
+    peers = httpx.AsyncClient(timeout=httpx.Timeout(20.0), cookies=no_cookies())  # other nodes
     # Nodes prove a forwarded request is theirs with a value derived from the shared key, so a
     # client cannot make a node act on a space another node runs.
     hop = hmac.new(key, b"ruang.forwarded", hashlib.sha256).hexdigest()[:32]

@@ -105,24 +105,21 @@ class Moderation:
             target = await self.studio.off_loop(self.studio.db.get_speaker, space_id, target_id)
             if target is None or target.removed:
                 raise not_found(f"Speaker {target_id!r}")
-            if caller is not None and target.id == caller.id:
-                if caller.role is Role.HOST:
-                    raise conflict(
-                        "host_stays",
-                        "The host stays on stage; hand the host role to a co-host or end "
-                        "the space instead.",
-                    )
-                raise conflict("not_yourself", f"You cannot {action.value} yourself.")
             _raise(check(actor, action, target.role))
+            if caller is not None and target.id == caller.id:
+                raise conflict("not_yourself", f"You cannot {action.value} yourself.")
         else:
             _raise(check(actor, action))
         return caller, target
 
     # -- requests to speak -------------------------------------------------------------------
-    async def ask(self, space_id: str, session: Session | None) -> tuple[SpeakRequest, bool]:
+    async def ask(
+        self, space_id: str, session: Session | None, token: str | None = None
+    ) -> tuple[SpeakRequest, bool]:
         """A listener's request to speak (and True if new); the same pending request if they
-        ask again. 403 if blocked or removed, 429 beyond the caps."""
-        await self.allowed(space_id, None, Action.REQUEST, session)
+        ask again. 409 from the stage (a token, or a session holding a seat), 403 if blocked
+        or removed, 429 beyond the caps."""
+        await self.allowed(space_id, token, Action.REQUEST, session)
         assert session is not None
         studio = self.studio
         space = await studio.space(space_id)

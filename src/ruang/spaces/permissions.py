@@ -128,14 +128,14 @@ def may_try(actor: Actor, action: Action) -> Refusal | None:
     before the target is even looked up, so a stranger learns nothing of who is on stage."""
     allowed = ALLOWED[action]
     if actor not in allowed:
-        if action is Action.UNMUTE_OTHER:
-            return Refusal(
-                403, "forbidden", "Nobody can unmute someone else; they unmute themselves."
-            )
         if actor is Actor.ANONYMOUS:
             if action is Action.REQUEST:
                 return Refusal(401, "session_required", "Choose a display name first.")
             return Refusal(401, "unauthorized", "A valid Bearer token is required.")
+        if action is Action.UNMUTE_OTHER:
+            return Refusal(
+                403, "forbidden", "Nobody can unmute someone else; they unmute themselves."
+            )
         if action is Action.REQUEST:
             return Refusal(409, "already_on_stage", "You already have a place on the stage.")
         who = " or ".join(sorted(_NEEDS[a] for a in allowed))
@@ -149,6 +149,12 @@ def check(actor: Actor, action: Action, target: Role | None = None) -> Refusal |
     if refusal is not None:
         return refusal
     if action in ON_OTHERS:
+        if actor is Actor.HOST and target is Role.HOST:  # there is one host: themselves
+            return Refusal(
+                409,
+                "host_stays",
+                "The host stays on stage; hand the host role to a co-host or end the space.",
+            )
         may = TARGETS[action].get(actor, frozenset())
         if target is None or target not in may:
             whom = {Role.HOST: "the host", Role.COHOST: "a co-host", Role.SPEAKER: "a speaker"}

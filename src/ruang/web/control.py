@@ -26,6 +26,7 @@ from ruang.guard.tickets import load_or_create_key
 from ruang.live.studio import Studio
 from ruang.rtc.whip import SDP_MAX_BYTES
 from ruang.spaces.model import Role, clean_title, iso, parse_starts_at, parse_visibility, utc
+from ruang.spaces.permissions import Action
 from ruang.web.common import (
     CORS,
     EXCEPTION_HANDLERS,
@@ -35,7 +36,7 @@ from ruang.web.common import (
     read_json,
     space_view,
 )
-from ruang.web.stage import stage_routes
+from ruang.web.stage import session_of, stage_routes
 
 
 def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -88,7 +89,9 @@ def build_control_app(studio: Studio) -> Starlette:
 
     async def start_space(request: Request) -> Response:
         space_id = request.path_params["space_id"]
-        await studio.host(space_id, bearer(request))
+        await studio.moderation.allowed(
+            space_id, bearer(request), Action.START, session_of(sessions, request)
+        )
         return _json(
             await studio.off_loop(space_view, config, db, await studio.start_space(space_id))
         )
@@ -120,7 +123,9 @@ def build_control_app(studio: Studio) -> Starlette:
 
     async def end_space(request: Request) -> Response:
         space_id = request.path_params["space_id"]
-        await studio.host(space_id, bearer(request))
+        await studio.moderation.allowed(
+            space_id, bearer(request), Action.END, session_of(sessions, request)
+        )
         return _json(
             await studio.off_loop(space_view, config, db, await studio.end_space(space_id))
         )

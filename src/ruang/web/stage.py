@@ -35,15 +35,17 @@ def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -
     return JSONResponse(data, status_code=status, headers={**NO_STORE, **CORS, **(headers or {})})
 
 
+def session_of(signer: SessionSigner, request: Request) -> Session | None:
+    """The caller's session, if their cookie holds a good one."""
+    return signer.verify(cookie_value(request.headers.get("cookie")), time.time())
+
+
 def stage_routes(studio: Studio, signer: SessionSigner) -> list[Route]:
     """The routes, bound to a running Studio and the deployment's session signer."""
     config = studio.config
     limit = config.max_body_bytes
     own_origin = origin_of(config.base_url)
     moderation = studio.moderation
-
-    def session_of(request: Request) -> Session | None:
-        return signer.verify(cookie_value(request.headers.get("cookie")), time.time())
 
     def not_forged(request: Request) -> None:
         """Refuse a cookie-authenticated write that another site could have sent."""
@@ -67,12 +69,12 @@ def stage_routes(studio: Studio, signer: SessionSigner) -> list[Route]:
     async def open_session(request: Request) -> Response:
         not_forged(request)
         name = name_in(await read_json(request, limit))
-        held = session_of(request)  # renaming keeps the identity
+        held = session_of(signer, request)  # renaming keeps the identity
         value = signer.issue(name, time.time(), held.identity if held else None)
         return _json({"name": name}, 201, {"Set-Cookie": signer.cookie(value)})
 
     async def show_session(request: Request) -> Response:
-        held = session_of(request)
+        held = session_of(signer, request)
         if held is None:
             raise ApiError(404, "no_session", "You have no session: choose a display name.")
         return _json({"name": held.name})
@@ -86,7 +88,7 @@ def stage_routes(studio: Studio, signer: SessionSigner) -> list[Route]:
         """The caller's role in the space, their request to speak, and once approved their
         stage credentials (only ever to their own session)."""
         space_id = request.path_params["space_id"]
-        held = session_of(request)
+        held = session_of(signer, request)
         token = bearer(request)
         actor, seat = await moderation.caller(space_id, token, held)
         body: dict[str, Any] = {"role": actor.value, "name": held.name if held else None}
@@ -111,17 +113,19 @@ def stage_routes(studio: Studio, signer: SessionSigner) -> list[Route]:
         not_forged(request)
         await read_json(request, limit)
         space_id = request.path_params["space_id"]
-        asked, new = await moderation.ask(space_id, session_of(request))
+        asked, new = await moderation.ask(space_id, session_of(signer, request), bearer(request))
         return _json(asked.view(), 201 if new else 200)
 
     async def withdraw(request: Request) -> Response:
         not_forged(request)
-        await moderation.withdraw(request.path_params["space_id"], session_of(request))
+        await moderation.withdraw(request.path_params["space_id"], session_of(signer, request))
         return Response(status_code=204, headers={**NO_STORE, **CORS})
 
     async def list_requests(request: Request) -> Response:
         space_id = request.path_params["space_id"]
-        await moderation.allowed(space_id, bearer(request), Action.LIST_REQUESTS)
+        await moderation.allowed(
+            space_id, bearer(request), Action.LIST_REQUESTS, session_of(signer, request)
+        )
         return _json({"requests": [r.view() for r in moderation.pending(space_id)]})
 
     async def answer(request: Request) -> Response:
@@ -130,7 +134,7 @@ def stage_routes(studio: Studio, signer: SessionSigner) -> list[Route]:
         action = {"approve": Action.APPROVE, "deny": Action.DENY}.get(verdict)
         if action is None:
             raise ApiError(404, "not_found", f"Requests are approved or denied, not {verdict}.")
-        await moderation.allowed(space_id, bearer(request), action)
+        await moderation.allowed(space_id, bearer(request), action, session_of(signer, request))
         if action is Action.APPROVE:
             done = await moderation.approve(space_id, p["request_id"])
         else:
@@ -140,7 +144,9 @@ def stage_routes(studio: Studio, signer: SessionSigner) -> list[Route]:
     # -- the stage ---------------------------------------------------------------------------
     async def invite(request: Request) -> Response:
         space_id = request.path_params["space_id"]
-        await moderation.allowed(space_id, bearer(request), Action.INVITE)
+        await moderation.allowed(
+            space_id, bearer(request), Action.INVITE, session_of(signer, request)
+        )
         data = await read_json(request, limit)
         try:
             name = clean_name(data.get("name"), "Speaker")
@@ -162,18 +168,21 @@ def stage_routes(studio: Studio, signer: SessionSigner) -> list[Route]:
         if not isinstance(muted, bool):
             raise ApiError(422, "invalid_field", "muted must be true or false.")
         token = bearer(request)
-        actor, caller = await moderation.caller(space_id, token, None)
+        held = session_of(signer, request)
+        actor, caller = await moderation.caller(space_id, token, held)
         if caller is not None and caller.id == target_id:
             action = Action.MUTE_SELF if muted else Action.UNMUTE_SELF
-            await moderation.allowed(space_id, token, action)
+            await moderation.allowed(space_id, token, action, held)
         else:
             action = Action.MUTE_OTHER if muted else Action.UNMUTE_OTHER
-            await moderation.allowed(space_id, token, action, target_id=target_id)
+            await moderation.allowed(space_id, token, action, held, target_id=target_id)
         return _json(member_view(await studio.set_muted(space_id, target_id, muted)))
 
     async def mute_all(request: Request) -> Response:
         space_id = request.path_params["space_id"]
-        caller, _ = await moderation.allowed(space_id, bearer(request), Action.MUTE_ALL)
+        caller, _ = await moderation.allowed(
+            space_id, bearer(request), Action.MUTE_ALL, session_of(signer, request)
+        )
         assert caller is not None
         return _json({"muted": await moderation.mute_all(space_id, caller)})
 
@@ -181,7 +190,11 @@ def stage_routes(studio: Studio, signer: SessionSigner) -> list[Route]:
         async def endpoint(request: Request) -> Response:
             p = request.path_params
             _, target = await moderation.allowed(
-                p["space_id"], bearer(request), action, target_id=p["speaker_id"]
+                p["space_id"],
+                bearer(request),
+                action,
+                session_of(signer, request),
+                target_id=p["speaker_id"],
             )
             assert target is not None
             await moderation.off_stage(p["space_id"], target, action)
@@ -198,7 +211,11 @@ def stage_routes(studio: Studio, signer: SessionSigner) -> list[Route]:
             raise ApiError(422, "invalid_field", "role must be cohost or speaker.")
         action = Action.MAKE_COHOST if role is Role.COHOST else Action.MAKE_SPEAKER
         _, target = await moderation.allowed(
-            p["space_id"], bearer(request), action, target_id=p["speaker_id"]
+            p["space_id"],
+            bearer(request),
+            action,
+            session_of(signer, request),
+            target_id=p["speaker_id"],
         )
         assert target is not None
         return _json(member_view(await moderation.set_role(p["space_id"], target, role)))
@@ -210,14 +227,20 @@ def stage_routes(studio: Studio, signer: SessionSigner) -> list[Route]:
         if not isinstance(target_id, str):
             raise bad_request("invalid_field", "speaker must be the id of a co-host.")
         caller, target = await moderation.allowed(
-            space_id, bearer(request), Action.HAND_OVER, target_id=target_id
+            space_id,
+            bearer(request),
+            Action.HAND_OVER,
+            session_of(signer, request),
+            target_id=target_id,
         )
         assert caller is not None and target is not None
         return _json(member_view(await moderation.hand_over(space_id, caller, target)))
 
     async def rename(request: Request) -> Response:
         space_id = request.path_params["space_id"]
-        caller, _ = await moderation.allowed(space_id, bearer(request), Action.RENAME_SELF)
+        caller, _ = await moderation.allowed(
+            space_id, bearer(request), Action.RENAME_SELF, session_of(signer, request)
+        )
         name = name_in(await read_json(request, limit))
         assert caller is not None
         return _json(member_view(await moderation.rename(space_id, caller, name)))
