@@ -117,7 +117,8 @@ def csrf_refusal(
     """Why a cookie-authenticated write looks forged cross-site, or None. A cross-site page
     can make a browser send a form (urlencoded, multipart, text/plain) with the cookie, but not
     a JSON body: that needs a CORS preflight, and this server never allows credentials to
-    another origin. Origin (and Sec-Fetch-Site), when the browser sends them, must be ours."""
+    another origin. Origin (unless "null") and Sec-Fetch-Site, when the browser sends them,
+    must say the request comes from this server's own pages."""
     ctype = (content_type or "").split(";")[0].strip().lower()
     if ctype != "application/json":
         return ApiError(
@@ -126,7 +127,9 @@ def csrf_refusal(
             f"Send this as application/json (not {ctype or 'nothing'}); forms are refused "
             "so that no other site can post them on your behalf.",
         )
-    if origin is not None and origin.lower() != own_origin:
+    # Origin is "null" on a same-origin POST from a page with Referrer-Policy no-referrer
+    # (Ruang's pages): Sec-Fetch-Site, sent by current browsers whatever the policy, decides.
+    if origin is not None and origin.lower() not in (own_origin, "null"):
         return ApiError(403, "cross_site", f"Requests from {origin} cannot act on this server.")
     if fetch_site is not None and fetch_site.lower() not in ("same-origin", "none"):
         return ApiError(403, "cross_site", f"A {fetch_site} request cannot act on this server.")
