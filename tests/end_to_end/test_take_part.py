@@ -1,15 +1,20 @@
 """Taking part with real clients (issue #9): a second tab of someone on stage is recognised
-(409) rather than knocking the first off stage, unless it asks to take over."""
+(409) rather than knocking the first off stage, unless it asks to take over; and in headless
+Chromium a listener asks to speak, the host approves, and the listener is heard."""
 
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import httpx
 import pytest
+from browser import BROWSER_HZ, CHROMIUM, chromium_args, write_wav
+from listening import ffmpeg_decode
 
-from ruang.tools.tones import sine
+from ruang.tools.tones import sine, tone_levels_db
 from ruang.tools.whip_client import SignalTrack, WhipPublisher
+from ruangtest import ajoin
 
 KEY = "a-create-key-for-the-take-part-tests"
 
@@ -55,3 +60,55 @@ async def test_a_second_tab_is_recognised(srv) -> None:
         assert [m["role"] for m in view["stage"]] == ["host"]
         assert await third.stop() == 200
         await first.stop()
+
+
+async def test_a_listener_asks_is_approved_and_is_heard(srv, tmp_path: Path) -> None:
+    """Headless Chromium: the listener page asks to speak (a display name once), the host's
+    studio approves, the listener goes on stage with the (fake) microphone, and its tone is in
+    what ffmpeg decodes from listen_url."""
+    from playwright.async_api import async_playwright
+
+    wav = tmp_path / "mic.wav"
+    write_wav(wav)
+    async with httpx.AsyncClient(base_url=srv.url, timeout=20) as api:
+        r = await api.post(
+            "/api/spaces", json={"title": "Take part"}, headers={"Authorization": f"Bearer {KEY}"}
+        )
+        space = r.json()
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=chromium_args(wav)
+        )
+        try:
+            host = await (await browser.new_context()).new_page()
+            await host.goto(space["host_url"])
+            listener = await (await browser.new_context()).new_page()
+            await listener.goto(space["page_url"])
+            await listener.click("#request-button")
+            await listener.fill("#display-name", "Wulan")
+            await listener.click("#name-form button[type=submit]")
+            await listener.wait_for_function(
+                "window.RuangTakePart.state === 'pending'", timeout=10_000
+            )
+            approve = host.locator("#request-list button[data-verdict=approve]")
+            await approve.wait_for(timeout=10_000)
+            assert "Wulan" in (await host.text_content("#request-list") or "")
+            await approve.click()
+            go = listener.locator("#take-stage")
+            await go.wait_for(state="visible", timeout=10_000)
+            await go.click()
+            await listener.wait_for_function(
+                "window.RuangTakePart.state === 'on_stage'", timeout=20_000
+            )
+            # the host's studio shows them on stage, with the moderators' buttons
+            block = host.locator("#stage-list button[data-action=block]")
+            await block.wait_for(timeout=10_000)
+            assert "Wulan" in (await host.text_content("#stage-list") or "")
+            await asyncio.sleep(4.0)  # what ffmpeg starts with (a few parts back) has them
+            async with httpx.AsyncClient(base_url=srv.url, timeout=20) as c:
+                joined = await ajoin(c, space["id"])
+            heard = await ffmpeg_decode(joined["listen_url"], seconds=6)
+            levels, rest = tone_levels_db(heard[48_000:], [BROWSER_HZ])
+            assert levels[BROWSER_HZ] - rest >= 20, (levels, rest)
+        finally:
+            await browser.close()
