@@ -156,7 +156,7 @@ class Moderation:
         while len(book) > MAX_TRACKED_PER_SPACE:
             oldest = next(k for k, r in book.items() if r.state != "pending")
             del book[oldest]
-        studio.events.publish(space_id, "request", {**request.view(), "identity": None})
+        studio.events.publish(space_id, "request", request.view())
         return request, True
 
     def mine(self, space_id: str, identity: str) -> SpeakRequest | None:
