@@ -159,6 +159,12 @@ def test_a_blocked_person_cannot_come_back(srv) -> None:
         mine = api.get(f"{base}/me", headers=me).json()
         assert mine["role"] == "speaker" and mine["token"] and mine["whip_url"].endswith(space_id)
         stage_token = mine["token"]
+        # the cookie never acts from the stage (no cross-site request can): the token does
+        refused(api.patch(f"{base}/me", json={"name": "X"}, headers=me), 403, "forbidden")
+        seat = f"{base}/speakers/{mine['you']['id']}/mute"
+        refused(api.post(seat, json={"muted": True}, headers=me), 403, "forbidden")
+        own = {"Authorization": f"Bearer {stage_token}"}
+        assert api.post(seat, json={"muted": True}, headers=own).json()["muted"] is True
         assert api.get(f"{base}/me").json() == {"role": "anonymous", "name": None}  # nobody else
         r = api.post(f"{base}/speakers/{mine['you']['id']}/block", headers=host)
         assert r.status_code == 200 and r.json()["blocked"], r.text

@@ -69,10 +69,12 @@ class Moderation:
 
     # -- who asks ----------------------------------------------------------------------------
     async def caller(
-        self, space_id: str, token: str | None, session: Session | None
+        self, space_id: str, token: str | None, session: Session | None, by_session: bool = False
     ) -> tuple[Actor, Speaker | None]:
-        """The caller's standing: from a stage token (401/403 if bad), else from a session
-        (a listener, or a stage member if their session holds a seat), else anonymous."""
+        """The caller's standing: from a stage token (401/403 if bad), else a listener with
+        a session, else anonymous. Only with `by_session` (asking to speak, reading one's
+        standing) does a session holding a seat count as that seat: a cookie never acts from
+        the stage, so no cross-site request can."""
         studio = self.studio
         if token:
             member = await studio.member(space_id, token)
@@ -80,6 +82,8 @@ class Moderation:
         await studio.space(space_id)
         if session is None:
             return Actor.ANONYMOUS, None
+        if not by_session:
+            return Actor.LISTENER, None
         seat = await self.seat_of(space_id, session.identity)
         return actor_of(seat.role if seat else None, True), seat
 
@@ -98,7 +102,7 @@ class Moderation:
     ) -> tuple[Speaker | None, Speaker | None]:
         """The caller and the target of `action`, once the permission table allows it (the
         ApiError of its refusal otherwise; 404 for an unknown target)."""
-        actor, caller = await self.caller(space_id, token, session)
+        actor, caller = await self.caller(space_id, token, session, action is Action.REQUEST)
         target = None
         if target_id is not None:
             _raise(may_try(actor, action))
@@ -188,17 +192,22 @@ class Moderation:
         """The request's asker gets a stage seat (a speaker token, fetched by their session
         from `GET …/me`); 409 when the stage is full."""
         request = self._find(space_id, request_id)
+        request.state = "approving"  # two moderators approving at once make one seat
         studio = self.studio
-        seats = await studio.off_loop(studio.db.count_speakers, space_id)
-        if seats >= studio.config.max_on_stage:
-            raise conflict(
-                "stage_full",
-                f"The stage holds {studio.config.max_on_stage} people; move someone back to "
-                "the audience first.",
+        try:
+            seats = await studio.off_loop(studio.db.count_speakers, space_id)
+            if seats >= studio.config.max_on_stage:
+                raise conflict(
+                    "stage_full",
+                    f"The stage holds {studio.config.max_on_stage} people; move someone back "
+                    "to the audience first.",
+                )
+            speaker, token = await studio.off_loop(
+                studio.db.add_speaker, space_id, request.name, Role.SPEAKER, request.identity
             )
-        speaker, token = await studio.off_loop(
-            studio.db.add_speaker, space_id, request.name, Role.SPEAKER, request.identity
-        )
+        except BaseException:
+            request.state = "pending"
+            raise
         request.state, request.speaker_id, request.token = "approved", speaker.id, token
         studio.events.publish(
             space_id, "request", {"id": request.id, "state": "approved", "speaker": speaker.id}

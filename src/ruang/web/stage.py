@@ -90,7 +90,7 @@ def stage_routes(studio: Studio, signer: SessionSigner) -> list[Route]:
         space_id = request.path_params["space_id"]
         held = session_of(signer, request)
         token = bearer(request)
-        actor, seat = await moderation.caller(space_id, token, held)
+        actor, seat = await moderation.caller(space_id, token, held, by_session=True)
         body: dict[str, Any] = {"role": actor.value, "name": held.name if held else None}
         if seat is not None:
             body["you"] = member_view(seat)
