@@ -5,12 +5,14 @@ Chromium a listener asks to speak, the host approves, and the listener is heard.
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 from browser import BROWSER_HZ, CHROMIUM, chromium_args, write_wav
-from listening import ffmpeg_decode
+from listening import decode_mp4, ffmpeg_decode, parts_with_times
 
 from ruang.tools.tones import sine, tone_levels_db
 from ruang.tools.whip_client import SignalTrack, WhipPublisher
@@ -110,5 +112,21 @@ async def test_a_listener_asks_is_approved_and_is_heard(srv, tmp_path: Path) -> 
             heard = await ffmpeg_decode(joined["listen_url"], seconds=6)
             levels, rest = tone_levels_db(heard[48_000:], [BROWSER_HZ])
             assert levels[BROWSER_HZ] - rest >= 20, (levels, rest)
+
+            # the host mutes them from the studio: no longer heard, and only they can unmute
+            muted_at = datetime.now().astimezone()
+            await host.click("#stage-list button[data-action=mute]")
+            await host.locator("#stage-list .tag-muted").wait_for(timeout=10_000)
+            await asyncio.sleep(3.5)
+            async with httpx.AsyncClient(base_url=srv.url, timeout=20) as c:
+                listen_url = (await ajoin(c, space["id"]))["listen_url"]
+                parts = await parts_with_times(c, listen_url)
+                after = [u for t, u in parts if t >= muted_at + timedelta(seconds=1)]
+                assert after, parts
+                init = (await c.get(listen_url.replace("live.m3u8", "init.mp4"))).content
+                body = b"".join([(await c.get(u)).content for u in after[:2]])
+            quiet = decode_mp4(init + body)
+            assert float(np.sqrt(np.mean(quiet**2))) < 1e-3, "still heard after the mute"
+            assert await host.locator("#stage-list button[data-action=mute]").count() == 0
         finally:
             await browser.close()

@@ -69,7 +69,7 @@
     $("host-muted").hidden = !hostMuted;
     if (stream) for (const t of stream.getAudioTracks()) t.enabled = !(selfMuted || hostMuted);
     $("meter").classList.toggle("is-muted", selfMuted || hostMuted);
-    micToggle.textContent = selfMuted ? "Unmute my mic" : "Mute my mic";
+    micToggle.textContent = selfMuted || hostMuted ? "Unmute my mic" : "Mute my mic";
   }
 
   // ---- Going on stage (WHIP) --------------------------------------------
@@ -389,7 +389,20 @@
   // ---- Wiring -------------------------------------------------------------
   goButton.addEventListener("click", () => goOnStage(elsewhere ? "take_over" : false));
   leaveButton.addEventListener("click", () => leaveStage(true));
-  micToggle.addEventListener("click", () => { selfMuted = !selfMuted; applyMute(); });
+  // Muting oneself is the server's too (others see it; a muted voice is never decoded), and
+  // only oneself can unmute — a host or co-host who muted you cannot.
+  micToggle.addEventListener("click", async () => {
+    const muted = !(selfMuted || (space && space.you && space.you.muted));
+    if (space && space.you) {
+      try {
+        const { data } = await api("POST", base + "/speakers/" + enc(space.you.id) + "/mute", { token, body: { muted } });
+        space.you = Object.assign({}, space.you, data);
+      } catch (err) { showError(err.message); return; }
+    }
+    selfMuted = muted;
+    applyMute();
+    pollSoon(0);
+  });
   $("hear-button").addEventListener("click", () => { $("hear-button").hidden = true; playRemote(); });
   window.addEventListener("pagehide", () => { if (resourceUrl) teardown(true); });
   window.addEventListener("pageshow", (e) => { if (e.persisted) location.reload(); }); // back/forward cache
