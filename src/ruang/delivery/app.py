@@ -36,12 +36,13 @@ from ruang.delivery.gate import Gate
 from ruang.delivery.guard import Guard
 from ruang.delivery.hls import HlsService
 from ruang.delivery.joins import JoinService
-from ruang.delivery.placement import MediaProcesses, choose_node
+from ruang.delivery.placement import MediaProcesses, choose_node, no_cookies
 from ruang.delivery.reactions import Reactions, ticket_holder
 from ruang.delivery.remote import FORWARDED, RemoteOrigin
 from ruang.errors import ApiError, media_unavailable, not_found
 from ruang.guard.admission import Limits
 from ruang.guard.creation import creation_gate
+from ruang.guard.sessions import SessionSigner, cookie_value
 from ruang.guard.shedding import Shedder
 from ruang.guard.tickets import load_or_create_key
 from ruang.spaces.model import ID_PATTERN, Space
@@ -62,8 +63,18 @@ log = logging.getLogger(__name__)
 METADATA_CACHE = "public, max-age=2"
 METADATA_CACHE_PRESSED = "public, max-age=30"  # under pressure, edges keep metadata longer
 PAGE_CACHE = "public, max-age=60"
-_PROXY_HEADERS = ("authorization", "content-type", "content-length", "accept")
+# cookie, origin and sec-fetch-site: the media process checks sessions and forgery (issue #9)
+_PROXY_HEADERS = (
+    "authorization",
+    "content-type",
+    "content-length",
+    "accept",
+    "cookie",
+    "origin",
+    "sec-fetch-site",
+)
 _PROXY_BACK = (
+    "set-cookie",
     "content-type",
     "location",
     "www-authenticate",
@@ -96,10 +107,11 @@ def build_delivery_app(config: Config, backends: Backends, worker: int = 0) -> S
     now = time.time()
     gate = Gate(key, config.ticket_ttl_s, limits, now, backends.admission(limits, key, now))
     media = MediaProcesses(config)
-    peers = httpx.AsyncClient(timeout=httpx.Timeout(20.0))  # other nodes' public ports
+    peers = httpx.AsyncClient(timeout=httpx.Timeout(20.0), cookies=no_cookies())  # other nodes
     # Nodes prove a forwarded request is theirs with a value derived from the shared key, so a
     # client cannot make a node act on a space another node runs.
     hop = hmac.new(key, b"ruang.forwarded", hashlib.sha256).hexdigest()[:32]
+    sessions = SessionSigner(key, secure=config.base_url.startswith("https://"))
 
     # Several nodes: spaces run elsewhere are fetched from (and controlled on) their node, and
     # spaces are remembered for a few seconds (state changes arrive by pub/sub at once).
@@ -163,6 +175,16 @@ def build_delivery_app(config: Config, backends: Backends, worker: int = 0) -> S
         return JSONResponse(space_view(config, db, space), headers={"Cache-Control": cache, **CORS})
 
     async def join(request: Request) -> Response:
+        # Joins with a session cookie come here, not the inline path (HttpProtocol): a session
+        # blocked in this space gets no new ticket. Anonymous joins cannot be told apart.
+        held = sessions.verify(cookie_value(request.headers.get("cookie")), time.time())
+        space_id = request.path_params["space_id"]
+        if (
+            held is not None
+            and ID_PATTERN.match(space_id)
+            and await asyncio.to_thread(db.is_blocked, space_id, held.identity)
+        ):
+            raise ApiError(403, "blocked", "The host has blocked you in this space.")
         body = await read_body(request, config.max_body_bytes)
         host = request.client.host if request.client else ""
         r = await joins.handle(

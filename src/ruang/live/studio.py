@@ -32,6 +32,7 @@ from ruang.hls.store import SpaceMediaStore
 from ruang.live.capacity import Costs, Load, room_for_space, room_for_speaker
 from ruang.live.eventfeed import BATCH_S, EventFeed
 from ruang.live.events import EventLog
+from ruang.live.moderation import Moderation
 from ruang.live.pipeline import SpacePipeline
 from ruang.live.reaper import EndLimits, Reaper
 from ruang.media.buffer import InputBuffer
@@ -76,6 +77,7 @@ class Studio:
             self.audience.current,
         )
         self._feeding: asyncio.Task[None] | None = None
+        self.moderation = Moderation(self)  # roles, requests to speak (issue #9)
         self.worker_load: dict[str, dict[str, Any]] = {}  # delivery workers' shedding reports
         self._loopback_only = is_loopback_only(config.ice_addresses)
         self._lock = asyncio.Lock()
@@ -243,14 +245,19 @@ class Studio:
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def create_space(
-        self, title: str, starts_at: datetime | None, key: str | None = None, address: str = ""
+        self,
+        title: str,
+        starts_at: datetime | None,
+        key: str | None = None,
+        address: str = "",
+        listed: bool = True,
     ) -> tuple[Space, str]:
         """A new space created from `address` with create key `key`, if the creation caps
         allow it (429/503, raised before anything starts) and this process has room for one
         more full stage (503); live at once unless scheduled. Returns it and the host token."""
         self._refuse_if_full()
         space, _host, token = await self.off_loop(
-            self._admit_and_create, title, starts_at, key, address
+            self._admit_and_create, title, starts_at, key, address, listed
         )
         # a scheduled space is on air with silence already, so players and caches warm up
         await self._start_pipeline(space.id, live=space.state is State.LIVE)
@@ -259,12 +266,12 @@ class Studio:
         return space, token
 
     def _admit_and_create(
-        self, title: str, starts_at: datetime | None, key: str | None, address: str
+        self, title: str, starts_at: datetime | None, key: str | None, address: str, listed: bool
     ) -> tuple[Space, Speaker, str]:
         """The caps' check and the insert as one call on the store thread, so no other
         creation of this process comes between them."""
         network = self.creation.admit(key, address)
-        return self.db.create_space(title, starts_at, address, network)
+        return self.db.create_space(title, starts_at, address, network, listed)
 
     async def start_space(self, space_id: str) -> Space:
         """Scheduled → live (a live space stays live; an ended one is a 409)."""
@@ -291,6 +298,7 @@ class Studio:
             if pipeline is not None:
                 await pipeline.stop(end=True)
             space = await self.off_loop(self.db.set_state, space_id, State.ENDED, utcnow())
+            self.moderation.forget(space_id)
             log.info("space %s ended", space_id)
             self.events.publish(space_id, "state", {"state": space.state.value})
             await self._share_load()
@@ -348,15 +356,24 @@ class Studio:
             await session.close()
 
     # -- WHIP --------------------------------------------------------------------------------
-    async def publish(self, space_id: str, token: str | None, offer: str) -> PeerSession:
-        """Accept a WHIP offer from a stage member; a second offer with the same token replaces
-        the first session (a speaker who reloads the page)."""
+    async def publish(
+        self, space_id: str, token: str | None, offer: str, take_over: bool = False
+    ) -> PeerSession:
+        """Accept a WHIP offer from a stage member. While they are on stage from another tab
+        or device, a second offer is refused (409 `on_stage_elsewhere`, the first session
+        untouched) unless it asks to `take_over`: then it replaces the first once it is good."""
         speaker = await self.member(space_id, token)
         space = await self.space(space_id)
         if space.state is not State.LIVE:
             raise conflict(f"space_{space.state.value}", f"This space is {space.state.value}.")
         others = [s for s in self.sessions.values() if s.space_id == space_id]
         replaced = [s for s in others if s.speaker_id == speaker.id]
+        if replaced and not take_over:
+            raise conflict(
+                "on_stage_elsewhere",
+                "You are on stage in another tab or device. Close it, or take over here "
+                "(that one will be disconnected).",
+            )
         if len(others) - len(replaced) >= self.config.max_on_stage:
             raise conflict("stage_full", f"{len(others)} people are already on stage.")
         if not replaced and not room_for_speaker(self.costs, self.load()):
@@ -392,12 +409,12 @@ class Studio:
         return session
 
     async def unpublish(self, space_id: str, session_id: str, token: str | None) -> None:
-        """WHIP DELETE: the session's owner (or the host) hangs up."""
+        """WHIP DELETE: the session's owner (or the host, a co-host) hangs up."""
         caller = await self.member(space_id, token)
         session = self.sessions.get(session_id)
         if session is None or session.space_id != space_id:
             raise not_found(f"Session {session_id!r}")
-        if caller.id != session.speaker_id and caller.role is not Role.HOST:
+        if caller.id != session.speaker_id and caller.role not in (Role.HOST, Role.COHOST):
             raise forbidden("This session belongs to someone else.")
         await session.close()
 

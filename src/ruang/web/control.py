@@ -21,20 +21,22 @@ from ruang.delivery.guard import summarize
 from ruang.errors import ApiError, bad_request
 from ruang.forensics import build_report, render_html
 from ruang.forensics.report import load as load_evidence
+from ruang.guard.sessions import SessionSigner
+from ruang.guard.tickets import load_or_create_key
 from ruang.live.studio import Studio
 from ruang.rtc.whip import SDP_MAX_BYTES
-from ruang.spaces.model import Role, clean_name, clean_title, iso, parse_starts_at, utc
+from ruang.spaces.model import Role, clean_title, iso, parse_starts_at, parse_visibility, utc
+from ruang.spaces.permissions import Action
 from ruang.web.common import (
     CORS,
     EXCEPTION_HANDLERS,
     NO_STORE,
     bearer,
-    member_view,
     read_body,
     read_json,
-    space_urls,
     space_view,
 )
+from ruang.web.stage import session_of, stage_routes
 
 
 def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -54,16 +56,19 @@ def build_control_app(studio: Studio) -> Starlette:
     config = studio.config
     db = studio.db
     limit = config.max_body_bytes
+    key = load_or_create_key(config.ticket_key_path, config.ticket_key)
+    sessions = SessionSigner(key, secure=config.base_url.startswith("https://"))
 
     async def create_space(request: Request) -> Response:
         data = await read_json(request, limit)
         try:
             title = clean_title(data.get("title"))
             starts_at = parse_starts_at(data.get("starts_at"))
+            listed = parse_visibility(data.get("visibility"))
         except ValueError as exc:
             raise ApiError(422, "invalid_field", str(exc)) from None
         key, source = bearer(request), _source(request)
-        space, token = await studio.create_space(title, starts_at, key, source)
+        space, token = await studio.create_space(title, starts_at, key, source, listed)
         view = await studio.off_loop(space_view, config, db, space)
         view["host_token"] = token
         view["host_url"] = f"{config.base_url}/s/{space.id}/host#token={token}"
@@ -84,7 +89,9 @@ def build_control_app(studio: Studio) -> Starlette:
 
     async def start_space(request: Request) -> Response:
         space_id = request.path_params["space_id"]
-        await studio.host(space_id, bearer(request))
+        await studio.moderation.allowed(
+            space_id, bearer(request), Action.START, session_of(sessions, request)
+        )
         return _json(
             await studio.off_loop(space_view, config, db, await studio.start_space(space_id))
         )
@@ -116,42 +123,12 @@ def build_control_app(studio: Studio) -> Starlette:
 
     async def end_space(request: Request) -> Response:
         space_id = request.path_params["space_id"]
-        await studio.host(space_id, bearer(request))
+        await studio.moderation.allowed(
+            space_id, bearer(request), Action.END, session_of(sessions, request)
+        )
         return _json(
             await studio.off_loop(space_view, config, db, await studio.end_space(space_id))
         )
-
-    async def invite(request: Request) -> Response:
-        space_id = request.path_params["space_id"]
-        await studio.host(space_id, bearer(request))
-        data = await read_json(request, limit)
-        try:
-            name = clean_name(data.get("name"), "Speaker")
-        except ValueError as exc:
-            raise ApiError(422, "invalid_field", str(exc)) from None
-        speaker, token = await studio.invite(space_id, name)
-        body = {
-            **member_view(speaker),
-            "token": token,
-            "whip_url": space_urls(config, space_id)["whip_url"],
-            "invite_url": f"{config.base_url}/s/{space_id}/speak#token={token}",
-        }
-        return _json(body, 201)
-
-    async def mute(request: Request) -> Response:
-        space_id, speaker_id = request.path_params["space_id"], request.path_params["speaker_id"]
-        await studio.host(space_id, bearer(request))
-        data = await read_json(request, limit)
-        muted = data.get("muted", True)
-        if not isinstance(muted, bool):
-            raise ApiError(422, "invalid_field", "muted must be true or false.")
-        return _json(member_view(await studio.set_muted(space_id, speaker_id, muted)))
-
-    async def remove(request: Request) -> Response:
-        space_id, speaker_id = request.path_params["space_id"], request.path_params["speaker_id"]
-        await studio.host(space_id, bearer(request))
-        await studio.remove(space_id, speaker_id)
-        return _json({"removed": True, "id": speaker_id})
 
     async def whip_publish(request: Request) -> Response:
         space_id = request.path_params["space_id"]
@@ -168,7 +145,8 @@ def build_control_app(studio: Studio) -> Starlette:
             offer = body.decode("utf-8")
         except UnicodeDecodeError:
             raise bad_request("malformed_sdp", "The SDP offer is not UTF-8 text.") from None
-        session = await studio.publish(space_id, bearer(request), offer)
+        take_over = request.query_params.get("take_over") in ("1", "true")
+        session = await studio.publish(space_id, bearer(request), offer, take_over)
         location = f"/whip/{space_id}/sessions/{session.id}"
         return Response(
             session.answer,
@@ -230,9 +208,7 @@ def build_control_app(studio: Studio) -> Starlette:
             Route(s + "/start", start_space, methods=["POST"]),
             Route(s + "/end", end_space, methods=["POST"]),
             Route(s + "/report", incident_report, methods=["GET"]),
-            Route(s + "/speakers", invite, methods=["POST"]),
-            Route(s + "/speakers/{speaker_id}/mute", mute, methods=["POST"]),
-            Route(s + "/speakers/{speaker_id}", remove, methods=["DELETE"]),
+            *stage_routes(studio, sessions),
             Route("/internal/audience", audience_report, methods=["POST"]),
             Route("/internal/load", load, methods=["GET"]),
             Route("/internal/reactions", reactions_report, methods=["POST"]),
