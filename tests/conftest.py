@@ -49,6 +49,20 @@ def server_factory(tmp_path: Path) -> Iterator[type[RuangServer]]:
         s.stop()
 
 
+@pytest.fixture
+def artifacts(request: pytest.FixtureRequest) -> Path:
+    """A folder for what a test leaves for people to look at (screenshots), kept after the
+    run: RUANG_TEST_ARTIFACTS, default test-artifacts/ at the top of the checkout."""
+    import os
+
+    root = Path(
+        os.environ.get("RUANG_TEST_ARTIFACTS", Path(__file__).parent.parent / "test-artifacts")
+    )
+    folder = root / request.node.name
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RuangServer]:
     """One server shared by a test module."""

@@ -74,6 +74,28 @@ def test_topic_tags_are_kept_with_the_space(store: Store) -> None:
     assert got is not None and got.tags == ()
 
 
+def test_roles_identities_blocks_and_visibility(store: Store) -> None:
+    """Issue #9: co-hosts and names, an approved listener's identity, blocks per space, and
+    unlisted spaces, the same in both stores."""
+    space, host, _ = store.create_space("Roles", None, listed=False)
+    assert store.get_space(space.id) == space and not space.listed
+    assert store.create_space("Open", None)[0].listed
+    ana, _ = store.add_speaker(space.id, "Ana", Role.SPEAKER, identity="ana-session-id-1")
+    assert store.get_speaker(space.id, ana.id) == ana and ana.identity == "ana-session-id-1"
+    store.update_speaker(space.id, ana.id, role=Role.COHOST, name="Ana B")
+    store.update_speaker(space.id, host.id, name="Dewi")
+    got = store.get_speaker(space.id, ana.id)
+    assert got is not None and got.role is Role.COHOST and got.name == "Ana B"
+    assert [s.name for s in store.speakers(space.id)] == ["Dewi", "Ana B"]
+    assert not store.is_blocked(space.id, "ana-session-id-1")
+    store.block(space.id, "ana-session-id-1")
+    store.block(space.id, "ana-session-id-1")  # twice is once
+    assert store.is_blocked(space.id, "ana-session-id-1")
+    assert not store.is_blocked(space.id, "someone-else")
+    other, _, _ = store.create_space("Other", None)
+    assert not store.is_blocked(other.id, "ana-session-id-1")
+
+
 def test_redis_knows_which_node_runs_a_space(redis_url: str) -> None:
     a = RedisSpaceStore(client(redis_url), "http://node-a")
     b = RedisSpaceStore(client(redis_url), "http://node-b")

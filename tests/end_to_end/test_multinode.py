@@ -253,3 +253,33 @@ def test_a_new_space_goes_to_the_least_loaded_node(
         space = made[1].json()
         auth = {"Authorization": f"Bearer {space['host_token']}"}
         assert api2.post(f"/api/spaces/{space['id']}/end", headers=auth).status_code == 200
+
+
+async def test_every_node_serves_the_event_stream_and_takes_reactions(
+    server_factory, tmp_path: Path, redis_url: str
+) -> None:
+    from sse_client import Subscriber
+
+    one, two = two_nodes(server_factory, tmp_path, redis_url)
+    async with (
+        httpx.AsyncClient(base_url=one.url, timeout=20, follow_redirects=True) as api1,
+        httpx.AsyncClient(base_url=two.url, timeout=20, follow_redirects=True) as api2,
+    ):
+        space = (await api1.post("/api/spaces", json={"title": "Events, two nodes"})).json()
+        sid = space["id"]
+        owner, other = (api1, api2) if space["whip_url"].startswith(one.url) else (api2, api1)
+        here, there = Subscriber(owner, sid), Subscriber(other, sid)
+        ticket = (await ajoin(other, sid))["listen_url"].split("/t/", 1)[1].split("/", 1)[0]
+        r = await other.post(
+            f"/api/spaces/{sid}/reactions",
+            json={"kind": "🔥"},
+            headers={"Authorization": f"Bearer {ticket}"},
+        )
+        assert r.status_code == 202, r.text
+        deadline = time.monotonic() + 20
+        for sub in (there, here):
+            while not sub.of_type("reaction"):
+                assert time.monotonic() < deadline, sub.events
+                await sub.poll()
+        assert here.of_type("reaction")[0]["counts"] == {"🔥": 1}
+        assert [e["id"] for e in there.events] == [e["id"] for e in here.events]

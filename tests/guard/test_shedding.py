@@ -19,6 +19,8 @@ from ruang.guard.shedding import Priority, Shedder, classify
         ("POST", "/api/spaces/abc/join", Priority.JOIN),
         ("GET", "/hls/abc/live.m3u8", Priority.JOIN),
         ("GET", "/api/spaces/abc", Priority.OTHER),
+        ("GET", "/api/spaces/abc/events", Priority.OTHER),
+        ("POST", "/api/spaces/abc/reactions", Priority.OTHER),
         ("GET", "/s/abc", Priority.OTHER),
         ("GET", "/static/style.css", Priority.OTHER),
     ],

@@ -19,6 +19,8 @@ BENCHMARKS = {
     "attack": "labelled attack scenarios beside a live audience: defences, report verdicts",
     "edge": "listener requests per second through the shipped nginx edge vs static nginx",
     "failover": "a media process killed again and again: back on air, the other space untouched",
+    "events": "the live event stream for N subscribers through the nginx edge: events/s, bytes, "
+    "origin requests per batch, origin CPU per event",
     "stage": "full stages per node (13 sendrecv speakers each), idle-space cost, added s2s delay",
 }
 

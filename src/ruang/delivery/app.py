@@ -31,16 +31,19 @@ from starlette.staticfiles import StaticFiles
 from ruang.backends import Backends
 from ruang.config import Config
 from ruang.delivery.calendar import calendar_text
+from ruang.delivery.events import EventStream
 from ruang.delivery.files import SpaceFiles
 from ruang.delivery.gate import Gate
 from ruang.delivery.guard import Guard
 from ruang.delivery.hls import HlsService
 from ruang.delivery.joins import JoinService
-from ruang.delivery.placement import MediaProcesses, choose_node
+from ruang.delivery.placement import MediaProcesses, choose_node, no_cookies
+from ruang.delivery.reactions import Reactions, ticket_holder
 from ruang.delivery.remote import FORWARDED, RemoteOrigin
 from ruang.errors import ApiError, media_unavailable, not_found
 from ruang.guard.admission import Limits
 from ruang.guard.creation import creation_gate
+from ruang.guard.sessions import SessionSigner, cookie_value
 from ruang.guard.shedding import Shedder
 from ruang.guard.tickets import load_or_create_key
 from ruang.spaces.model import ID_PATTERN, Space
@@ -63,8 +66,18 @@ METADATA_CACHE = "public, max-age=2"
 METADATA_CACHE_PRESSED = "public, max-age=30"  # under pressure, edges keep metadata longer
 PAGE_CACHE = "public, max-age=60"
 CALENDAR_CACHE = "public, max-age=300"  # an .ics never changes once the space exists
-_PROXY_HEADERS = ("authorization", "content-type", "content-length", "accept")
+# cookie, origin and sec-fetch-site: the media process checks sessions and forgery (issue #9)
+_PROXY_HEADERS = (
+    "authorization",
+    "content-type",
+    "content-length",
+    "accept",
+    "cookie",
+    "origin",
+    "sec-fetch-site",
+)
 _PROXY_BACK = (
+    "set-cookie",
     "content-type",
     "location",
     "www-authenticate",
@@ -97,10 +110,11 @@ def build_delivery_app(config: Config, backends: Backends, worker: int = 0) -> S
     now = time.time()
     gate = Gate(key, config.ticket_ttl_s, limits, now, backends.admission(limits, key, now))
     media = MediaProcesses(config)
-    peers = httpx.AsyncClient(timeout=httpx.Timeout(20.0))  # other nodes' public ports
+    peers = httpx.AsyncClient(timeout=httpx.Timeout(20.0), cookies=no_cookies())  # other nodes
     # Nodes prove a forwarded request is theirs with a value derived from the shared key, so a
     # client cannot make a node act on a space another node runs.
     hop = hmac.new(key, b"ruang.forwarded", hashlib.sha256).hexdigest()[:32]
+    sessions = SessionSigner(key, secure=config.base_url.startswith("https://"))
 
     # Several nodes: spaces run elsewhere are fetched from (and controlled on) their node, and
     # spaces are remembered for a few seconds (state changes arrive by pub/sub at once).
@@ -141,6 +155,8 @@ def build_delivery_app(config: Config, backends: Backends, worker: int = 0) -> S
     guard = Guard(config, key, gate.admission, shedder, worker, backends.shared_limiter())
     joins = JoinService(config, gate, find_space, shedder, guard)
     creation = creation_gate(config, db)
+    events = EventStream(config.spaces_dir, find_space, remote)
+    reactions = Reactions(ticket_holder(gate.signer), find_space)
 
     def known_space(space_id: str) -> Space:
         space = find_space(space_id)
@@ -172,6 +188,16 @@ def build_delivery_app(config: Config, backends: Backends, worker: int = 0) -> S
         return Response(text, media_type="text/calendar; charset=utf-8", headers=headers)
 
     async def join(request: Request) -> Response:
+        # Joins with a session cookie come here, not the inline path (HttpProtocol): a session
+        # blocked in this space gets no new ticket. Anonymous joins cannot be told apart.
+        held = sessions.verify(cookie_value(request.headers.get("cookie")), time.time())
+        space_id = request.path_params["space_id"]
+        if (
+            held is not None
+            and ID_PATTERN.match(space_id)
+            and await asyncio.to_thread(db.is_blocked, space_id, held.identity)
+        ):
+            raise ApiError(403, "blocked", "The host has blocked you in this space.")
         body = await read_body(request, config.max_body_bytes)
         host = request.client.host if request.client else ""
         r = await joins.handle(
@@ -186,6 +212,44 @@ def build_delivery_app(config: Config, backends: Backends, worker: int = 0) -> S
             p["space_id"], p.get("ticket"), p["name"], request.query_params, host or ""
         )
         return Response(r.body, status_code=r.status, headers=r.header_dict())
+
+    async def space_events(request: Request) -> Response:
+        last = request.headers.get("last-event-id") or request.query_params.get("after")
+        r = await events.handle(request.path_params["space_id"], last)
+        return Response(r.body, status_code=r.status, headers=r.header_dict())
+
+    async def react(request: Request) -> Response:
+        body = await read_body(request, 1024)
+        space_id = request.path_params["space_id"]
+        if remote is not None and from_node(request):  # another node's second of counts
+            reactions.add_counts(space_id, body)
+            return Response(status_code=204)
+        r = reactions.react(space_id, bearer(request), body, time.time())
+        return Response(r.body, status_code=r.status, headers={**r.header_dict(), **CORS})
+
+    async def report_reactions() -> None:
+        """Hand the last second's reactions to the media processes running their spaces, or,
+        with several nodes, to the node running the space (one request per space a second)."""
+        counts = reactions.take()
+        if not counts:
+            return
+        per_media: list[dict[str, Any]] = [{} for _ in media.clients]
+        for space_id, by_kind in counts.items():
+            node = remote.owner(space_id) if remote is not None else None
+            if node is not None:
+                try:
+                    await peers.post(
+                        f"{node}/api/spaces/{space_id}/reactions",
+                        json={"counts": by_kind},
+                        headers={FORWARDED: hop},
+                    )
+                except httpx.HTTPError as exc:  # a second of reactions is not worth more
+                    log.warning("space %s: could not hand reactions to %s: %s", space_id, node, exc)
+                continue
+            space = find_space(space_id)
+            if space is not None and 0 <= space.media < len(per_media):
+                per_media[space.media][space_id] = by_kind
+        await media.post_all("/internal/reactions", [{"spaces": s} for s in per_media])
 
     def from_node(request: Request) -> bool:
         """True for a request another node of this deployment forwarded (it proves so with
@@ -319,6 +383,8 @@ def build_delivery_app(config: Config, backends: Backends, worker: int = 0) -> S
             Route(s, get_space, methods=["GET"]),
             Route(s + "/join", join, methods=["POST"]),
             Route(s + "/calendar.ics", calendar, methods=["GET", "HEAD"]),
+            Route(s + "/events", space_events, methods=["GET"]),
+            Route(s + "/reactions", react, methods=["POST"]),
             Route("/api/spaces", create_space, methods=["POST"]),
             Route("/api/{path:path}", proxy, methods=["GET", "POST", "DELETE", "PATCH"]),
             Route("/whip/{path:path}", proxy, methods=["POST", "DELETE", "PATCH"]),
@@ -365,4 +431,5 @@ def build_delivery_app(config: Config, backends: Backends, worker: int = 0) -> S
     app.state.guard = guard
     app.state.shedder = shedder
     app.state.report_audience = report_audience
+    app.state.report_reactions = report_reactions
     return app

@@ -29,6 +29,7 @@ from ruang.delivery.wire import (
     Refusal,
     Request,
     content_type,
+    has_session,
     head,
     header,
     split_hls,
@@ -313,7 +314,7 @@ class HttpProtocol(asyncio.Protocol):
 
     def _join_now(self, request: Request) -> bool:
         space = split_join(request.path)
-        if space is None or self._shedder.refuses(Priority.JOIN):
+        if space is None or self._shedder.refuses(Priority.JOIN) or has_session(request):
             return False
         r = self._h.join_now(space, bytes(request.body), content_type(request), request.ip)
         if r is None:
@@ -347,7 +348,7 @@ class HttpProtocol(asyncio.Protocol):
                 return
         elif request.method == "POST" and not request.query:
             space = split_join(path)
-            if space is not None:
+            if space is not None and not has_session(request):  # the app checks blocks
                 body, ctype = bytes(request.body), content_type(request)
                 self._write_hls(request, await self._h.join(space, body, ctype, request.ip))
                 return

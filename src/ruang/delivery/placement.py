@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from http.cookiejar import Cookie, CookieJar, DefaultCookiePolicy
 from typing import Any
 
 import httpx
@@ -52,6 +53,17 @@ def choose_node(loads: dict[str, list[dict[str, Any]]], this: str) -> str | None
     return None if best is None else best[2]
 
 
+class _KeepNone(DefaultCookiePolicy):
+    def set_ok(self, cookie: Cookie, request: Any) -> bool:
+        return False
+
+
+def no_cookies() -> CookieJar:
+    """A cookie jar that keeps nothing: a proxy's client must never remember one client's
+    session (Set-Cookie from upstream) and send it with everybody else's requests."""
+    return CookieJar(policy=_KeepNone())  # a jar, not httpx.Cookies: a client copies those
+
+
 class MediaProcesses:
     """The media processes of this node, as a delivery worker reaches them."""
 
@@ -61,6 +73,7 @@ class MediaProcesses:
                 transport=httpx.AsyncHTTPTransport(uds=str(config.control_socket(i))),
                 base_url="http://control",
                 timeout=httpx.Timeout(CONTROL_TIMEOUT_S),
+                cookies=no_cookies(),
             )
             for i in range(config.media_count)
         ]

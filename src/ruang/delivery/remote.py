@@ -116,6 +116,21 @@ class RemoteOrigin:
             task.add_done_callback(lambda _t: self._inflight.pop(key, None))
         return await asyncio.shield(task)
 
+    async def fetch_events(self, node: str, space_id: str, after: int | None) -> HlsResponse:
+        """The owner's event-stream answer for subscribers whose last id is `after`: one
+        upstream request per (space, id) in flight, however many of this node's subscribers
+        wait for it (the owner holds it until its next batch)."""
+        key = f"{space_id}/events?after={'' if after is None else after}"
+        task = self._inflight.get(key)
+        if task is None:
+            url = f"{node}/api/spaces/{space_id}/events"
+            if after is not None:
+                url += f"?after={after}"
+            task = asyncio.ensure_future(self._get(url, key, False, 0.0))
+            self._inflight[key] = task
+            task.add_done_callback(lambda _t: self._inflight.pop(key, None))
+        return await asyncio.shield(task)
+
     async def _get(self, url: str, key: str, immutable: bool, keep_s: float) -> HlsResponse:
         self.upstream_requests += 1
         try:

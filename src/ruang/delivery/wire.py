@@ -103,6 +103,13 @@ def content_type(request: Request) -> str | None:
     return None if value is None else value.decode("latin-1")
 
 
+def has_session(request: Request) -> bool:
+    """Whether the request carries a session cookie (issue #9: its join is checked against
+    the space's blocks by the app, off the inline path)."""
+    value = header(request, b"cookie")
+    return value is not None and b"ruang_session=" in value
+
+
 class Refusal(Exception):
     """Raised from a parser callback: answer `status` with this code and message, then close."""
 

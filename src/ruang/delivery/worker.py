@@ -75,7 +75,16 @@ async def serve(config: Config, sock: socket.socket, worker: int = 0) -> None:
             await asyncio.sleep(1.05 - time.time() % 1.0)
             guard.tick(time.time())
 
+    async def reactions_forever() -> None:
+        while True:  # one report a second: the media process publishes one event a second
+            await asyncio.sleep(1.0)
+            try:
+                await app.state.report_reactions()
+            except Exception:
+                log.exception("could not report the reactions")
+
     tasks = [
+        asyncio.create_task(reactions_forever()),
         asyncio.create_task(report_forever()),
         asyncio.create_task(measure_lag()),
         asyncio.create_task(guard_forever()),

@@ -47,6 +47,8 @@ def classify(method: str, path: str) -> Priority:
     if path.startswith("/api/spaces"):
         if path.endswith("/join"):
             return Priority.JOIN
+        if path.endswith("/reactions"):
+            return Priority.OTHER  # an audience's flood of applause never outranks the host
         if method in ("POST", "DELETE", "PATCH", "PUT"):
             return Priority.HOST
     return Priority.OTHER

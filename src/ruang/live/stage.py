@@ -53,6 +53,10 @@ class Stage:
     def __len__(self) -> int:
         return len(self._speakers)
 
+    def speaking(self) -> list[str]:
+        """The speakers heard now: their voice gate is open (for the `speaking` event)."""
+        return [sid for sid, s in self._speakers.items() if s.gate.is_open]
+
     def add(self, speaker_id: str, buffer: InputBuffer, sink: Sink | None) -> None:
         """Put a speaker on stage (replacing a previous session of theirs)."""
         self._speakers[speaker_id] = _Speaker(buffer, sink, OpusDecoder(), VoiceGate())

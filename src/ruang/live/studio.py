@@ -30,7 +30,9 @@ from ruang.errors import (
 from ruang.guard.creation import creation_gate
 from ruang.hls.store import SpaceMediaStore
 from ruang.live.capacity import Costs, Load, room_for_space, room_for_speaker
+from ruang.live.eventfeed import BATCH_S, EventFeed
 from ruang.live.events import EventLog
+from ruang.live.moderation import Moderation
 from ruang.live.pipeline import SpacePipeline
 from ruang.live.reaper import EndLimits, Reaper
 from ruang.media.buffer import InputBuffer
@@ -67,6 +69,15 @@ class Studio:
         self.sessions: dict[str, PeerSession] = {}
         self.audience = AudienceBook()
         self.events = EventLog()  # what pages hear of each space (issue #9)
+        self.feed = EventFeed(
+            self.events,
+            config.spaces_dir,
+            lambda: self.pipelines,
+            self._speaking,
+            self.audience.current,
+        )
+        self._feeding: asyncio.Task[None] | None = None
+        self.moderation = Moderation(self)  # roles, requests to speak (issue #9)
         self.worker_load: dict[str, dict[str, Any]] = {}  # delivery workers' shedding reports
         self._loopback_only = is_loopback_only(config.ice_addresses)
         self._lock = asyncio.Lock()
@@ -98,8 +109,24 @@ class Studio:
             await self._start_pipeline(space.id, live=False)
         self._claims = asyncio.create_task(self._renew_claims())
         self._reaping = asyncio.create_task(self.reaper.run())
+        self._feeding = asyncio.create_task(self._feed_events())
         if self._shared_audience is not None:
             self._figures = asyncio.create_task(self._read_shared_audience())
+
+    def _speaking(self, space_id: str) -> list[str]:
+        pipeline = self.pipelines.get(space_id)
+        return pipeline.stage.speaking() if pipeline is not None else []
+
+    async def _feed_events(self) -> None:
+        """Batch the spaces' events into their event files (live/eventfeed.py)."""
+        while True:
+            await asyncio.sleep(BATCH_S)
+            try:
+                files = self.feed.step(time.time())
+                if files:  # small files, but the mixers' loop never waits for the disk
+                    await asyncio.to_thread(self.feed.write, files)
+            except Exception:  # the stream must not stop for one bad batch
+                log.exception("could not write the spaces' events")
 
     async def _read_shared_audience(self) -> None:
         """The figures of every node's listeners for the spaces that run here."""
@@ -146,7 +173,7 @@ class Studio:
 
     async def stop(self) -> None:
         """Hang up every session and stop every clock; live spaces stay live for a restart."""
-        for task in (self._claims, self._figures, self._reaping):
+        for task in (self._claims, self._figures, self._reaping, self._feeding):
             if task is not None:
                 task.cancel()
         if self._reaping is not None:  # unwound before the pipelines stop under it
@@ -224,13 +251,14 @@ class Studio:
         key: str | None = None,
         address: str = "",
         tags: tuple[str, ...] = (),
+        listed: bool = True,
     ) -> tuple[Space, str]:
         """A new space created from `address` with create key `key`, if the creation caps
         allow it (429/503, raised before anything starts) and this process has room for one
         more full stage (503); live at once unless scheduled. Returns it and the host token."""
         self._refuse_if_full()
         space, _host, token = await self.off_loop(
-            self._admit_and_create, title, starts_at, key, address, tags
+            self._admit_and_create, title, starts_at, key, address, tags, listed
         )
         # a scheduled space is on air with silence already, so players and caches warm up
         await self._start_pipeline(space.id, live=space.state is State.LIVE)
@@ -245,11 +273,12 @@ class Studio:
         key: str | None,
         address: str,
         tags: tuple[str, ...],
+        listed: bool,
     ) -> tuple[Space, Speaker, str]:
         """The caps' check and the insert as one call on the store thread, so no other
         creation of this process comes between them."""
         network = self.creation.admit(key, address)
-        return self.db.create_space(title, starts_at, address, network, tags)
+        return self.db.create_space(title, starts_at, address, network, tags, listed)
 
     async def start_space(self, space_id: str) -> Space:
         """Scheduled → live (a live space stays live; an ended one is a 409)."""
@@ -276,6 +305,7 @@ class Studio:
             if pipeline is not None:
                 await pipeline.stop(end=True)
             space = await self.off_loop(self.db.set_state, space_id, State.ENDED, utcnow())
+            self.moderation.forget(space_id)
             log.info("space %s ended", space_id)
             self.events.publish(space_id, "state", {"state": space.state.value})
             await self._share_load()
@@ -291,6 +321,8 @@ class Studio:
             return
         self.pipelines[space_id] = pipeline
         pipeline.start()
+        # the first event of the space's stream in this process (also after a restart)
+        self.events.publish(space_id, "state", {"state": "live" if live else "scheduled"})
 
     # -- stage -------------------------------------------------------------------------------
     async def invite(self, space_id: str, name: str) -> tuple[Speaker, str]:
@@ -331,15 +363,24 @@ class Studio:
             await session.close()
 
     # -- WHIP --------------------------------------------------------------------------------
-    async def publish(self, space_id: str, token: str | None, offer: str) -> PeerSession:
-        """Accept a WHIP offer from a stage member; a second offer with the same token replaces
-        the first session (a speaker who reloads the page)."""
+    async def publish(
+        self, space_id: str, token: str | None, offer: str, take_over: bool = False
+    ) -> PeerSession:
+        """Accept a WHIP offer from a stage member. While they are on stage from another tab
+        or device, a second offer is refused (409 `on_stage_elsewhere`, the first session
+        untouched) unless it asks to `take_over`: then it replaces the first once it is good."""
         speaker = await self.member(space_id, token)
         space = await self.space(space_id)
         if space.state is not State.LIVE:
             raise conflict(f"space_{space.state.value}", f"This space is {space.state.value}.")
         others = [s for s in self.sessions.values() if s.space_id == space_id]
         replaced = [s for s in others if s.speaker_id == speaker.id]
+        if replaced and not take_over:
+            raise conflict(
+                "on_stage_elsewhere",
+                "You are on stage in another tab or device. Close it, or take over here "
+                "(that one will be disconnected).",
+            )
         if len(others) - len(replaced) >= self.config.max_on_stage:
             raise conflict("stage_full", f"{len(others)} people are already on stage.")
         if not replaced and not room_for_speaker(self.costs, self.load()):
@@ -375,12 +416,12 @@ class Studio:
         return session
 
     async def unpublish(self, space_id: str, session_id: str, token: str | None) -> None:
-        """WHIP DELETE: the session's owner (or the host) hangs up."""
+        """WHIP DELETE: the session's owner (or the host, a co-host) hangs up."""
         caller = await self.member(space_id, token)
         session = self.sessions.get(session_id)
         if session is None or session.space_id != space_id:
             raise not_found(f"Session {session_id!r}")
-        if caller.id != session.speaker_id and caller.role is not Role.HOST:
+        if caller.id != session.speaker_id and caller.role not in (Role.HOST, Role.COHOST):
             raise forbidden("This session belongs to someone else.")
         await session.close()
 

@@ -26,9 +26,10 @@ class State(enum.StrEnum):
 
 
 class Role(enum.StrEnum):
-    """The host runs the space; speakers are invited by the host."""
+    """The host runs the space, with up to two co-hosts; speakers are invited or approved."""
 
     HOST = "host"
+    COHOST = "cohost"
     SPEAKER = "speaker"
 
 
@@ -79,6 +80,7 @@ class Space:
     ended_at: datetime | None = None
     media: int = 0  # the node's media process running its pipeline (and WHIP, control)
     tags: tuple[str, ...] = ()  # topic tags, as given at creation
+    listed: bool = True  # public; False = unlisted (left out of any listing or feed)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +94,7 @@ class Speaker:
     muted: bool = False
     removed: bool = False
     on_stage: bool = False
+    identity: str = ""  # the session of a listener approved to speak ("" if invited by token)
 
 
 def clean_title(raw: object) -> str:
@@ -148,3 +151,12 @@ def parse_starts_at(raw: object) -> datetime | None:
     except ValueError:
         raise ValueError(f"starts_at {raw!r} is not an ISO 8601 date-time") from None
     return t if t.tzinfo else t.replace(tzinfo=UTC)
+
+
+def parse_visibility(raw: object) -> bool:
+    """True for a public space (the default), False for an unlisted one; ValueError else."""
+    if raw is None or raw == "public":
+        return True
+    if raw == "unlisted":
+        return False
+    raise ValueError(f"visibility must be public or unlisted, not {raw!r}")

@@ -42,9 +42,10 @@ class Store(Protocol):
         address: str = "",
         network: str = "",
         tags: tuple[str, ...] = (),
+        listed: bool = True,
     ) -> tuple[Space, Speaker, str]:
         """A new space created from `address` (in `network`), with topic `tags`, live at once
-        unless scheduled, and its host; returns the host's token."""
+        unless scheduled, public unless not `listed`, and its host; returns the host's token."""
         ...
 
     def creation_counts(self, address: str, network: str, since: datetime) -> CreationCounts:
@@ -70,7 +71,12 @@ class Store(Protocol):
         """Run the space on another media process of its node from its next start."""
         ...
 
-    def add_speaker(self, space_id: str, name: str, role: Role) -> tuple[Speaker, str]: ...
+    def add_speaker(
+        self, space_id: str, name: str, role: Role, identity: str = ""
+    ) -> tuple[Speaker, str]:
+        """A new stage member and their token; `identity`: the session of an approved
+        listener."""
+        ...
 
     def speaker_by_token(self, space_id: str, token: str) -> Speaker | None: ...
 
@@ -88,7 +94,15 @@ class Store(Protocol):
         muted: bool | None = None,
         removed: bool | None = None,
         on_stage: bool | None = None,
+        role: Role | None = None,
+        name: str | None = None,
     ) -> None: ...
+
+    def block(self, space_id: str, identity: str) -> None:
+        """Refuse this session identity in this space from now on (joins, requests)."""
+        ...
+
+    def is_blocked(self, space_id: str, identity: str) -> bool: ...
 
     def clear_on_stage(self) -> None:
         """Nobody is on stage in this media process's spaces (it just started)."""

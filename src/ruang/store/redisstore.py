@@ -3,7 +3,8 @@
 Keys (prefix `ruang:`): `space:{id}` a hash per space (with `node`, the node that created it
 and runs its pipeline); `state:{state}` a set of space ids per state; `speaker:{space}:{id}` a
 hash per stage member; `speakers:{space}` the list of member ids in invitation order;
-`token:{space}:{sha256}` the member id holding a token; `owner:{id}` the node running the
+`token:{space}:{sha256}` the member id holding a token; `blocks:{space}` the set of blocked
+session identities; `owner:{id}` the node running the
 space's pipeline, set with a TTL that the owner's media process renews. For the creation caps:
 `open:addr:{address}`, `open:net:{network}` and `open:node:{node}` the sets of open (live or
 scheduled) spaces by creator address, network and node; `created:net:{network}` and
@@ -49,6 +50,7 @@ def _space(h: dict[str, str]) -> Space:
         ended_at=_t(h.get("ended_at")),
         media=int(h.get("media") or 0),
         tags=tuple(json.loads(h.get("tags") or "[]")),
+        listed=h.get("listed", "1") == "1",
     )
 
 
@@ -61,6 +63,7 @@ def _speaker(h: dict[str, str]) -> Speaker:
         muted=h.get("muted") == "1",
         removed=h.get("removed") == "1",
         on_stage=h.get("on_stage") == "1",
+        identity=h.get("identity", ""),
     )
 
 
@@ -86,15 +89,19 @@ class RedisSpaceStore:
         address: str = "",
         network: str = "",
         tags: tuple[str, ...] = (),
+        listed: bool = True,
     ) -> tuple[Space, Speaker, str]:
-        """A new space run by this node (live at once unless starts_at is given), created from
-        `address` (in `network`), and its host."""
+        """A new space run by this node (live at once unless starts_at is given, public
+        unless not `listed`), created from `address` (in `network`), and its host."""
         now = utcnow()
         state = State.SCHEDULED if starts_at is not None else State.LIVE
         media = self.media or 0
         started = None if starts_at else now
-        space = Space(new_id(), title, state, now, starts_at, started, media=media, tags=tags)
+        space = Space(
+            new_id(), title, state, now, starts_at, started, media=media, tags=tags, listed=listed
+        )
         fields: dict[str, Any] = {
+            "listed": "1" if listed else "0",
             "id": space.id,
             "title": title,
             "state": state.value,
@@ -191,10 +198,13 @@ class RedisSpaceStore:
         assert space is not None
         return space
 
-    def add_speaker(self, space_id: str, name: str, role: Role) -> tuple[Speaker, str]:
-        """A new stage member with a fresh secret token (only its hash is kept)."""
+    def add_speaker(
+        self, space_id: str, name: str, role: Role, identity: str = ""
+    ) -> tuple[Speaker, str]:
+        """A new stage member with a fresh secret token (only its hash is kept); `identity`
+        is the session of a listener approved to speak."""
         token = new_token()
-        speaker = Speaker(new_id(), space_id, name, role)
+        speaker = Speaker(new_id(), space_id, name, role, identity=identity)
         pipe = self.r.pipeline()
         pipe.hset(
             P + f"speaker:{space_id}:{speaker.id}",
@@ -206,6 +216,7 @@ class RedisSpaceStore:
                 "muted": "0",
                 "removed": "0",
                 "on_stage": "0",
+                "identity": identity,
                 "created_at": utcnow().isoformat(),
             },
         )
@@ -248,16 +259,30 @@ class RedisSpaceStore:
         muted: bool | None = None,
         removed: bool | None = None,
         on_stage: bool | None = None,
+        role: Role | None = None,
+        name: str | None = None,
     ) -> None:
-        """Set any of the flags of a stage member."""
+        """Set any of the flags, the role or the name of a stage member."""
         fields = {
             k: "1" if v else "0"
             for k, v in (("muted", muted), ("removed", removed), ("on_stage", on_stage))
             if v is not None
         }
+        if role is not None:
+            fields["role"] = role.value
+        if name is not None:
+            fields["name"] = name
         key = P + f"speaker:{space_id}:{speaker_id}"
         if fields and self.r.exists(key):
             self.r.hset(key, mapping=fields)
+
+    def block(self, space_id: str, identity: str) -> None:
+        """Refuse this session in this space from now on."""
+        self.r.sadd(P + f"blocks:{space_id}", identity)
+
+    def is_blocked(self, space_id: str, identity: str) -> bool:
+        """Whether this session was blocked in this space."""
+        return bool(self.r.sismember(P + f"blocks:{space_id}", identity))
 
     def clear_on_stage(self) -> None:
         """After this node restarts, nobody is connected to its spaces until they publish."""

@@ -35,6 +35,9 @@ CREATE TABLE IF NOT EXISTS speakers (
   removed INTEGER NOT NULL DEFAULT 0, on_stage INTEGER NOT NULL DEFAULT 0, created_at TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS speakers_space ON speakers(space_id);
+CREATE TABLE IF NOT EXISTS blocks (
+  space_id TEXT NOT NULL, identity TEXT NOT NULL, PRIMARY KEY (space_id, identity)
+);
 """
 # Columns added since the first schema, with their definitions: added to older databases.
 _ADDED_COLUMNS = {
@@ -43,6 +46,10 @@ _ADDED_COLUMNS = {
         "creator_address": "TEXT NOT NULL DEFAULT ''",
         "creator_network": "TEXT NOT NULL DEFAULT ''",
         "tags": "TEXT NOT NULL DEFAULT '[]'",  # a JSON list of strings, from issue #9
+        "listed": "INTEGER NOT NULL DEFAULT 1",  # issue #9: public or unlisted
+    },
+    "speakers": {
+        "identity": "TEXT NOT NULL DEFAULT ''",  # issue #9: an approved listener's session
     },
 }
 # Indexes over the added columns' queries (created once the columns exist): the creation caps
@@ -73,6 +80,7 @@ def _space(row: sqlite3.Row) -> Space:
         ended_at=_t(row["ended_at"]),
         media=int(row["media"]),
         tags=tuple(json.loads(row["tags"])),
+        listed=bool(row["listed"]),
     )
 
 
@@ -85,6 +93,7 @@ def _speaker(row: sqlite3.Row) -> Speaker:
         muted=bool(row["muted"]),
         removed=bool(row["removed"]),
         on_stage=bool(row["on_stage"]),
+        identity=row["identity"],
     )
 
 
@@ -126,18 +135,21 @@ class SpaceStore:
         address: str = "",
         network: str = "",
         tags: tuple[str, ...] = (),
+        listed: bool = True,
     ) -> tuple[Space, Speaker, str]:
-        """A new space (live at once unless starts_at is given) created from `address` (in
-        `network`), and its host; returns the token."""
+        """A new space (live at once unless starts_at is given, public unless not `listed`)
+        created from `address` (in `network`), and its host; returns the token."""
         now = utcnow()
         state = State.SCHEDULED if starts_at is not None else State.LIVE
         media = self.media or 0
         started = None if starts_at else now
-        space = Space(new_id(), title, state, now, starts_at, started, media=media, tags=tags)
+        space = Space(
+            new_id(), title, state, now, starts_at, started, media=media, tags=tags, listed=listed
+        )
         with self._db:
             self._db.execute(
                 "INSERT INTO spaces (id, title, state, created_at, starts_at, started_at, media,"
-                " creator_address, creator_network, tags) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                " creator_address, creator_network, tags, listed) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     space.id,
                     title,
@@ -149,6 +161,7 @@ class SpaceStore:
                     address,
                     network,
                     json.dumps(list(tags)),
+                    int(listed),
                 ),
             )
         host, token = self.add_speaker(space.id, "Host", Role.HOST)
@@ -216,15 +229,26 @@ class SpaceStore:
         assert space is not None
         return space
 
-    def add_speaker(self, space_id: str, name: str, role: Role) -> tuple[Speaker, str]:
-        """A new stage member with a fresh secret token (only its hash is kept)."""
+    def add_speaker(
+        self, space_id: str, name: str, role: Role, identity: str = ""
+    ) -> tuple[Speaker, str]:
+        """A new stage member with a fresh secret token (only its hash is kept); `identity`
+        is the session of a listener approved to speak."""
         token = new_token()
-        speaker = Speaker(new_id(), space_id, name, role)
+        speaker = Speaker(new_id(), space_id, name, role, identity=identity)
         with self._db:
             self._db.execute(
-                "INSERT INTO speakers (id, space_id, name, role, token_hash, created_at)"
-                " VALUES (?,?,?,?,?,?)",
-                (speaker.id, space_id, name, role.value, hash_token(token), utcnow().isoformat()),
+                "INSERT INTO speakers (id, space_id, name, role, token_hash, created_at,"
+                " identity) VALUES (?,?,?,?,?,?,?)",
+                (
+                    speaker.id,
+                    space_id,
+                    name,
+                    role.value,
+                    hash_token(token),
+                    utcnow().isoformat(),
+                    identity,
+                ),
             )
         return speaker, token
 
@@ -267,15 +291,40 @@ class SpaceStore:
         muted: bool | None = None,
         removed: bool | None = None,
         on_stage: bool | None = None,
+        role: Role | None = None,
+        name: str | None = None,
     ) -> None:
-        """Set any of the flags of a stage member."""
-        for column, value in (("muted", muted), ("removed", removed), ("on_stage", on_stage)):
-            if value is not None:
-                with self._db:
-                    self._db.execute(
-                        f"UPDATE speakers SET {column}=? WHERE space_id=? AND id=?",
-                        (int(value), space_id, speaker_id),
-                    )
+        """Set any of the flags, the role or the name of a stage member."""
+        changes: list[tuple[str, object]] = [
+            (column, int(value))
+            for column, value in (("muted", muted), ("removed", removed), ("on_stage", on_stage))
+            if value is not None
+        ]
+        if role is not None:
+            changes.append(("role", role.value))
+        if name is not None:
+            changes.append(("name", name))
+        with self._db:
+            for column, value in changes:
+                self._db.execute(
+                    f"UPDATE speakers SET {column}=? WHERE space_id=? AND id=?",
+                    (value, space_id, speaker_id),
+                )
+
+    def block(self, space_id: str, identity: str) -> None:
+        """Refuse this session in this space from now on."""
+        with self._db:
+            self._db.execute(
+                "INSERT OR IGNORE INTO blocks (space_id, identity) VALUES (?,?)",
+                (space_id, identity),
+            )
+
+    def is_blocked(self, space_id: str, identity: str) -> bool:
+        """Whether this session was blocked in this space."""
+        row = self._db.execute(
+            "SELECT 1 FROM blocks WHERE space_id=? AND identity=?", (space_id, identity)
+        ).fetchone()
+        return row is not None
 
     def clear_on_stage(self) -> None:
         """After a restart nobody is connected until they publish again (to this media

@@ -32,6 +32,7 @@ class Preflight:
     HEADERS = [
         (b"access-control-allow-origin", b"*"),
         (b"access-control-allow-methods", b"GET, POST, DELETE, PATCH, OPTIONS"),
+        # never Allow-Credentials: another origin can never send the session cookie
         (b"access-control-allow-headers", b"Authorization, Content-Type"),
         (b"access-control-max-age", b"600"),
         (b"content-length", b"0"),
@@ -163,7 +164,7 @@ def space_view(
     config: Config, db: Store, space: Space, viewer: Speaker | None = None
 ) -> dict[str, Any]:
     """A space as JSON: public fields, who is on stage; plus `you` (and for the host, every
-    invited speaker) when a stage member asks."""
+    invited speaker) when a stage member asks — the host or a co-host."""
     members = db.speakers(space.id)
     view: dict[str, Any] = {
         "id": space.id,
@@ -174,6 +175,7 @@ def space_view(
         "started_at": iso(space.started_at),
         "ended_at": iso(space.ended_at),
         "tags": list(space.tags),
+        "visibility": "public" if space.listed else "unlisted",
         **space_urls(config, space.id),
         "stage": [
             {"id": m.id, "name": m.name, "role": m.role.value, "muted": m.muted}
@@ -183,6 +185,6 @@ def space_view(
     }
     if viewer is not None:
         view["you"] = member_view(viewer)
-        if viewer.role is Role.HOST:
+        if viewer.role in (Role.HOST, Role.COHOST):
             view["speakers"] = [member_view(m) for m in members]
     return view

@@ -21,28 +21,30 @@ from ruang.delivery.guard import summarize
 from ruang.errors import ApiError, bad_request
 from ruang.forensics import build_report, render_html
 from ruang.forensics.report import load as load_evidence
+from ruang.guard.sessions import SessionSigner
+from ruang.guard.tickets import load_or_create_key
 from ruang.live.studio import Studio
 from ruang.rtc.whip import SDP_MAX_BYTES
 from ruang.spaces.model import (
     Role,
-    clean_name,
     clean_tags,
     clean_title,
     iso,
     parse_starts_at,
+    parse_visibility,
     utc,
 )
+from ruang.spaces.permissions import Action
 from ruang.web.common import (
     CORS,
     EXCEPTION_HANDLERS,
     NO_STORE,
     bearer,
-    member_view,
     read_body,
     read_json,
-    space_urls,
     space_view,
 )
+from ruang.web.stage import session_of, stage_routes
 
 
 def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -62,6 +64,8 @@ def build_control_app(studio: Studio) -> Starlette:
     config = studio.config
     db = studio.db
     limit = config.max_body_bytes
+    key = load_or_create_key(config.ticket_key_path, config.ticket_key)
+    sessions = SessionSigner(key, secure=config.base_url.startswith("https://"))
 
     async def create_space(request: Request) -> Response:
         data = await read_json(request, limit)
@@ -69,10 +73,11 @@ def build_control_app(studio: Studio) -> Starlette:
             title = clean_title(data.get("title"))
             starts_at = parse_starts_at(data.get("starts_at"))
             tags = clean_tags(data.get("tags"))
+            listed = parse_visibility(data.get("visibility"))
         except ValueError as exc:
             raise ApiError(422, "invalid_field", str(exc)) from None
         key, source = bearer(request), _source(request)
-        space, token = await studio.create_space(title, starts_at, key, source, tags)
+        space, token = await studio.create_space(title, starts_at, key, source, tags, listed)
         view = await studio.off_loop(space_view, config, db, space)
         view["host_token"] = token
         view["host_url"] = f"{config.base_url}/s/{space.id}/host#token={token}"
@@ -93,7 +98,9 @@ def build_control_app(studio: Studio) -> Starlette:
 
     async def start_space(request: Request) -> Response:
         space_id = request.path_params["space_id"]
-        await studio.host(space_id, bearer(request))
+        await studio.moderation.allowed(
+            space_id, bearer(request), Action.START, session_of(sessions, request)
+        )
         return _json(
             await studio.off_loop(space_view, config, db, await studio.start_space(space_id))
         )
@@ -125,42 +132,12 @@ def build_control_app(studio: Studio) -> Starlette:
 
     async def end_space(request: Request) -> Response:
         space_id = request.path_params["space_id"]
-        await studio.host(space_id, bearer(request))
+        await studio.moderation.allowed(
+            space_id, bearer(request), Action.END, session_of(sessions, request)
+        )
         return _json(
             await studio.off_loop(space_view, config, db, await studio.end_space(space_id))
         )
-
-    async def invite(request: Request) -> Response:
-        space_id = request.path_params["space_id"]
-        await studio.host(space_id, bearer(request))
-        data = await read_json(request, limit)
-        try:
-            name = clean_name(data.get("name"), "Speaker")
-        except ValueError as exc:
-            raise ApiError(422, "invalid_field", str(exc)) from None
-        speaker, token = await studio.invite(space_id, name)
-        body = {
-            **member_view(speaker),
-            "token": token,
-            "whip_url": space_urls(config, space_id)["whip_url"],
-            "invite_url": f"{config.base_url}/s/{space_id}/speak#token={token}",
-        }
-        return _json(body, 201)
-
-    async def mute(request: Request) -> Response:
-        space_id, speaker_id = request.path_params["space_id"], request.path_params["speaker_id"]
-        await studio.host(space_id, bearer(request))
-        data = await read_json(request, limit)
-        muted = data.get("muted", True)
-        if not isinstance(muted, bool):
-            raise ApiError(422, "invalid_field", "muted must be true or false.")
-        return _json(member_view(await studio.set_muted(space_id, speaker_id, muted)))
-
-    async def remove(request: Request) -> Response:
-        space_id, speaker_id = request.path_params["space_id"], request.path_params["speaker_id"]
-        await studio.host(space_id, bearer(request))
-        await studio.remove(space_id, speaker_id)
-        return _json({"removed": True, "id": speaker_id})
 
     async def whip_publish(request: Request) -> Response:
         space_id = request.path_params["space_id"]
@@ -177,7 +154,8 @@ def build_control_app(studio: Studio) -> Starlette:
             offer = body.decode("utf-8")
         except UnicodeDecodeError:
             raise bad_request("malformed_sdp", "The SDP offer is not UTF-8 text.") from None
-        session = await studio.publish(space_id, bearer(request), offer)
+        take_over = request.query_params.get("take_over") in ("1", "true")
+        session = await studio.publish(space_id, bearer(request), offer, take_over)
         location = f"/whip/{space_id}/sessions/{session.id}"
         return Response(
             session.answer,
@@ -204,6 +182,17 @@ def build_control_app(studio: Studio) -> Starlette:
             studio.worker_load[worker] = load
         return Response(status_code=204)
 
+    async def reactions_report(request: Request) -> Response:
+        # Only delivery workers reach this: their last second's reactions, per space and kind.
+        data = await read_json(request, 1024 * 1024)
+        spaces = data.get("spaces")
+        if not isinstance(spaces, dict):
+            raise ApiError(422, "invalid_field", "spaces must be an object.")
+        for space_id, counts in spaces.items():
+            if space_id in studio.pipelines and isinstance(counts, dict):
+                studio.feed.reactions.add(space_id, counts)
+        return Response(status_code=204)
+
     async def load(request: Request) -> Response:
         # Only delivery workers reach this: where to place a new space.
         return _json(studio.statistics())
@@ -228,11 +217,10 @@ def build_control_app(studio: Studio) -> Starlette:
             Route(s + "/start", start_space, methods=["POST"]),
             Route(s + "/end", end_space, methods=["POST"]),
             Route(s + "/report", incident_report, methods=["GET"]),
-            Route(s + "/speakers", invite, methods=["POST"]),
-            Route(s + "/speakers/{speaker_id}/mute", mute, methods=["POST"]),
-            Route(s + "/speakers/{speaker_id}", remove, methods=["DELETE"]),
+            *stage_routes(studio, sessions),
             Route("/internal/audience", audience_report, methods=["POST"]),
             Route("/internal/load", load, methods=["GET"]),
+            Route("/internal/reactions", reactions_report, methods=["POST"]),
             Route("/whip/{space_id}", whip_publish, methods=["POST"]),
             Route("/whip/{space_id}/sessions/{session_id}", whip_delete, methods=["DELETE"]),
             Route("/whip/{space_id}/sessions/{session_id}", whip_patch, methods=["PATCH"]),

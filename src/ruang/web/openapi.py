@@ -49,7 +49,10 @@ OPENAPI: dict[str, Any] = {
         "description": "Live audio spaces: WHIP in, LL-HLS out, replay after.",
     },
     "components": {
-        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        "securitySchemes": {
+            "bearer": {"type": "http", "scheme": "bearer"},
+            "session": {"type": "apiKey", "in": "cookie", "name": "ruang_session"},
+        },
         "schemas": {
             "Error": {
                 "type": "object",
@@ -91,6 +94,7 @@ OPENAPI: dict[str, Any] = {
                                 "maxItems": 5,
                                 "items": {"type": "string", "maxLength": 24},
                             },
+                            "visibility": {"enum": ["public", "unlisted"], "default": "public"},
                         }
                     ),
                 ),
@@ -125,32 +129,57 @@ OPENAPI: dict[str, Any] = {
                 auth=True,
             )
         },
-        "/api/spaces/{space_id}/speakers": {
-            "post": _op(
-                "Invite a speaker: a personal token and WHIP URL",
+        "/api/spaces/{space_id}/events": {
+            "get": _op(
+                "The space's live events as Server-Sent Events (text/event-stream)",
                 {
-                    "201": "token, whip_url, invite_url",
-                    "401": "No token",
-                    "403": "Not the host",
-                    "409": "Stage full (13 including the host)",
+                    "200": "A short answer: `retry: 300`, then one `id:` + `data:` frame per "
+                    "event after the client's last id (the Last-Event-ID header, or ?after=), "
+                    "held up to 8 s until the next batch when there is none (then the client's "
+                    "id is restated); the connection is then free, and EventSource reconnects. "
+                    "Each data is JSON with `type` and `at` (unix s): state {state}, stage "
+                    "{speaker, on_stage} or {speaker, muted}, speaking {speakers: [ids heard "
+                    "now]}, listeners {count}, reaction {counts: {kind: n}, total} once a "
+                    "second, request / hand (from the roles API), caption (reserved). "
+                    "Cache-Control public, max-age=6 (max-age=1 when empty): the same bytes for "
+                    "everyone with the same last id",
+                    "404": "Unknown space",
+                    "503": "Shed under overload: an EventSource gives up, so the page retries",
+                },
+                params=[
+                    _SPACE_ID,
+                    {
+                        "name": "after",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "integer"},
+                        "description": "The last event id seen (when Last-Event-ID cannot be set)",
+                    },
+                    {
+                        "name": "Last-Event-ID",
+                        "in": "header",
+                        "required": False,
+                        "schema": {"type": "string"},
+                    },
+                ],
+            )
+        },
+        "/api/spaces/{space_id}/reactions": {
+            "post": _op(
+                "React (listeners): counted per second into one `reaction` event",
+                {
+                    "202": "Counted",
+                    "400": "Not JSON",
+                    "401": "No valid listener ticket (the bearer token is the ticket from join)",
+                    "404": "Unknown space",
+                    "422": "kind is not one of 👏 ❤️ 😂 🔥 🙌 😮",
+                    "429": "Over this person's pace (5 at once, then one per 0.5 s) or this "
+                    "source's budget",
                 },
                 auth=True,
-                body=_json_body({"name": {"type": "string"}}),
-            )
-        },
-        "/api/spaces/{space_id}/speakers/{speaker_id}/mute": {
-            "post": _op(
-                "Mute or unmute someone on stage (enforced by the server's mixer)",
-                {"200": "The speaker", "404": "Unknown speaker"},
-                auth=True,
-                body=_json_body({"muted": {"type": "boolean"}}),
-            )
-        },
-        "/api/spaces/{space_id}/speakers/{speaker_id}": {
-            "delete": _op(
-                "Remove a speaker: their session ends and their token stops working",
-                {"200": "Removed", "404": "Unknown speaker"},
-                auth=True,
+                body=_json_body(
+                    {"kind": {"type": "string", "enum": ["👏", "❤️", "😂", "🔥", "🙌", "😮"]}}
+                ),
             )
         },
         "/api/spaces/{space_id}/calendar.ics": {
@@ -172,6 +201,7 @@ OPENAPI: dict[str, Any] = {
                     "renew_after_s; post {ticket} again to renew without queueing",
                     "202": "Waiting room: position, estimated_wait_s, queue (post {queue} "
                     "again after Retry-After seconds)",
+                    "403": "blocked: the session cookie sent is blocked in this space",
                     "404": "Unknown space",
                     "428": "Proof-of-work required (under pressure) or failed: solve pow "
                     "{challenge, difficulty} — a nonce such that SHA-256(challenge + ':' + nonce) "
@@ -211,7 +241,10 @@ OPENAPI: dict[str, Any] = {
                     "201": "SDP answer, Location of the session",
                     "400": "Malformed SDP or no audio",
                     "401": "No or wrong token",
-                    "409": "Stage full or space not live",
+                    "403": "Removed from the stage",
+                    "409": "Stage full or space not live; on_stage_elsewhere: this person is "
+                    "on stage from another tab or device (that session is untouched) — offer "
+                    "again with ?take_over=1 to replace it",
                     "415": "Not application/sdp",
                     "503": "media_full: no room for another person on this server, or "
                     "media_unavailable: its media process is restarting (Retry-After)",
@@ -245,3 +278,177 @@ OPENAPI: dict[str, Any] = {
         "/metrics": {"get": _op("Prometheus metrics", {"200": "Text format"}, params=[])},
     },
 }
+
+_SPEAKER_ID = {"name": "speaker_id", "in": "path", "required": True, "schema": {"type": "string"}}
+_REQUEST_ID = {"name": "request_id", "in": "path", "required": True, "schema": {"type": "string"}}
+_SESSION: list[dict[str, list[str]]] = [{"session": []}]
+_CSRF = (
+    "Cookie-authenticated: the body must be application/json and Origin/Sec-Fetch-Site, when "
+    "sent, this server's own (415 json_required, 403 cross_site otherwise)."
+)
+# Refusals of the permission table (ruang.spaces.permissions), the same for every stage call.
+_STAGE = {
+    "401": "No stage token (or a bad one)",
+    "403": "Not allowed for your role (see the README's permission table); removed",
+    "404": "Unknown space, speaker or request",
+}
+
+
+def _stage_paths() -> dict[str, Any]:
+    """Sessions, requests to speak and moderation (issue #9)."""
+    s = "/api/spaces/{space_id}"
+    who = [_SPACE_ID, _SPEAKER_ID]
+    paths: dict[str, Any] = {
+        "/api/session": {
+            "post": {
+                **_op(
+                    "Choose a display name: sets the signed session cookie ruang_session "
+                    "(HttpOnly, SameSite=Lax, Secure behind https; 30 days). No account. "
+                    "Renaming keeps the identity. " + _CSRF,
+                    {
+                        "201": "{name}",
+                        "403": "cross_site",
+                        "415": "json_required",
+                        "422": "Bad name",
+                    },
+                    params=[],
+                    body=_json_body({"name": {"type": "string", "maxLength": 60}}),
+                ),
+            },
+            "get": _op("Your session's name", {"200": "{name}", "404": "no_session"}, params=[]),
+            "delete": _op("Forget the session (clears the cookie)", {"204": "Done"}, params=[]),
+        },
+        s + "/me": {
+            "get": _op(
+                "Your standing in the space (bearer token or session cookie): role (host, "
+                "cohost, speaker, listener, anonymous), you (your seat), blocked, request "
+                "(your request to speak) and, once approved, token and whip_url: your own "
+                "stage credentials, handed to your session only",
+                {"200": "{role, name, you?, blocked?, request?, token?, whip_url?}"},
+            ),
+            "patch": _op(
+                "Name yourself (any stage member, the host too)",
+                {"200": "Your seat", **_STAGE, "422": "Bad name"},
+                auth=True,
+                body=_json_body({"name": {"type": "string"}}),
+            ),
+        },
+        s + "/requests": {
+            "post": {
+                **_op(
+                    "Ask to speak (a listener's session). Asking again while pending answers "
+                    "the same request (200). " + _CSRF,
+                    {
+                        "201": "{id, name, state: pending, asked_at}",
+                        "200": "Your pending request",
+                        "401": "session_required: choose a display name first",
+                        "403": "blocked or removed in this space; cross_site",
+                        "409": "already_on_stage; space_ended",
+                        "415": "json_required",
+                        "429": "too_many_requests: 3 asks per person per hour, 50 pending per "
+                        "space (Retry-After)",
+                    },
+                ),
+                "security": _SESSION,
+            },
+            "get": _op(
+                "The pending requests (host and co-hosts)",
+                {"200": "{requests: [{id, name, state, asked_at}]}", **_STAGE},
+                auth=True,
+            ),
+        },
+        s + "/requests/mine": {
+            "delete": {
+                **_op("Take back your pending request. " + _CSRF, {"204": "Done", "404": "None"}),
+                "security": _SESSION,
+            }
+        },
+        s + "/requests/{request_id}/approve": {
+            "post": _op(
+                "Bring the asker up (host, co-hosts): they get a speaker seat and token, "
+                "delivered to their session by GET …/me",
+                {"200": "{id, state: approved, speaker}", **_STAGE, "409": "stage_full"},
+                auth=True,
+                params=[_SPACE_ID, _REQUEST_ID],
+            )
+        },
+        s + "/requests/{request_id}/deny": {
+            "post": _op(
+                "Turn a request down (host, co-hosts)",
+                {"200": "{id, state: denied}", **_STAGE},
+                auth=True,
+                params=[_SPACE_ID, _REQUEST_ID],
+            )
+        },
+        s + "/speakers": {
+            "post": _op(
+                "Invite a speaker (host, co-hosts): a personal token and WHIP URL",
+                {"201": "token, whip_url, invite_url", **_STAGE, "409": "Stage full (13)"},
+                auth=True,
+                body=_json_body({"name": {"type": "string"}}),
+            )
+        },
+        s + "/speakers/{speaker_id}/mute": {
+            "post": _op(
+                "Mute (host, co-hosts: others; anyone: themselves) or unmute (only oneself: "
+                "nobody unmutes someone else); enforced by the server's mixer",
+                {"200": "The speaker", **_STAGE},
+                auth=True,
+                params=who,
+                body=_json_body({"muted": {"type": "boolean"}}),
+            )
+        },
+        s + "/mute-all": {
+            "post": _op(
+                "Mute everyone the caller may mute (host, co-hosts)",
+                {"200": "{muted: [ids]}", **_STAGE},
+                auth=True,
+            )
+        },
+        s + "/speakers/{speaker_id}/audience": {
+            "post": _op(
+                "Move back to the audience: off stage, token revoked, may ask again",
+                {"200": "{audience: true, id}", **_STAGE, "409": "host_stays"},
+                auth=True,
+                params=who,
+            )
+        },
+        s + "/speakers/{speaker_id}": {
+            "delete": _op(
+                "Remove: off stage, token revoked, may not ask to speak again here",
+                {"200": "{removed: true, id}", **_STAGE, "409": "host_stays"},
+                auth=True,
+                params=who,
+            )
+        },
+        s + "/speakers/{speaker_id}/block": {
+            "post": _op(
+                "Block: removed, and their session gets no new ticket (join 403 blocked) and "
+                "may not ask again in this space",
+                {"200": "{blocked: true, id}", **_STAGE, "409": "host_stays"},
+                auth=True,
+                params=who,
+            )
+        },
+        s + "/speakers/{speaker_id}/role": {
+            "post": _op(
+                "Make a speaker co-host, or a co-host speaker (host only; at most 2 co-hosts)",
+                {"200": "The speaker", **_STAGE, "409": "cohosts_full; host_stays"},
+                auth=True,
+                params=who,
+                body=_json_body({"role": {"enum": ["cohost", "speaker"]}}),
+            )
+        },
+        s + "/host": {
+            "post": _op(
+                "Hand the host role to a co-host (host only); the host becomes a co-host",
+                {"200": "The new host", **_STAGE},
+                auth=True,
+                body=_json_body({"speaker": {"type": "string"}}),
+            )
+        },
+    }
+    return paths
+
+
+OPENAPI["paths"].update(_stage_paths())

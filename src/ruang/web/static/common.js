@@ -111,14 +111,19 @@
 
   // Wire a button to copy a text; the button says "Copied" for a moment.
   function wireCopy(button, getText) {
-    const label = button.textContent;
-    let timer = 0;
+    let timer = 0, label = "";
     button.addEventListener("click", async () => {
+      if (!timer) label = button.textContent;  // in the page's language of the moment
       const ok = await copyText(getText());
-      button.textContent = ok ? "Copied" : "Select and copy";
+      button.textContent = ok ? say("copied", "Copied") : say("copy_failed", "Select and copy");
       clearTimeout(timer);
-      timer = setTimeout(() => { button.textContent = label; }, 2000);
+      timer = setTimeout(() => { button.textContent = label; timer = 0; }, 2000);
     });
+  }
+
+  // A string in the page's language when it has language files, else the English given.
+  function say(key, english) {
+    return window.RuangI18n ? window.RuangI18n.t(key) : english;
   }
 
   // All <button data-copy="inputId"> in root copy that input's value.
@@ -134,10 +139,15 @@
     return d && !Number.isNaN(d.getTime()) ? d : null;
   }
 
+  // The page's language for dates (the browser's own when the page has no language files).
+  function locale() {
+    return window.RuangI18n ? window.RuangI18n.locale() : undefined;
+  }
+
   function formatDateTime(iso) {
     const d = toDate(iso);
     if (!d) return "";
-    return new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" }).format(d);
+    return new Intl.DateTimeFormat(locale(), { dateStyle: "medium", timeStyle: "short" }).format(d);
   }
 
   // "in 3 hours", "5 minutes ago"
@@ -146,7 +156,7 @@
     if (!d) return "";
     const s = (d.getTime() - Date.now()) / 1000;
     const units = [["day", 86400], ["hour", 3600], ["minute", 60], ["second", 1]];
-    const rtf = new Intl.RelativeTimeFormat(undefined, { numeric: "auto" });
+    const rtf = new Intl.RelativeTimeFormat(locale(), { numeric: "auto" });
     for (const [unit, size] of units) {
       if (Math.abs(s) >= size || unit === "second") return rtf.format(Math.round(s / size), unit);
     }

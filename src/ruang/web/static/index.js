@@ -3,6 +3,7 @@
 
 (function () {
   const { $, api, notify, wireCopyButtons, formatDateTime, relativeTime } = window.RuangUI;
+  const { t } = window.RuangI18n;
 
   const form = $("create-form");
   const titleInput = $("title");
@@ -46,30 +47,30 @@
     keyInput.removeAttribute("aria-invalid");
 
     const title = titleInput.value.trim();
-    if (!title) return fail("Please give your space a title.", titleInput);
+    if (!title) return fail(t("index.err.title"), titleInput);
     const body = { title };
     if (startsInput.value) {
       const iso = toUtcIso(startsInput.value);
-      if (!iso) return fail("That start time doesn't look like a date and time.", startsInput);
+      if (!iso) return fail(t("index.err.start"), startsInput);
       body.starts_at = iso;
     }
 
     button.disabled = true;
-    button.textContent = "Creating…";
+    button.textContent = t("index.creating");
     try {
       const key = keyInput.value.trim();
       const { data } = await api("POST", "/api/spaces", { body, token: key || undefined });
-      if (!data || !data.id) throw new Error("The server gave an unexpected answer.");
+      if (!data || !data.id) throw new Error(t("index.err.answer"));
       showResult(data);
     } catch (err) {
       if (err.code === "create_key_required" || err.code === "create_key_refused") {
         keyField.hidden = false;  // this server wants its create key: ask for it
         return fail(err.message, keyInput);
       }
-      fail(err.message || "Could not create the space.");
+      fail(err.message || t("index.err.create"));
     } finally {
       button.disabled = false;
-      button.textContent = "Create space";
+      button.textContent = t("index.create");
     }
   });
 
@@ -81,12 +82,8 @@
     const pageUrl = absolute(space.page_url || "/s/" + encodeURIComponent(space.id));
     const hostUrl = absolute(space.host_url ||
       "/s/" + encodeURIComponent(space.id) + "/host#token=" + encodeURIComponent(space.host_token || ""));
-    $("result-title").textContent = space.title || "";
-    $("result-when").textContent = space.state === "live"
-      ? "It is live now: open the studio and go on stage."
-      : space.starts_at
-        ? "Scheduled for " + formatDateTime(space.starts_at) + " (" + relativeTime(space.starts_at) + "). Start it from the studio."
-        : "Start it from the studio whenever you are ready.";
+    shown = space;
+    renderResultText();
     $("studio-link").href = hostUrl;
     $("host-url").value = hostUrl;
     $("page-url").value = pageUrl;
@@ -98,10 +95,32 @@
     result.focus();
   }
 
+  let shown = null;  // the space on show, so its sentences follow a change of language
+  function renderResultText() {
+    if (!shown) return;
+    const space = shown;
+    // the title in its own element inside the sentence (it is the user's text, never markup)
+    const [before, after] = t("index.ready", { title: "\u0000" }).split("\u0000");
+    const title = document.createElement("span");
+    title.id = "result-title";
+    title.textContent = space.title || "";
+    $("result-heading").replaceChildren(before, title, after || "");
+    $("result-when").textContent = space.state === "live"
+      ? t("index.when.live")
+      : space.starts_at
+        ? t("index.when.scheduled", { when: formatDateTime(space.starts_at), relative: relativeTime(space.starts_at) })
+        : t("index.when.later");
+  }
+  window.RuangI18n.onChange(() => {
+    renderResultText();
+    setTokenVisible($("host-token").type === "text");
+  });
+
   const tokenToggle = $("token-toggle");
   function setTokenVisible(show) {
     $("host-token").type = show ? "text" : "password";
-    tokenToggle.textContent = show ? "Hide" : "Show";
+    tokenToggle.textContent = show ? t("hide") : t("show");
+    tokenToggle.setAttribute("aria-label", t("index.show_token"));
   }
   tokenToggle.addEventListener("click", () => {
     setTokenVisible($("host-token").type === "password");

@@ -331,6 +331,7 @@
     pollTimer = setTimeout(refresh, window.RuangSchedule ? window.RuangSchedule.pollMs(space) : 5000);
   }
 
+  let speaking = []; // stage members heard now (the `speaking` event)
   function renderSpace() {
     const title = space.title || "Live audio space";
     $("space-title").textContent = title;
@@ -342,7 +343,7 @@
       ended: space.ended_at && "Ended " + U.formatDateTime(space.ended_at),
     }[space.state];
     $("space-when").textContent = when || "";
-    const count = U.renderList($("stage-list"), space.stage || [], () => U.hostFirst(space.stage).map((p) => h("li", {}, [
+    const count = U.renderList($("stage-list"), space.stage || [], () => U.hostFirst(space.stage).map((p) => h("li", { "data-speaker": p.id }, [
       h("span", { className: "avatar", text: U.initials(p.name), "aria-hidden": "true" }),
       h("span", { className: "name", text: p.name || "Speaker" }),
       h("span", { className: "tags" }, [
@@ -353,6 +354,7 @@
     $("stage-empty").hidden = count > 0;
     if (window.RuangSchedule) window.RuangSchedule.render(space); // schedule.js: topics, countdown
     if (space.state === "scheduled" && !waitChosen) { waitChosen = true; wantPlay = true; } // join at the start
+    window.RuangEvents.markSpeaking($("stage-list"), speaking);
     if (space.state === "scheduled" && hook.state === "idle" && !statusEl.textContent) {
       statusEl.textContent = wantPlay
         ? "It will start playing when the space goes live. Keep this page open."
@@ -374,5 +376,12 @@
   } else {
     render();
     refresh();
+    // Live events (events.js): the count, who is heard, and the stage without waiting for a poll.
+    window.RuangEvents.follow(spaceId, {
+      listeners: (n) => { const el = $("listener-count"); el.hidden = false; el.textContent = n + " listening"; },
+      speaking: (ids) => { speaking = ids; window.RuangEvents.markSpeaking($("stage-list"), ids); },
+      stage: () => refresh(),
+      state: () => refresh(),
+    });
   }
 })();

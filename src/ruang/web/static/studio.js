@@ -28,6 +28,8 @@
   let retries = 0;           // reconnections in a row without a good connection
   let retryTimer = 0;
   let connectedAt = 0;       // when the current connection came up (ms)
+  let speaking = [];         // stage members heard now (the `speaking` event, events.js)
+  let elsewhere = false;     // the server said we are on stage in another tab (409)
 
   const goButton = $("go-button"), leaveButton = $("leave-button"), micToggle = $("mic-toggle");
   const remoteAudio = $("remote-audio"), notice = $("notice");
@@ -55,6 +57,7 @@
     $("conn-dot").className = "dot " + dot;
     const onStage = state === "connecting" || state === "connected" || state === "reconnecting";
     goButton.hidden = onStage || stopped;
+    goButton.textContent = elsewhere && state === "failed" ? "Take over here" : "Go on stage";
     goButton.disabled = stopped || !spaceId || !token || (space && space.state === "ended");
     leaveButton.hidden = !onStage;
     leaveButton.textContent = state === "connecting" ? "Cancel" : "Leave stage";
@@ -67,7 +70,7 @@
     $("host-muted").hidden = !hostMuted;
     if (stream) for (const t of stream.getAudioTracks()) t.enabled = !(selfMuted || hostMuted);
     $("meter").classList.toggle("is-muted", selfMuted || hostMuted);
-    micToggle.textContent = selfMuted ? "Unmute my mic" : "Mute my mic";
+    micToggle.textContent = selfMuted || hostMuted ? "Unmute my mic" : "Mute my mic";
   }
 
   // ---- Going on stage (WHIP) --------------------------------------------
@@ -90,7 +93,10 @@
         playRemote();
       });
       conn.addEventListener("connectionstatechange", () => onConnectionState(conn, mine));
-      const whipUrl = (space && space.whip_url) || "/whip/" + enc(spaceId);
+      // Our own earlier session (a reconnection) or an explicit "Take over here" replaces the
+      // one the server holds; a plain first try from a second tab is refused with 409.
+      const takeOver = again === true || again === "take_over";
+      const whipUrl = ((space && space.whip_url) || "/whip/" + enc(spaceId)) + (takeOver ? "?take_over=1" : "");
       const url = await W.publish(conn, media.getAudioTracks()[0], media, whipUrl, token);
       if (mine !== attempt) { if (url) W.unpublish(url, token); return; }
       resourceUrl = url;
@@ -102,6 +108,7 @@
       // restarting a process, a full node, the network): try again by itself.
       if (err && [401, 403, 404, 409].includes(err.status)) {
         wantOnStage = false;
+        elsewhere = err.code === "on_stage_elsewhere";
         setState("failed", (err && err.message) || "Could not go on stage.");
         pollSoon(0);
       } else if (wantOnStage) {
@@ -114,6 +121,7 @@
 
   function onConnected() {
     retries = 0;
+    elsewhere = false;
     connectedAt = Date.now();
     setState("connected");
   }
@@ -230,6 +238,7 @@
     applyMute();
     renderStage();
     if (role === "host") renderHostPanel();
+    if (window.RuangModerate) window.RuangModerate.render(space, { token, base, hostAction, refresh: () => pollSoon(0) });
     if (space.state === "ended") {
       if (["connecting", "connected", "reconnecting"].includes(hook.state)) leaveStage(false);
       stopped = true;
@@ -242,31 +251,24 @@
     const you = space.you && p.id === space.you.id;
     const tags = h("span", { className: "tags" }, [
       p.role === "host" && h("span", { className: "tag", text: "host" }),
+      p.role === "cohost" && h("span", { className: "tag", text: "co-host" }),
       you && h("span", { className: "tag", text: "you" }),
       p.on_stage === false && h("span", { className: "tag", text: "not on stage" }),
       p.muted && h("span", { className: "tag tag-muted", text: "muted" }),
     ]);
-    const li = h("li", {}, [
+    const li = h("li", { "data-speaker": p.id }, [
       h("span", { className: "avatar", text: U.initials(p.name), "aria-hidden": "true" }),
       h("span", { className: "name", text: p.name || "Speaker" }), tags,
     ]);
-    if (role === "host" && !you && p.role !== "host") {
-      const name = p.name || "this speaker";
-      li.append(h("span", { className: "actions" }, [
-        h("button", { type: "button", className: "btn btn-small", text: p.muted ? "Unmute" : "Mute",
-          "data-key": "mute:" + p.id, "data-action": "mute", "data-id": p.id, "data-muted": String(!!p.muted),
-          "aria-label": (p.muted ? "Unmute " : "Mute ") + name }),
-        h("button", { type: "button", className: "btn btn-small btn-danger", text: "Remove",
-          "data-key": "remove:" + p.id, "data-action": "remove", "data-id": p.id, "data-name": name,
-          "aria-label": "Remove " + name }),
-      ]));
-    }
+    const M = window.RuangModerate; // the host's and co-hosts' buttons (moderate.js)
+    const actions = M && !you ? M.personActions(p, space) : null;
+    if (actions) li.append(actions);
     return li;
   }
 
   function renderStage() {
     let people = space.stage || [];
-    if (role === "host" && Array.isArray(space.speakers)) {
+    if (Array.isArray(space.speakers)) { // the host's and co-hosts' view
       // Everyone invited, plus whoever is on stage but not in that list (the host).
       const ids = new Set(space.speakers.map((p) => p.id));
       people = space.speakers.concat(people.filter((p) => !ids.has(p.id)));
@@ -274,6 +276,7 @@
     const you = space.you && space.you.id;
     const count = U.renderList($("stage-list"), [people, you], () => U.hostFirst(people).map(personItem));
     $("stage-empty").hidden = count > 0;
+    window.RuangEvents.markSpeaking($("stage-list"), speaking);
   }
 
   function renderHostPanel() {
@@ -353,12 +356,7 @@
   $("stage-list").addEventListener("click", (e) => {
     const b = e.target.closest("button[data-action]");
     if (!b) return;
-    const sid = "/speakers/" + enc(b.getAttribute("data-id"));
-    if (b.getAttribute("data-action") === "mute") {
-      hostAction(b, "POST", sid + "/mute", { muted: b.getAttribute("data-muted") !== "true" });
-    } else if (window.confirm("Remove " + b.getAttribute("data-name") + " from the stage? Their invite link stops working.")) {
-      hostAction(b, "DELETE", sid);
-    }
+    if (window.RuangModerate) window.RuangModerate.onAction(b, hostAction);
   });
 
   $("start-button").addEventListener("click", (e) => hostAction(e.currentTarget, "POST", "/start"));
@@ -391,9 +389,22 @@
   });
 
   // ---- Wiring -------------------------------------------------------------
-  goButton.addEventListener("click", () => goOnStage(false));
+  goButton.addEventListener("click", () => goOnStage(elsewhere ? "take_over" : false));
   leaveButton.addEventListener("click", () => leaveStage(true));
-  micToggle.addEventListener("click", () => { selfMuted = !selfMuted; applyMute(); });
+  // Muting oneself is the server's too (others see it; a muted voice is never decoded), and
+  // only oneself can unmute — a host or co-host who muted you cannot.
+  micToggle.addEventListener("click", async () => {
+    const muted = !(selfMuted || (space && space.you && space.you.muted));
+    if (space && space.you) {
+      try {
+        const { data } = await api("POST", base + "/speakers/" + enc(space.you.id) + "/mute", { token, body: { muted } });
+        space.you = Object.assign({}, space.you, data);
+      } catch (err) { showError(err.message); return; }
+    }
+    selfMuted = muted;
+    applyMute();
+    pollSoon(0);
+  });
   $("hear-button").addEventListener("click", () => { $("hear-button").hidden = true; playRemote(); });
   window.addEventListener("pagehide", () => { if (resourceUrl) teardown(true); });
   window.addEventListener("pageshow", (e) => { if (e.persisted) location.reload(); }); // back/forward cache
@@ -403,6 +414,12 @@
     if (!spaceId) { stopped = true; setState("failed", "No space in this address."); showError("This page needs a space address like /s/abc123/host."); return; }
     if (!token) { stopped = true; setState("failed", "Missing key."); showError("This link is missing its key. Open the full private link you were given (it ends with #token=…)."); return; }
     setState("idle");
+    // Live events (events.js): the listener count and who is heard, as they change.
+    window.RuangEvents.follow(spaceId, {
+      listeners: (n) => { $("listeners-current").textContent = String(n); },
+      speaking: (ids) => { speaking = ids; window.RuangEvents.markSpeaking($("stage-list"), ids); },
+      stage: () => pollSoon(0),
+    });
     await poll();
     if (U.queryFlag("autostart") && !stopped) goButton.click();
   }
