@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Run every Ruang benchmark in turn (about 6 minutes on 2 cores). Each one starts its own
+# Run the core Ruang benchmarks in turn (about 10 minutes on 2 cores; name others to run them). Each one starts its own
 # server in a temporary folder, prints its summary line here and writes its JSON result to
 # bench/out/<name>.json (git-ignored). Usage: bench/run_all.sh [name ...]
 set -uo pipefail
@@ -8,7 +8,7 @@ RUANG=${RUANG:-.venv/bin/ruang}
 OUT=${OUT:-bench/out}
 mkdir -p "$OUT"
 names=("$@")
-[ ${#names[@]} -eq 0 ] && names=(latency s2s cpu listeners isolation)
+[ ${#names[@]} -eq 0 ] && names=(latency s2s cpu listeners isolation stage failover)
 {
   echo "nproc: $(nproc)"
   echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
