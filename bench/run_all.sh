@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Run the core Ruang benchmarks in turn (about 10 minutes on 2 cores; name others to run
-# them). Each one starts its own server in a temporary folder, prints its summary line here and writes its JSON result to
-# bench/out/<name>.json (git-ignored). Usage: bench/run_all.sh [name ...]
+# them). Each one starts its own server in a temporary folder, prints its summary line here
+# and writes its JSON result to bench/out/<name>.json (git-ignored).
+# Usage: bench/run_all.sh [name ...]
 set -uo pipefail
 cd "$(dirname "$0")/.."
 RUANG=${RUANG:-.venv/bin/ruang}
