@@ -133,7 +133,7 @@ class Supervisor:
         return proc
 
     def _prepare_spare(self) -> None:
-        if not self.stopping.is_set():
+        if not self.stopping.is_set() and self._spare is None:
             self._spare = asyncio.create_task(self._spawn_spare())
 
     async def _start_media(self, index: int) -> asyncio.subprocess.Process:
@@ -142,6 +142,9 @@ class Supervisor:
             proc = await spare if spare is not None else await self._spawn_spare()
         except RuntimeError as exc:
             log.error("%s; starting another", exc)
+            proc = await self._spawn_spare()
+        if proc.returncode is not None:  # the spare died while it waited
+            log.error("the spare had exited with %s; starting another", proc.returncode)
             proc = await self._spawn_spare()
         self._prepare_spare()  # the next crash is taken over at once too
         assert proc.stdin is not None
@@ -193,6 +196,10 @@ class Supervisor:
             except (OSError, RuntimeError) as exc:  # the old process stays dead: try again
                 log.error("%s could not be restarted: %s", child.label, exc)
                 continue
+            if self.stopping.is_set():  # the node began to stop while this one started
+                with contextlib.suppress(ProcessLookupError):
+                    child.proc.terminate()
+                return
             self.restarts[child.kind] += 1
             self._write_status()
             log.info("%s started", child.label)
@@ -206,8 +213,11 @@ class Supervisor:
         status = {"pid": os.getpid(), "children": pids, "restarts": self.restarts}
         path = self.config.data_dir / "supervisor.json"
         tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(status))
-        os.replace(tmp, path)
+        try:
+            tmp.write_text(json.dumps(status))
+            os.replace(tmp, path)
+        except OSError as exc:  # a full disk must not stop the supervision
+            log.error("could not write %s: %s", path, exc)
 
     # -- running -------------------------------------------------------------------------
     async def run(self) -> None:

@@ -159,6 +159,8 @@ def test_sigterm_drains_and_the_space_resumes(server_factory) -> None:
         srv.proc.send_signal(signal.SIGTERM)
         assert srv.proc.wait(timeout=15) == 0
         assert not list(srv.data_dir.glob("media-*.sock")), "sockets left behind"
+        # every media process drained (its clocks stopped, its parts flushed) before it exited
+        assert srv.log().count("stopped: every space's parts flushed") == 2, srv.log()[-3000:]
         index = srv.data_dir / "spaces" / space["id"] / "index.jsonl"
         flushed = index.read_text().count("\n")
         assert flushed >= 3  # every part made before the stop is on disk
@@ -211,3 +213,4 @@ async def test_the_studio_page_goes_back_on_stage_by_itself(server_factory, tmp_
                 assert levels[BROWSER_HZ] - rest >= 20, ("after", levels, rest)
             finally:
                 await browser.close()
+

@@ -106,12 +106,18 @@ async def run(config: Config, media: int) -> None:
         costs.full_stages,
         scheduling,
     )
+    # uvicorn catches SIGTERM/SIGINT while serving, then restores the handlers it found and
+    # raises the signal again: with the default handler that would kill the process before
+    # the drain below. A handler of our own lets it run.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda signum, frame: None)
     try:
         await server.serve()
     finally:
         await studio.stop()
         db.close()
         await backends.aclose()
+        log.info("media process %d stopped: every space's parts flushed", media)
 
 
 def main() -> None:

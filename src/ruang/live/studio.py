@@ -103,10 +103,12 @@ class Studio:
         """Configure ICE and resume every space that was live when the process last stopped."""
         configure_host_addresses(self.config.ice_addresses)
         await self.off_loop(self.db.clear_on_stage)
-        for space in await self.off_loop(self.db.spaces_in_state, State.LIVE):
-            await self._start_pipeline(space.id)
-        for space in await self.off_loop(self.db.spaces_in_state, State.SCHEDULED):
-            await self._start_pipeline(space.id, live=False)
+        for state in (State.LIVE, State.SCHEDULED):
+            for space in await self.off_loop(self.db.spaces_in_state, state):
+                try:
+                    await self._start_pipeline(space.id, live=state is State.LIVE)
+                except Exception:  # one damaged space must not keep the others off air
+                    log.exception("space %s could not be resumed; the others go on", space.id)
         self._claims = asyncio.create_task(self._renew_claims())
         self._reaping = asyncio.create_task(self.reaper.run())
         self._feeding = asyncio.create_task(self._feed_events())
@@ -315,8 +317,10 @@ class Studio:
         if space_id in self.pipelines:
             return
         # made off the loop: it reads what a previous run left on disk and writes the header
-        store = SpaceMediaStore(self.config.spaces_dir / space_id)
-        pipeline = await self.off_loop(SpacePipeline, space_id, store, live)
+        folder = self.config.spaces_dir / space_id
+        pipeline = await self.off_loop(
+            lambda: SpacePipeline(space_id, SpaceMediaStore(folder), live)
+        )
         if space_id in self.pipelines:  # made twice at once (a start during a resume)
             return
         self.pipelines[space_id] = pipeline
@@ -373,8 +377,39 @@ class Studio:
         space = await self.space(space_id)
         if space.state is not State.LIVE:
             raise conflict(f"space_{space.state.value}", f"This space is {space.state.value}.")
+        self._stage_room(space_id, speaker.id, take_over)  # refuse early, before any ICE work
+        session = PeerSession(space_id, speaker.id, self._session_closed)
+        buffer = InputBuffer()
+        try:
+            session.answer = await session.accept(offer, buffer, self._loopback_only)
+            # Offers sent at once all passed the early check while they gathered ICE: check
+            # again, and take the seat with no await in between, so none slips past a limit.
+            replaced = self._stage_room(space_id, speaker.id, take_over)
+        except ApiError:
+            await session.close()
+            raise
+        pipeline = self.pipelines.get(space_id)
+        if pipeline is None:  # the host ended the space while this offer was being answered
+            await session.close()
+            raise conflict("space_ended", "This space has ended.")
+        sink = session.return_track.feed if session.return_track is not None else None
+        pipeline.add_speaker(speaker.id, buffer, sink)
+        pipeline.set_muted(speaker.id, speaker.muted)
+        self.sessions[session.id] = session
+        for old in replaced:  # only once the new offer is good: a bad one changes nothing
+            await old.close()
+        await self.off_loop(self.db.update_speaker, space_id, speaker.id, on_stage=True)
+        self.reaper.stage_changed(space_id, True, time.time())
+        self.events.publish(space_id, "stage", {"speaker": speaker.id, "on_stage": True})
+        await self._share_load()
+        log.info("%s: on stage", session.label)
+        return session
+
+    def _stage_room(self, space_id: str, speaker_id: str, take_over: bool) -> list[PeerSession]:
+        """The sessions a new one of this speaker would replace, or the refusal: on stage in
+        another tab (409 unless `take_over`), a full stage (409), a full process (503)."""
         others = [s for s in self.sessions.values() if s.space_id == space_id]
-        replaced = [s for s in others if s.speaker_id == speaker.id]
+        replaced = [s for s in others if s.speaker_id == speaker_id]
         if replaced and not take_over:
             raise conflict(
                 "on_stage_elsewhere",
@@ -391,29 +426,7 @@ class Studio:
                 "already on stage keep theirs. Try again shortly.",
                 {"Retry-After": str(FULL_RETRY_AFTER_S)},
             )
-        session = PeerSession(space_id, speaker.id, self._session_closed)
-        buffer = InputBuffer()
-        try:
-            session.answer = await session.accept(offer, buffer, self._loopback_only)
-        except ApiError:
-            await session.close()
-            raise
-        pipeline = self.pipelines.get(space_id)
-        if pipeline is None:  # the host ended the space while this offer was being answered
-            await session.close()
-            raise conflict("space_ended", "This space has ended.")
-        for old in replaced:  # only once the new offer is good: a bad one changes nothing
-            await old.close()
-        sink = session.return_track.feed if session.return_track is not None else None
-        pipeline.add_speaker(speaker.id, buffer, sink)
-        pipeline.set_muted(speaker.id, speaker.muted)
-        self.sessions[session.id] = session
-        await self.off_loop(self.db.update_speaker, space_id, speaker.id, on_stage=True)
-        self.reaper.stage_changed(space_id, True, time.time())
-        self.events.publish(space_id, "stage", {"speaker": speaker.id, "on_stage": True})
-        await self._share_load()
-        log.info("%s: on stage", session.label)
-        return session
+        return replaced
 
     async def unpublish(self, space_id: str, session_id: str, token: str | None) -> None:
         """WHIP DELETE: the session's owner (or the host, a co-host) hangs up."""
@@ -428,6 +441,8 @@ class Studio:
     async def _session_closed(self, session: PeerSession) -> None:
         if self.sessions.pop(session.id, None) is None:
             return
+        if any(s.speaker_id == session.speaker_id for s in self.sessions.values()):
+            return  # replaced by a newer session of theirs, already on the mix in its place
         pipeline = self.pipelines.get(session.space_id)
         if pipeline is not None:
             pipeline.remove_speaker(session.speaker_id)

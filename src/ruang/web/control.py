@@ -105,6 +105,8 @@ def build_control_app(studio: Studio) -> Starlette:
             await studio.off_loop(space_view, config, db, await studio.start_space(space_id))
         )
 
+    reporting = asyncio.Lock()
+
     async def incident_report(request: Request) -> Response:
         """The host's incident report for this space (docs/FORENSICS.md): the same verdicts,
         series and chain heads as `ruang report --space ID`, as HTML or, with ?format=json,
@@ -124,10 +126,20 @@ def build_control_app(studio: Studio) -> Starlette:
                 problems=checked.problems,
             )
 
-        report = await asyncio.to_thread(build)
-        if request.query_params.get("format") == "json":
-            return _json(report)
-        html = await asyncio.to_thread(render_html, report)
+        # Reading and checking every chain is CPU work beside this process's mixers: one
+        # report at a time, and a clear 429 for the next while one is being built.
+        if reporting.locked():
+            raise ApiError(
+                429,
+                "report_busy",
+                "An incident report is being built on this server; try again in a few seconds.",
+                {"Retry-After": "5"},
+            )
+        async with reporting:
+            report = await asyncio.to_thread(build)
+            if request.query_params.get("format") == "json":
+                return _json(report)
+            html = await asyncio.to_thread(render_html, report)
         return HTMLResponse(html, headers={**NO_STORE, **CORS})
 
     async def end_space(request: Request) -> Response:
