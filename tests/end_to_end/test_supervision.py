@@ -213,4 +213,3 @@ async def test_the_studio_page_goes_back_on_stage_by_itself(server_factory, tmp_
                 assert levels[BROWSER_HZ] - rest >= 20, ("after", levels, rest)
             finally:
                 await browser.close()
-
