@@ -19,6 +19,8 @@ from ruang.tools.whip_client import SignalTrack, WhipPublisher
 from ruangtest import ajoin, from_address
 
 MAX_SPACES = 20  # this node's capacity in spaces for the test (the live one included)
+MEDIA = 2  # media processes: each checks the caps and inserts in one step, so creations that
+# race through different processes may overshoot a cap by one per other process (GUARD.md)
 PART_S = 0.512
 
 
@@ -59,7 +61,7 @@ async def newest_parts(
 async def test_a_creation_flood_is_capped_while_the_live_space_stays_on_time(
     server_factory,
 ) -> None:
-    srv = server_factory(args=("--max-spaces", str(MAX_SPACES)))
+    srv = server_factory(args=("--max-spaces", str(MAX_SPACES), "--media-processes", str(MEDIA)))
     srv.start()
     async with httpx.AsyncClient(base_url=srv.url, timeout=20) as api:
         r = await api.post("/api/spaces", json={"title": "On air"})
@@ -78,7 +80,8 @@ async def test_a_creation_flood_is_capped_while_the_live_space_stays_on_time(
 
     statuses = Counter(status for status, _, _ in answers)
     created = statuses[201]
-    assert created <= MAX_SPACES - 1, statuses  # the node's cap held (the live one is one)
+    # the node's cap held (the live one is one), within the documented overshoot
+    assert created <= MAX_SPACES - 1 + (MEDIA - 1), statuses
     assert statuses[429] + statuses[503] == len(answers) - created, statuses
     for status, body, headers in answers:
         if status != 201:
