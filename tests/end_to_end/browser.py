@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import shutil
 import wave
 from pathlib import Path
 
 import numpy as np
 
+from ruang.tools.chromium import AUTOPLAY, CHROMIUM, HEADLESS_ARGS
+
+__all__ = ["BROWSER_HZ", "CHROMIUM", "chromium_args", "write_wav"]
 from ruang.tools.tones import sine
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 BROWSER_HZ = 880.0  # the tone of the fake microphone
 
 
@@ -30,16 +31,11 @@ def write_wav(path: Path, seconds: float = 30.0) -> None:
 def chromium_args(wav: Path) -> list[str]:
     """Flags for headless Chromium as root on this machine, with `wav` as the microphone."""
     return [
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
+        *HEADLESS_ARGS,
         "--disable-quic",
         "--allow-loopback-in-peer-connection",
         "--use-fake-device-for-media-stream",
         "--use-fake-ui-for-media-stream",
         f"--use-file-for-fake-audio-capture={wav}",
-        "--autoplay-policy=no-user-gesture-required",
+        AUTOPLAY,
     ]

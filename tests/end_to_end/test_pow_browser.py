@@ -9,7 +9,6 @@ answers the space's metadata and join with a real `ProofOfWork`."""
 from __future__ import annotations
 
 import json
-import shutil
 import statistics
 import threading
 import time
@@ -21,17 +20,10 @@ from typing import Any
 import pytest
 
 from ruang.guard.pow import ProofOfWork
+from ruang.tools.chromium import CHROMIUM, HEADLESS_ARGS
 
 STATIC = Path(__file__).resolve().parents[2] / "src" / "ruang" / "web" / "static"
-CHROMIUM = shutil.which("chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+CHROMIUM_ARGS = list(HEADLESS_ARGS)
 KEY = b"t" * 32
 SPACE = "powspace1"
 TYPES = {

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import shutil
 import statistics
 import tempfile
 import time
@@ -48,6 +47,7 @@ from ruang.bench.common import (
 )
 from ruang.bench.signals import Bursts
 from ruang.rtc.ice import configure_host_addresses
+from ruang.tools.chromium import AUTOPLAY, CHROMIUM, HEADLESS_ARGS
 from ruang.tools.whip_client import SignalTrack, WhipPublisher
 
 GOAL_P50_S = 1.5
@@ -55,16 +55,7 @@ GOAL_P50_S = 1.5
 # 0.1-0.3 s to the PDT lag; the window (1.5 s) is under the bursts' period (3 s).
 MATCH_S = (-0.3, 1.2)
 SAMPLE_EVERY_S = 0.25
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--autoplay-policy=no-user-gesture-required",
-]
+CHROMIUM_ARGS = [*HEADLESS_ARGS, AUTOPLAY]
 # Installed before the page's scripts: once the <audio> element plays, route it through an
 # analyser and note when the level rises above EAR_ON (after EAR_OFF, so each burst counts once).
 EAR_ON, EAR_OFF = 0.05, 0.01
