@@ -3,9 +3,16 @@ when there is something new. A fake clock; nothing sleeps."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
-from ruang.live.eventfeed import EVENTS_FILE, FORGET_AFTER_S, EventFeed, ReactionTally
+from ruang.live.eventfeed import (
+    EVENTS_FILE,
+    FORGET_AFTER_S,
+    JOURNAL_FILE,
+    EventFeed,
+    ReactionTally,
+)
 from ruang.live.events import EventLog
 from ruang.live.sse import Frames
 
@@ -85,13 +92,13 @@ def test_the_file_is_written_only_when_there_is_a_new_event(tmp_path: Path) -> N
     room, log = Room(), EventLog(clock=lambda: 1000.0)
     (tmp_path / "space00001").mkdir()
     feed = room.feed(log, tmp_path)
-    files = feed.step(0.0)
-    assert list(files) == ["space00001"]
-    feed.write(files)
-    assert feed.step(0.25) == {}  # nothing new: no write
+    batch = feed.step(0.0)
+    assert list(batch.files) == ["space00001"]
+    feed.write(batch)
+    assert not feed.step(0.25)  # nothing new: no write
     log.publish("space00001", "request", {"listener": "l1"})  # published by someone else
-    files = feed.step(0.5)
-    feed.write(files)
+    batch = feed.step(0.5)
+    feed.write(batch)
     written = Frames.parse((tmp_path / "space00001" / EVENTS_FILE).read_bytes())
     assert written.ids == tuple(e.id for e in log.since("space00001", 0))
     assert len(written.ids) == 2
@@ -103,8 +110,31 @@ def test_a_space_no_longer_run_here_is_forgotten_once_quiet(tmp_path: Path) -> N
     feed.step(0.0)
     room.running = set()
     log.publish("space00001", "state", {"state": "ended"})
-    assert "space00001" in feed.step(1.0)  # its last events still reach its file
+    assert "space00001" in feed.step(1.0).files  # its last events still reach its file
     feed.step(1.0 + FORGET_AFTER_S / 2)
     assert log.spaces() == ["space00001"]
     feed.step(2.0 + FORGET_AFTER_S)
     assert log.spaces() == []
+
+
+def test_the_journal_keeps_who_spoke_and_reactions_beyond_the_event_file(tmp_path: Path) -> None:
+    """The replay's timeline: every speaking change and reaction second, appended once each,
+    in order, even after the event file has let them go (it keeps MAX_EVENTS)."""
+    clock = [1000.0]
+    room, log = Room(), EventLog(clock=lambda: clock[0])
+    (tmp_path / "space00001").mkdir()
+    feed = room.feed(log, tmp_path)
+    for second in range(300):
+        clock[0] = 1000.0 + second
+        room.speaking["space00001"] = ["ann"] if second % 2 else []
+        feed.reactions.add("space00001", {"👏": 1})
+        log.publish("space00001", "request", {"listener": f"l{second}"})  # not journaled
+        feed.write(feed.step(float(second)))
+    lines = [json.loads(x) for x in (tmp_path / "space00001" / JOURNAL_FILE).read_text().split()]
+    speaking = [x for x in lines if x["type"] == "speaking"]
+    assert [x["speakers"] for x in speaking[:3]] == [["ann"], [], ["ann"]]
+    assert len(speaking) == 299  # every change, once (the first second had nobody: no change)
+    assert sum(x["total"] for x in lines if x["type"] == "reaction") == 300
+    assert {x["type"] for x in lines} == {"speaking", "reaction"}
+    assert [x["at"] for x in lines] == sorted(x["at"] for x in lines)
+    assert len(Frames.parse((tmp_path / "space00001" / EVENTS_FILE).read_bytes()).ids) < 300

@@ -40,6 +40,7 @@ from ruang.delivery.joins import JoinService
 from ruang.delivery.placement import MediaProcesses, choose_node, no_cookies
 from ruang.delivery.reactions import Reactions, ticket_holder
 from ruang.delivery.remote import FORWARDED, RemoteOrigin
+from ruang.delivery.timeline import Timelines
 from ruang.errors import ApiError, media_unavailable, not_found
 from ruang.guard.admission import Limits
 from ruang.guard.creation import creation_gate
@@ -186,6 +187,14 @@ def build_delivery_app(config: Config, backends: Backends, worker: int = 0) -> S
             **CORS,
         }
         return Response(text, media_type="text/calendar; charset=utf-8", headers=headers)
+
+    timelines = Timelines(config.spaces_dir, db)
+
+    async def space_timeline(request: Request) -> Response:
+        space = known_space(request.path_params["space_id"])
+        body, cache = await timelines.answer(space)
+        headers = {"Cache-Control": cache, **CORS}
+        return Response(body, media_type="application/json", headers=headers)
 
     async def join(request: Request) -> Response:
         # Joins with a session cookie come here, not the inline path (HttpProtocol): a session
@@ -374,6 +383,7 @@ def build_delivery_app(config: Config, backends: Backends, worker: int = 0) -> S
             Route("/hls/{space_id}/{name}", hls, methods=["GET", "HEAD"]),
             Route("/", page("index.html")),
             Route("/s/{space_id}", page("listen.html")),
+            Route("/s/{space_id}/replay", page("replay.html")),
             Route("/s/{space_id}/host", page("studio.html")),
             Route("/s/{space_id}/speak", page("studio.html")),
             Mount("/static", StaticFiles(directory=STATIC)),
@@ -383,6 +393,7 @@ def build_delivery_app(config: Config, backends: Backends, worker: int = 0) -> S
             Route(s, get_space, methods=["GET"]),
             Route(s + "/join", join, methods=["POST"]),
             Route(s + "/calendar.ics", calendar, methods=["GET", "HEAD"]),
+            Route(s + "/timeline", space_timeline, methods=["GET", "HEAD"]),
             Route(s + "/events", space_events, methods=["GET"]),
             Route(s + "/reactions", react, methods=["POST"]),
             Route("/api/spaces", create_space, methods=["POST"]),

@@ -124,9 +124,9 @@ class Studio:
         while True:
             await asyncio.sleep(BATCH_S)
             try:
-                files = self.feed.step(time.time())
-                if files:  # small files, but the mixers' loop never waits for the disk
-                    await asyncio.to_thread(self.feed.write, files)
+                batch = self.feed.step(time.time())
+                if batch:  # small files, but the mixers' loop never waits for the disk
+                    await asyncio.to_thread(self.feed.write, batch)
             except Exception:  # the stream must not stop for one bad batch
                 log.exception("could not write the spaces' events")
 

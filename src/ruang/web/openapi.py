@@ -193,6 +193,17 @@ OPENAPI: dict[str, Any] = {
                 ),
             }
         },
+        "/api/spaces/{space_id}/timeline": {
+            "get": {
+                **_op(
+                    "Who spoke when and the reactions, placed on the replay (seconds from its "
+                    "start): duration_s, turns [{speaker, start_s, end_s}], reactions {bin_s, "
+                    "bins [{t_s, total, counts}]} (at most 600 bins), speakers [{id, name, role, "
+                    "spoke_s}]; while live it grows (cacheable 5 s), once ended it is fixed",
+                    {"200": "The timeline", "404": "Unknown space"},
+                ),
+            }
+        },
         "/api/spaces/{space_id}/join": {
             "post": _op(
                 "Join as a listener: a ticketed HLS URL, or a place in the waiting room",
