@@ -15,10 +15,11 @@ from ruang.tools.tones import sine
 BROWSER_HZ = 880.0  # the tone of the fake microphone
 
 
-def write_wav(path: Path, seconds: float = 30.0) -> None:
-    """A tone that swells and fades once a second, so that the browser's noise suppression does
-    not take it for steady background noise (a smooth envelope keeps the spectrum clean)."""
-    tone = sine(BROWSER_HZ, seconds, 0.4)
+def write_wav(path: Path, seconds: float = 30.0, hz: float = BROWSER_HZ) -> None:
+    """A tone (`hz`) that swells and fades once a second, so that the browser's noise
+    suppression does not take it for steady background noise (a smooth envelope keeps the
+    spectrum clean)."""
+    tone = sine(hz, seconds, 0.4)
     envelope = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(tone.size) / 48_000)
     pcm = (tone * envelope * 32767).astype(np.int16)
     with wave.open(str(path), "wb") as w:

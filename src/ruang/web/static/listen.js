@@ -153,6 +153,8 @@
     }, data.renew_after_s * 1000);
   }
 
+  window.RuangListen = { ticket: () => ticket }; // reactions.js sends with it
+
   function withTicket(url) {
     return ticket ? url.replace(/\/t\/[^/]+\//, "/t/" + ticket + "/") : url;
   }
@@ -382,6 +384,7 @@
       speaking: (ids) => { speaking = ids; window.RuangEvents.markSpeaking($("stage-list"), ids); },
       stage: () => refresh(),
       state: () => refresh(),
+      reaction: (e) => window.RuangReactions.show(e),
     });
   }
 })();

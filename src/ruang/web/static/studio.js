@@ -419,6 +419,7 @@
       listeners: (n) => { $("listeners-current").textContent = String(n); },
       speaking: (ids) => { speaking = ids; window.RuangEvents.markSpeaking($("stage-list"), ids); },
       stage: () => pollSoon(0),
+      reaction: (e) => window.RuangReactions.show(e),
     });
     await poll();
     if (U.queryFlag("autostart") && !stopped) goButton.click();
