@@ -4,6 +4,36 @@
 (function () {
   const $ = (id) => document.getElementById(id);
 
+  // A string in the page's language (static/i18n.js), with {name} filled in from vars.
+  function t(key, vars) {
+    return window.RuangI18n ? window.RuangI18n.t(key, vars) : key;
+  }
+
+  // Elements whose text is made by a function, so that it follows a change of language:
+  // setText(el, () => t("key", vars)) shows it now and again after each switch; a plain
+  // string (a server's message, a name) is shown as it is and forgotten.
+  const bound = new Map();
+  function setText(el, text) {
+    if (typeof text === "function") {
+      bound.set(el, text);
+      el.textContent = text();
+    } else {
+      bound.delete(el);
+      el.textContent = text || "";
+    }
+  }
+  // The text of key, as setText and notify take it: tr("key", vars) is () => t("key", vars).
+  const tr = (key, vars) => () => t(key, vars);
+  // Call fn after every change of language (after the bound texts are redone).
+  function onLanguage(fn) {
+    if (window.RuangI18n) window.RuangI18n.onChange(fn);
+  }
+  onLanguage(() => {
+    for (const [el, make] of bound) {
+      if (el.isConnected) el.textContent = make(); else bound.delete(el);
+    }
+  });
+
   // Build an element: h("li", {className: "x", text: "hi"}, [children]).
   function h(tag, props, children) {
     const el = document.createElement(tag);
@@ -78,7 +108,7 @@
       });
     } catch (err) {
       if (err && err.name === "AbortError") throw err;
-      throw new ApiError(0, "Can't reach the server. Check your connection.", "network");
+      throw new ApiError(0, t("err.network"), "network");
     }
     const data = await readJson(res);
     if (res.ok || (o.accept || []).includes(res.status)) {
@@ -89,7 +119,7 @@
 
   function errorFrom(res, data) {
     const message = (data && typeof data.message === "string" && data.message) ||
-      "Something went wrong (HTTP " + res.status + ").";
+      t("err.http", { status: res.status });
     return new ApiError(res.status, message, data && data.error, retryAfterSeconds(res.headers, 5));
   }
 
@@ -115,15 +145,10 @@
     button.addEventListener("click", async () => {
       if (!timer) label = button.textContent;  // in the page's language of the moment
       const ok = await copyText(getText());
-      button.textContent = ok ? say("copied", "Copied") : say("copy_failed", "Select and copy");
+      button.textContent = ok ? t("copied") : t("copy_failed");
       clearTimeout(timer);
       timer = setTimeout(() => { button.textContent = label; timer = 0; }, 2000);
     });
-  }
-
-  // A string in the page's language when it has language files, else the English given.
-  function say(key, english) {
-    return window.RuangI18n ? window.RuangI18n.t(key) : english;
   }
 
   // All <button data-copy="inputId"> in root copy that input's value.
@@ -171,17 +196,18 @@
     return hh ? hh + ":" + two(mm) + ":" + two(ss) : mm + ":" + two(ss);
   }
 
-  const STATE_LABELS = { scheduled: "Scheduled", live: "Live", ended: "Ended" };
+  const STATE_LABELS = { scheduled: "state.scheduled", live: "state.live", ended: "state.ended" };
 
   function setBadge(el, state) {
-    el.textContent = STATE_LABELS[state] || "…";
+    setText(el, () => (STATE_LABELS[state] ? t(STATE_LABELS[state]) : "…"));
     el.className = "badge" + (state ? " badge-" + state : "");
     el.hidden = !state;
   }
 
-  // Show a message in a notice element (empty message hides it).
+  // Show a message (a string, or a function as setText takes) in a notice element (empty
+  // message hides it).
   function notify(el, message, kind) {
-    el.textContent = message || "";
+    setText(el, message);
     el.className = "notice" + (kind ? " notice-" + kind : "");
     el.hidden = !message;
   }
@@ -191,7 +217,7 @@
   // control (matched by its data-key).
   const rendered = new WeakMap();
   function renderList(list, data, build) {
-    const sig = JSON.stringify(data);
+    const sig = JSON.stringify([data, window.RuangI18n ? window.RuangI18n.lang : ""]);
     if (rendered.get(list) === sig) return list.children.length;
     rendered.set(list, sig);
     const items = build();
@@ -219,7 +245,7 @@
   const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
   window.RuangUI = {
-    $, h, spaceIdFromPath, fragmentParam, queryFlag, ApiError, api, errorFrom, readJson,
+    $, h, t, tr, setText, onLanguage, spaceIdFromPath, fragmentParam, queryFlag, ApiError, api, errorFrom, readJson,
     retryAfterSeconds, copyText, wireCopy, wireCopyButtons, formatDateTime, relativeTime,
     formatDuration, setBadge, notify, renderList, hostFirst, initials, sleep,
   };

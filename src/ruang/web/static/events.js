@@ -48,14 +48,22 @@
     return { stop, lastId: () => lastId };
   }
 
-  // Marks the people of a stage list (items with data-speaker) who are heard now.
+  // Marks the people of a stage list (items with data-speaker) who are heard now, and names
+  // them in the page's #speaking-now live region (only when who is heard changes).
   function markSpeaking(list, ids) {
+    const t = window.RuangUI.t;
     const heard = new Set(ids || []);
+    const names = [];
     for (const li of list.querySelectorAll("[data-speaker]")) {
       const on = heard.has(li.getAttribute("data-speaker"));
       li.classList.toggle("speaking", on);
-      if (on) li.setAttribute("aria-description", "speaking"); else li.removeAttribute("aria-description");
+      if (on) li.setAttribute("aria-description", t("speaking")); else li.removeAttribute("aria-description");
+      const name = li.querySelector(".name");
+      if (on && name) names.push(name.textContent);
     }
+    const region = document.getElementById("speaking-now");
+    const text = names.length ? t("speaking.now", { names: names.join(", ") }) : "";
+    if (region && region.textContent !== text) region.textContent = text;
   }
 
   window.RuangEvents = { follow, markSpeaking };

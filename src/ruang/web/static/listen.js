@@ -3,7 +3,7 @@
 
 (function () {
   const U = window.RuangUI;
-  const { $, h, api, notify } = U;
+  const { $, h, api, notify, t, tr, setText } = U;
 
   const spaceId = U.spaceIdFromPath();
   const base = spaceId ? "/api/spaces/" + encodeURIComponent(spaceId) : null;
@@ -27,22 +27,24 @@
   let queueToken = null, ticket = null, renewTimer = 0;
   let powSolution = null, powTries = 0; // proof-of-work (pow.js): sent once with the next join
 
+  // message: a string (a server's words) or a function giving the text in the page's
+  // language (U.tr), so that it follows a change of language.
   function setState(state, message) {
     hook.state = state;
-    if (state === "error") hook.error = message || null;
-    if (message !== undefined) statusEl.textContent = message || "";
+    if (state === "error") hook.error = (typeof message === "function" ? message() : message) || null;
+    if (message !== undefined) setText(statusEl, message);
     render();
   }
 
   function render() {
     const st = hook.state, ended = space && space.state === "ended";
-    let label = "Play", disabled = !spaceId;
-    if (st === "joining" || st === "waiting") label = "Cancel";
-    else if (st === "playing") label = mode === "replay" ? "Pause" : "Stop";
-    else if (needsTap || (mode === "replay" && sourceUrl)) label = mode === "replay" ? "Play the replay" : "Play";
-    else if (ended) { label = "Play the replay"; disabled = !space.replay_url; }
-    else if (space && space.state === "scheduled") label = wantPlay ? "Waiting for the start… (cancel)" : "Play when it starts";
-    button.textContent = label;
+    let label = "listen.play", disabled = !spaceId;
+    if (st === "joining" || st === "waiting") label = "listen.cancel";
+    else if (st === "playing") label = mode === "replay" ? "listen.pause" : "listen.stop";
+    else if (needsTap || (mode === "replay" && sourceUrl)) label = mode === "replay" ? "listen.play_replay" : "listen.play";
+    else if (ended) { label = "listen.play_replay"; disabled = !space.replay_url; }
+    else if (space && space.state === "scheduled") label = wantPlay ? "listen.waiting_cancel" : "listen.play_when";
+    button.textContent = t(label);
     button.disabled = disabled;
     $("volume-box").hidden = mode !== "live";
     audio.controls = mode === "replay";
@@ -58,8 +60,8 @@
   function retryIn(seconds, text, again) {
     clearTimers();
     let left = seconds;
-    statusEl.textContent = text(left);
-    countdownTimer = setInterval(() => { left = Math.max(0, left - 1); statusEl.textContent = text(left); }, 1000);
+    setText(statusEl, () => text(left));
+    countdownTimer = setInterval(() => { left = Math.max(0, left - 1); setText(statusEl, () => text(left)); }, 1000);
     retryTimer = setTimeout(again, seconds * 1000);
   }
 
@@ -67,7 +69,7 @@
     const seq = ++joinSeq;
     clearTimers();
     notify(notice, "");
-    setState("joining", "Joining…");
+    setState("joining", tr("listen.joining"));
     try {
       const body = {};
       if (queueToken) body.queue = queueToken;
@@ -86,10 +88,10 @@
         setState("waiting");
         const pos = data.position != null ? data.position : "?";
         const eta = data.estimated_wait_s != null ? Math.round(data.estimated_wait_s) : wait;
-        retryIn(wait, () => "You are number " + pos + " in line, about " + eta + " s", join);
+        retryIn(wait, () => t("listen.in_line", { position: pos, eta }), join);
       } else if (res.status === 503 || res.status === 429) {
         setState("waiting");
-        retryIn(wait, (s) => "Busy, retrying in " + s + " s", join);
+        retryIn(wait, (s) => t("listen.busy", { s }), join);
       } else if (data.listen_url) {
         queueToken = null;
         keepTicket(data);
@@ -97,14 +99,14 @@
         const young = kind === "live" && space && space.created_at
           ? FIRST_SEGMENTS_MS - (Date.now() - Date.parse(space.created_at)) : 0;
         if (young > 0) {
-          setState("joining", "The space is starting…");
+          setState("joining", tr("listen.starting"));
           retryTimer = setTimeout(() => { if (seq === joinSeq) startPlayback(data.listen_url, kind); }, Math.min(young, FIRST_SEGMENTS_MS));
         } else {
           startPlayback(data.listen_url, kind);
         }
       } else {
         if (space) { space.state = data.state || space.state; space.replay_url = data.replay_url || space.replay_url; }
-        setState("idle", data.state === "ended" ? "This space has ended." : "The space is not live yet.");
+        setState("idle", tr(data.state === "ended" ? "listen.ended" : "listen.not_live"));
         refresh();
       }
     } catch (err) {
@@ -119,10 +121,10 @@
     if (!window.solvePow || !pow || ++powTries > 3) {
       powTries = 0;
       setState("waiting");
-      retryIn(10, (s) => "Busy, retrying in " + s + " s", join);
+      retryIn(10, (s) => t("listen.busy", { s }), join);
       return;
     }
-    setState("joining", "Checking you're not a bot…");
+    setState("joining", tr("listen.pow"));
     const started = performance.now();
     const nonce = await window.solvePow(pow);
     if (seq !== joinSeq) return;
@@ -177,7 +179,7 @@
     mode = kind;
     sourceUrl = url;
     hook.mode = kind;
-    setState("joining", kind === "live" ? "Connecting to the live audio…" : "Loading the replay…");
+    setState("joining", tr(kind === "live" ? "listen.connecting" : "listen.loading_replay"));
     if (window.Hls && window.Hls.isSupported()) {
       const live = kind === "live";
       hls = new window.Hls({
@@ -191,7 +193,7 @@
     } else if (audio.canPlayType("application/vnd.apple.mpegurl")) {
       audio.src = url; // Safari plays HLS by itself
     } else {
-      setState("error", "This browser can't play this audio stream.");
+      setState("error", tr("listen.unsupported"));
       return;
     }
     tryPlay();
@@ -204,9 +206,9 @@
       p.catch((err) => {
         if (err && err.name === "NotAllowedError") {
           needsTap = true;
-          setState("idle", "Press Play to start listening.");
+          setState("idle", tr("listen.press_play"));
         } else if (err && err.name !== "AbortError" && hook.state !== "error") {
-          setState("error", "Could not play: " + (err.message || err.name));
+          setState("error", tr("listen.could_not_play", { reason: err.message || err.name }));
         }
       });
     }
@@ -233,39 +235,39 @@
     } else if (data.type === E.NETWORK_ERROR && loadRetries < 5) {
       loadRetries++;
       const url = sourceUrl, kind = mode, again = loadRetries;
-      statusEl.textContent = "Network trouble, retrying…";
+      setText(statusEl, tr("listen.network"));
       setTimeout(() => {
         if (sourceUrl !== url) return;
         if (/manifest/i.test(data.details || "")) { startPlayback(url, kind); loadRetries = again; } else if (hls) hls.startLoad();
       }, 1000 * loadRetries);
     } else {
-      const msg = mode === "replay" ? "The replay can't be played right now." : "The live audio stopped.";
+      const msg = mode === "replay" ? "listen.replay_broken" : "listen.live_stopped";
       stopPlayback();
-      setState("error", msg + " Try again in a moment.");
+      setState("error", tr(msg));
     }
   }
 
   audio.addEventListener("playing", () => {
-    setState("playing", mode === "replay" ? "Playing the replay." : "You are listening live.");
+    setState("playing", tr(mode === "replay" ? "listen.playing_replay" : "listen.playing_live"));
   });
   audio.addEventListener("waiting", () => {
     if (hook.state !== "playing") return;
     hook.stalls++; // playback ran dry: a latency that stalls is worse than a longer one
-    statusEl.textContent = "Buffering…";
+    setText(statusEl, tr("listen.buffering"));
   });
   audio.addEventListener("pause", () => {
-    if (hook.state === "playing") setState("idle", mode === "replay" ? "Paused." : "Stopped.");
+    if (hook.state === "playing") setState("idle", tr(mode === "replay" ? "listen.paused" : "listen.stopped"));
   });
   audio.addEventListener("ended", () => {
     const wasLive = mode === "live";
     if (wasLive) stopPlayback();
-    setState("idle", wasLive ? "The space has ended." : "End of the replay.");
+    setState("idle", tr(wasLive ? "listen.space_ended" : "listen.replay_end"));
     if (wasLive) refresh();
   });
   audio.addEventListener("timeupdate", () => { hook.currentTime = audio.currentTime; });
   audio.addEventListener("durationchange", () => {
     if (mode === "replay" && Number.isFinite(audio.duration)) {
-      statusEl.textContent = "Replay, " + U.formatDuration(audio.duration) + " long.";
+      setText(statusEl, tr("listen.replay_length", { duration: U.formatDuration(audio.duration) }));
     }
   });
 
@@ -280,11 +282,11 @@
     if (hook.state !== "playing") { readout.hidden = true; return; }
     const parts = [];
     if (mode === "live" && hls && Number.isFinite(hls.latency) && hls.latency > 0) {
-      parts.push("latency " + hls.latency.toFixed(1) + " s");
+      parts.push(t("listen.latency", { s: hls.latency.toFixed(1) }));
     }
-    parts.push("buffer " + bufferAhead().toFixed(1) + " s");
+    parts.push(t("listen.buffer", { s: bufferAhead().toFixed(1) }));
     if (mode === "replay") parts.push(U.formatDuration(audio.currentTime) + " / " + U.formatDuration(audio.duration));
-    parts.push(hls ? "hls.js " + window.Hls.version : "native HLS");
+    parts.push(hls ? "hls.js " + window.Hls.version : t("listen.native"));
     readout.textContent = parts.join(" · ");
     readout.hidden = false;
   }, 1000);
@@ -299,14 +301,14 @@
       setState("idle", "");
     } else if (st === "playing") {
       if (mode === "replay") audio.pause();
-      else { stopPlayback(); setState("idle", "Stopped."); }
+      else { stopPlayback(); setState("idle", tr("listen.stopped")); }
     } else if (needsTap || (mode === "replay" && sourceUrl)) {
       tryPlay();
     } else if (space && space.state === "ended") {
       join(); // an ended space's join answers with the replay, ticketed
     } else if (space && space.state === "scheduled") {
       wantPlay = !wantPlay;
-      setState("idle", wantPlay ? "It will start playing when the space goes live. Keep this page open." : "");
+      setState("idle", wantPlay ? tr("listen.will_play") : "");
     } else {
       join();
     }
@@ -324,33 +326,32 @@
       renderSpace();
     } catch (err) {
       if (err.status === 404) {
-        notify(notice, err.code ? err.message : "This space doesn't exist.", "error");
+        notify(notice, err.code ? err.message : tr("space.missing"), "error");
         button.disabled = true;
         return; // nothing more to poll
       }
-      notify(notice, err.message + " Retrying…", "warn");
+      notify(notice, tr("retrying", { message: err.message }), "warn");
     }
     pollTimer = setTimeout(refresh, window.RuangSchedule ? window.RuangSchedule.pollMs(space) : 5000);
   }
 
   let speaking = []; // stage members heard now (the `speaking` event)
   function renderSpace() {
-    const title = space.title || "Live audio space";
-    $("space-title").textContent = title;
-    document.title = title + " · Ruang";
+    setText($("space-title"), space.title || tr("listen.untitled"));
+    document.title = t("listen.doc_title", { title: space.title || t("listen.untitled") });
     U.setBadge($("state-badge"), space.state);
     const when = {
-      scheduled: space.starts_at && "Starts " + U.formatDateTime(space.starts_at) + " (" + U.relativeTime(space.starts_at) + ")",
-      live: space.started_at && "Started " + U.relativeTime(space.started_at),
-      ended: space.ended_at && "Ended " + U.formatDateTime(space.ended_at),
+      scheduled: space.starts_at && t("when.starts", { when: U.formatDateTime(space.starts_at), relative: U.relativeTime(space.starts_at) }),
+      live: space.started_at && t("when.started", { relative: U.relativeTime(space.started_at) }),
+      ended: space.ended_at && t("when.ended", { when: U.formatDateTime(space.ended_at) }),
     }[space.state];
     $("space-when").textContent = when || "";
     const count = U.renderList($("stage-list"), space.stage || [], () => U.hostFirst(space.stage).map((p) => h("li", { "data-speaker": p.id }, [
       h("span", { className: "avatar", text: U.initials(p.name), "aria-hidden": "true" }),
-      h("span", { className: "name", text: p.name || "Speaker" }),
+      h("span", { className: "name", text: p.name || t("speaker") }),
       h("span", { className: "tags" }, [
-        p.role === "host" && h("span", { className: "tag", text: "host" }),
-        p.muted && h("span", { className: "tag tag-muted", text: "muted" }),
+        p.role === "host" && h("span", { className: "tag", text: t("role.host") }),
+        p.muted && h("span", { className: "tag tag-muted", text: t("tag.muted") }),
       ]),
     ])));
     $("stage-empty").hidden = count > 0;
@@ -358,12 +359,10 @@
     if (space.state === "scheduled" && !waitChosen) { waitChosen = true; wantPlay = true; } // join at the start
     window.RuangEvents.markSpeaking($("stage-list"), speaking);
     if (space.state === "scheduled" && hook.state === "idle" && !statusEl.textContent) {
-      statusEl.textContent = wantPlay
-        ? "It will start playing when the space goes live. Keep this page open."
-        : "This space hasn't started yet.";
+      setText(statusEl, tr(wantPlay ? "listen.will_play" : "listen.not_started"));
     }
     if (space.state === "ended" && mode === "live" && hook.state === "playing") {
-      statusEl.textContent = "The space has ended. You are hearing its last moments.";
+      setText(statusEl, tr("listen.last_moments"));
     }
     if (wantPlay && hook.state === "idle" && !mode) {
       if (space.state === "live") { wantPlay = false; join(); }
@@ -372,15 +371,19 @@
     render();
   }
 
+  // A change of language: the button, and the space's sentences (status texts follow by themselves).
+  U.onLanguage(() => { if (space) renderSpace(); else render(); });
+  setText($("space-title"), tr("listen.untitled"));
+
   if (!spaceId) {
-    notify(notice, "No space in this address. Listener links look like /s/abc123.", "error");
+    notify(notice, tr("listen.no_id"), "error");
     render();
   } else {
     render();
     refresh();
     // Live events (events.js): the count, who is heard, and the stage without waiting for a poll.
     window.RuangEvents.follow(spaceId, {
-      listeners: (n) => { const el = $("listener-count"); el.hidden = false; el.textContent = n + " listening"; },
+      listeners: (n) => { const el = $("listener-count"); el.hidden = false; setText(el, tr("listen.count", { n })); },
       speaking: (ids) => { speaking = ids; window.RuangEvents.markSpeaking($("stage-list"), ids); },
       stage: () => refresh(),
       state: () => refresh(),

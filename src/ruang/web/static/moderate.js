@@ -7,18 +7,26 @@
 
 (function () {
   const U = window.RuangUI;
-  const { h, api } = U;
+  const { h, api, t } = U;
   const enc = encodeURIComponent;
   let ctx = null, lastRequests = "";
 
   function myRole(space) { return (space && space.you && space.you.role) || null; }
   function moderating(space) { return ["host", "cohost"].includes(myRole(space)); }
 
-  function button(text, action, p, extra) {
-    const name = p.name || "this speaker";
+  // Each action's words, and the question asked before the ones that cannot be undone.
+  const LABEL = {
+    mute: "mod.mute", audience: "mod.audience", remove: "mod.remove", block: "mod.block",
+    cohost: "mod.cohost", speaker: "mod.speaker", handover: "mod.handover",
+  };
+  const CONFIRM = { remove: "mod.confirm.remove", block: "mod.confirm.block", handover: "mod.confirm.handover" };
+
+  // A button for one action on p.
+  function button(action, p, extra) {
+    const name = p.name || t("mod.this_speaker"), text = t(LABEL[action]);
     return h("button", Object.assign({ type: "button", className: "btn btn-small", text,
       "data-action": action, "data-id": p.id, "data-name": name, "data-key": action + ":" + p.id,
-      "aria-label": text + ": " + name }, extra || {}));
+      "aria-label": t("mod.label", { action: text, name }) }, extra || {}));
   }
 
   // The buttons beside one person on stage, or null when the viewer may do nothing to them.
@@ -26,25 +34,20 @@
     const me = myRole(space);
     if (!moderating(space) || p.role === "host" || (me === "cohost" && p.role === "cohost")) return null;
     const out = [];
-    if (!p.muted) out.push(button("Mute", "mute", p)); // nobody can unmute someone else
-    out.push(button("Move to audience", "audience", p), button("Remove", "remove", p, { className: "btn btn-small btn-danger" }),
-      button("Block", "block", p, { className: "btn btn-small btn-danger" }));
-    if (me === "host" && p.role === "speaker") out.push(button("Make co-host", "cohost", p));
-    if (me === "host" && p.role === "cohost") out.push(button("Make speaker", "speaker", p), button("Hand over host", "handover", p));
+    if (!p.muted) out.push(button("mute", p)); // nobody can unmute someone else
+    out.push(button("audience", p), button("remove", p, { className: "btn btn-small btn-danger" }),
+      button("block", p, { className: "btn btn-small btn-danger" }));
+    if (me === "host" && p.role === "speaker") out.push(button("cohost", p));
+    if (me === "host" && p.role === "cohost") out.push(button("speaker", p), button("handover", p));
     return h("span", { className: "actions" }, out);
   }
 
-  const CONFIRM = {
-    remove: (n) => "Remove " + n + " from the stage? They cannot ask to speak again in this space.",
-    block: (n) => "Block " + n + "? They are removed and cannot come back into this space.",
-    handover: (n) => "Make " + n + " the host? You become a co-host.",
-  };
 
   // A click on one of those buttons: the request, through the studio's hostAction.
   function onAction(b, hostAction) {
     const action = b.getAttribute("data-action"), name = b.getAttribute("data-name");
     const sid = "/speakers/" + enc(b.getAttribute("data-id"));
-    if (CONFIRM[action] && !window.confirm(CONFIRM[action](name))) return;
+    if (CONFIRM[action] && !window.confirm(t(CONFIRM[action], { name }))) return;
     const calls = {
       mute: ["POST", sid + "/mute", { muted: true }],
       audience: ["POST", sid + "/audience"],
@@ -60,15 +63,17 @@
   // The panel: requests to speak, mute everyone, and the viewer's own name.
   const panel = document.getElementById("moderation");
   const list = h("ul", { className: "people", id: "request-list" });
-  const empty = h("p", { className: "muted", id: "requests-empty", text: "Nobody has asked to speak." });
-  const muteAll = h("button", { type: "button", className: "btn", id: "mute-all", text: "Mute everyone" });
+  // Fixed words are marked data-i18n: i18n.js redoes them on a change of language.
+  const words = (el, key) => { el.setAttribute("data-i18n", key); el.textContent = t(key); return el; };
+  const empty = words(h("p", { className: "muted", id: "requests-empty" }), "mod.empty");
+  const muteAll = words(h("button", { type: "button", className: "btn", id: "mute-all" }), "mod.mute_all");
   const nameInput = h("input", { id: "my-name", type: "text", maxLength: 60, autocomplete: "nickname" });
   const nameForm = h("form", { className: "row", id: "my-name-form" }, [
-    h("label", { htmlFor: "my-name", text: "Your name on stage" }), nameInput,
-    h("button", { type: "submit", className: "btn btn-small", text: "Save name" }),
+    words(h("label", { htmlFor: "my-name" }), "mod.my_name"), nameInput,
+    words(h("button", { type: "submit", className: "btn btn-small" }), "mod.save_name"),
   ]);
   if (panel) {
-    panel.append(h("h2", { id: "requests-heading", text: "Requests to speak" }), list, empty,
+    panel.append(words(h("h2", { id: "requests-heading" }), "mod.requests"), list, empty,
       h("div", { className: "row" }, [muteAll]), nameForm);
   }
 
@@ -77,10 +82,10 @@
       h("span", { className: "avatar", text: U.initials(r.name), "aria-hidden": "true" }),
       h("span", { className: "name", text: r.name }),
       h("span", { className: "actions" }, [
-        h("button", { type: "button", className: "btn btn-small btn-primary", text: "Approve",
-          "data-request": r.id, "data-verdict": "approve", "aria-label": "Let " + r.name + " speak" }),
-        h("button", { type: "button", className: "btn btn-small", text: "Deny",
-          "data-request": r.id, "data-verdict": "deny", "aria-label": "Deny " + r.name }),
+        h("button", { type: "button", className: "btn btn-small btn-primary", text: t("mod.approve"),
+          "data-request": r.id, "data-verdict": "approve", "aria-label": t("mod.approve_label", { name: r.name }) }),
+        h("button", { type: "button", className: "btn btn-small", text: t("mod.deny"),
+          "data-request": r.id, "data-verdict": "deny", "aria-label": t("mod.deny_label", { name: r.name }) }),
       ]),
     ]);
   }
@@ -89,7 +94,7 @@
     try {
       const { data } = await api("GET", ctx.base + "/requests", { token: ctx.token });
       const requests = (data && data.requests) || [];
-      const key = JSON.stringify(requests.map((r) => r.id));
+      const key = JSON.stringify([requests.map((r) => r.id), window.RuangI18n.lang]);
       if (key !== lastRequests) {
         lastRequests = key;
         list.replaceChildren(...requests.map(requestItem));

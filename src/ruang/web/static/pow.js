@@ -125,7 +125,8 @@
   scope.solvePow = function solvePow(pow) {
     if (!pow || typeof pow.challenge !== "string" || pow.algorithm !== "sha256" ||
         !(pow.difficulty >= 0 && pow.difficulty <= 32)) {
-      return Promise.reject(new Error("unknown proof-of-work"));
+      const t = scope.RuangUI ? scope.RuangUI.t : () => "unknown proof-of-work";
+      return Promise.reject(new Error(t("pow.unknown")));
     }
     if (typeof Worker === "undefined") return onMainThread(pow);
     const n = Math.max(1, Math.min(4, navigator.hardwareConcurrency || 2));

@@ -5,7 +5,7 @@
 
 (function () {
   const U = window.RuangUI;
-  const { $, h } = U;
+  const { $, h, t, tr, setText } = U;
 
   const card = $("schedule"), countdown = $("countdown"), spoken = $("countdown-spoken");
   const shareButton = $("share-button"), shareStatus = $("share-status"), link = $("share-link");
@@ -20,35 +20,35 @@
   let shareTimer = 0;
 
   // The button says what it does (and which link): share where the browser can, else copy.
-  shareButton.textContent = canShare ? "Share this space" : "Copy link to this space";
+  setText(shareButton, tr(canShare ? "sched.share" : "sched.copy_link"));
 
   // "2 d 3 h", "1 h 05 min", "4:07" (minutes:seconds under an hour).
   function left(seconds) {
-    const t = Math.ceil(seconds);
-    const d = Math.floor(t / 86400), hh = Math.floor((t % 86400) / 3600);
-    const mm = Math.floor((t % 3600) / 60), ss = t % 60;
+    const all = Math.ceil(seconds);
+    const d = Math.floor(all / 86400), hh = Math.floor((all % 86400) / 3600);
+    const mm = Math.floor((all % 3600) / 60), ss = all % 60;
     const two = (n) => String(n).padStart(2, "0");
-    if (d > 0) return d + " d " + hh + " h";
-    if (hh > 0) return hh + " h " + two(mm) + " min";
+    if (d > 0) return t("sched.days", { d, h: hh });
+    if (hh > 0) return t("sched.hours", { h: hh, m: two(mm) });
     return mm + ":" + two(ss);
   }
 
   // What a screen reader hears: coarse, so the live region speaks about once a minute at
   // most (every minute in the last ten, then at 30 and 10 seconds), never every second.
   function coarse(seconds) {
-    if (seconds <= 0) return "Starting soon. The audio starts here when the host begins.";
-    if (seconds <= 10) return "Starts in a few seconds.";
-    if (seconds <= 30) return "Starts in less than 30 seconds.";
-    if (seconds <= 60) return "Starts in less than a minute.";
-    if (seconds <= 600) return "Starts in " + Math.ceil(seconds / 60) + " minutes.";
-    return "Starts " + U.relativeTime(space.starts_at) + ", " + U.formatDateTime(space.starts_at) + ".";
+    if (seconds <= 0) return t("sched.soon_spoken");
+    if (seconds <= 10) return t("sched.few_seconds");
+    if (seconds <= 30) return t("sched.lt30");
+    if (seconds <= 60) return t("sched.lt60");
+    if (seconds <= 600) return t("sched.minutes", { n: Math.ceil(seconds / 60) });
+    return t("sched.later", { relative: U.relativeTime(space.starts_at), when: U.formatDateTime(space.starts_at) });
   }
 
   function tick() {
     if (!space || space.state !== "scheduled") return;
     const seconds = (Date.parse(space.starts_at) - Date.now()) / 1000;
-    const text = !Number.isFinite(seconds) ? "Not started yet"
-      : seconds > 0 ? "Starts in " + left(seconds) : "Starting soon…";
+    const text = !Number.isFinite(seconds) ? t("sched.not_started")
+      : seconds > 0 ? t("sched.starts_in", { left: left(seconds) }) : t("sched.starting");
     if (countdown.textContent !== text) countdown.textContent = text;
     const say = Number.isFinite(seconds) ? coarse(seconds) : "";
     if (spoken.textContent !== say) spoken.textContent = say;
@@ -83,10 +83,10 @@
     return Date.parse(s.starts_at) - Date.now() < 120000 ? 2000 : 5000;
   }
 
-  function confirm(message) {
-    shareStatus.textContent = message;
+  function confirm(key) {
+    setText(shareStatus, tr(key));
     clearTimeout(shareTimer);
-    shareTimer = setTimeout(() => { shareStatus.textContent = ""; }, 4000);
+    shareTimer = setTimeout(() => { setText(shareStatus, ""); }, 4000);
   }
 
   shareButton.addEventListener("click", async () => {
@@ -94,17 +94,18 @@
     if (canShare) {
       try {
         await navigator.share({ title: space ? space.title : document.title, url });
-        confirm("Shared.");
+        confirm("sched.shared");
       } catch (err) {
         if (err && err.name === "AbortError") return; // the person closed the share sheet
-        confirm((await U.copyText(url)) ? "Link copied." : "Select the link above and copy it.");
+        confirm((await U.copyText(url)) ? "sched.copied" : "sched.copy_failed");
       }
       return;
     }
-    confirm((await U.copyText(url)) ? "Link copied." : "Select the link above and copy it.");
+    confirm((await U.copyText(url)) ? "sched.copied" : "sched.copy_failed");
   });
 
   link.addEventListener("focus", () => link.select());
+  U.onLanguage(tick); // the countdown in the new language at once, not a second later
 
   window.RuangSchedule = { render, pollMs };
 })();

@@ -4,7 +4,7 @@
 (function () {
   const U = window.RuangUI;
   const W = window.RuangWhip;
-  const { $, h, api, notify } = U;
+  const { $, h, api, notify, t, tr, setText } = U;
 
   const spaceId = U.spaceIdFromPath();
   const role = /\/host\/?$/.test(location.pathname) ? "host" : "speaker";
@@ -34,33 +34,40 @@
   const goButton = $("go-button"), leaveButton = $("leave-button"), micToggle = $("mic-toggle");
   const remoteAudio = $("remote-audio"), notice = $("notice");
 
-  $("role-label").textContent = role === "host" ? "Host studio" : "Speaker studio";
+  setText($("role-label"), tr(role === "host" ? "studio.role.host" : "studio.role.speaker"));
+  setText($("space-title"), tr("studio.role"));
+
+  // A message: a string (a server's words) or a function giving it in the page's language.
+  const say = (message) => (typeof message === "function" ? message() : message);
+  let errorMessage = null;   // the last error shown, as say() takes it
 
   function showError(message) {
-    hook.error = message;
+    errorMessage = message;
+    hook.error = say(message);
     notify(notice, message, "error");
   }
 
   // ---- Connection state -------------------------------------------------
   const STATE_TEXT = {
-    idle: ["Off stage", ""], connecting: ["Connecting…", "dot-busy"],
-    connected: ["On stage: you are live", "dot-ok"], failed: ["Can't go on stage", "dot-bad"],
-    reconnecting: ["Reconnecting to the stage…", "dot-busy"],
-    left: ["You left the stage", ""],
+    idle: ["studio.off", ""], connecting: ["studio.connecting", "dot-busy"],
+    connected: ["studio.connected", "dot-ok"], failed: ["studio.failed", "dot-bad"],
+    reconnecting: ["studio.reconnecting", "dot-busy"],
+    left: ["studio.left", ""],
   };
 
   function setState(state, error) {
     hook.state = state;
-    if (error !== undefined) hook.error = error;
-    const [text, dot] = STATE_TEXT[state];
-    $("conn-text").textContent = text + (state === "failed" && hook.error ? ": " + hook.error : "");
+    if (error !== undefined) { errorMessage = error; hook.error = say(error); }
+    const [key, dot] = STATE_TEXT[state];
+    const why = state === "failed" && errorMessage;
+    setText($("conn-text"), () => (why ? t("studio.failed_why", { state: t(key), why: say(why) }) : t(key)));
     $("conn-dot").className = "dot " + dot;
     const onStage = state === "connecting" || state === "connected" || state === "reconnecting";
     goButton.hidden = onStage || stopped;
-    goButton.textContent = elsewhere && state === "failed" ? "Take over here" : "Go on stage";
+    goButton.textContent = t(elsewhere && state === "failed" ? "stage.take_over" : "stage.go");
     goButton.disabled = stopped || !spaceId || !token || (space && space.state === "ended");
     leaveButton.hidden = !onStage;
-    leaveButton.textContent = state === "connecting" ? "Cancel" : "Leave stage";
+    leaveButton.textContent = t(state === "connecting" ? "studio.cancel" : "stage.leave");
     micToggle.hidden = state !== "connected";
     $("meter-hint").hidden = onStage;
   }
@@ -70,7 +77,7 @@
     $("host-muted").hidden = !hostMuted;
     if (stream) for (const t of stream.getAudioTracks()) t.enabled = !(selfMuted || hostMuted);
     $("meter").classList.toggle("is-muted", selfMuted || hostMuted);
-    micToggle.textContent = selfMuted || hostMuted ? "Unmute my mic" : "Mute my mic";
+    micToggle.textContent = t(selfMuted || hostMuted ? "stage.unmute" : "stage.mute");
   }
 
   // ---- Going on stage (WHIP) --------------------------------------------
@@ -109,12 +116,12 @@
       if (err && [401, 403, 404, 409].includes(err.status)) {
         wantOnStage = false;
         elsewhere = err.code === "on_stage_elsewhere";
-        setState("failed", (err && err.message) || "Could not go on stage.");
+        setState("failed", (err && err.message) || tr("stage.could_not"));
         pollSoon(0);
       } else if (wantOnStage) {
-        reconnectLater((err && err.message) || "Could not go on stage.");
+        reconnectLater((err && err.message) || tr("stage.could_not"));
       } else {
-        setState("failed", (err && err.message) || "Could not go on stage.");
+        setState("failed", (err && err.message) || tr("stage.could_not"));
       }
     }
   }
@@ -134,7 +141,7 @@
     const delay = Math.min(500 * 2 ** retries, 8000);
     retries += 1;
     setState("reconnecting", why);
-    $("conn-text").textContent = "Reconnecting to the stage…" + (why ? " (" + why + ")" : "");
+    setText($("conn-text"), () => (why ? t("studio.reconnecting_why", { why: say(why) }) : t("studio.reconnecting")));
     retryTimer = setTimeout(() => goOnStage(true), delay);
   }
 
@@ -143,11 +150,11 @@
     const s = conn.connectionState;
     if (s === "connected") onConnected();
     else if (s === "disconnected") {
-      $("conn-text").textContent = "Connection unstable, trying to recover…";
+      setText($("conn-text"), tr("studio.unstable"));
       // ICE may recover by itself; if not within 2 s, start afresh
-      setTimeout(() => { if (conn === pc && conn.connectionState === "disconnected") reconnectLater("connection lost"); }, 2000);
+      setTimeout(() => { if (conn === pc && conn.connectionState === "disconnected") reconnectLater(tr("studio.lost")); }, 2000);
     } else if (s === "failed" || s === "closed") {
-      reconnectLater("connection lost");
+      reconnectLater(tr("studio.lost"));
       pollSoon(0); // were we removed, or did the space end?
     }
   }
@@ -177,7 +184,7 @@
     wantOnStage = false;
     clearTimeout(retryTimer);
     teardown(true);
-    setState("left", byUser ? null : hook.error);
+    setState("left", byUser ? null : errorMessage);
   }
 
   // ---- Space state (poll every 2 s) -------------------------------------
@@ -196,12 +203,12 @@
       // The server no longer has our session (its media process restarted) though our side
       // still looks connected: go on stage again.
       if (hook.state === "connected" && space.you && space.you.on_stage === false &&
-          Date.now() - connectedAt > 4000) reconnectLater("the server restarted");
+          Date.now() - connectedAt > 4000) reconnectLater(tr("studio.restarted"));
       if (notice.classList.contains("notice-warn")) notify(notice, "");
       renderSpace();
     } catch (err) {
       if ([401, 403, 404].includes(err.status)) stop(goneMessage(err));
-      else notify(notice, err.message + " Retrying…", "warn");
+      else notify(notice, tr("retrying", { message: err.message }), "warn");
     } finally {
       polling = false;
     }
@@ -209,9 +216,9 @@
   }
 
   function goneMessage(err) {
-    if (loadedOnce && role === "speaker") return "You were removed from the stage.";
-    if (err.status === 404) return loadedOnce ? "This space no longer exists." : (err.code ? err.message : "This space doesn't exist.");
-    return err.code ? err.message : "This link is not valid (its key was refused).";
+    if (loadedOnce && role === "speaker") return tr("studio.removed");
+    if (err.status === 404) return loadedOnce ? tr("studio.gone") : (err.code ? err.message : tr("space.missing"));
+    return err.code ? err.message : tr("studio.bad_key");
   }
 
   function stop(message) {
@@ -227,13 +234,13 @@
   }
 
   function renderSpace() {
-    const title = space.title || "Untitled space";
-    $("space-title").textContent = title;
-    document.title = title + " · Ruang studio";
+    setText($("space-title"), space.title || tr("studio.untitled"));
+    document.title = t("studio.doc_title", { title: space.title || t("studio.untitled") });
     U.setBadge($("state-badge"), space.state);
-    const when = { scheduled: space.starts_at && "Starts " + U.formatDateTime(space.starts_at) + " (" + U.relativeTime(space.starts_at) + ")",
-      live: space.started_at && "Live since " + U.formatDateTime(space.started_at),
-      ended: space.ended_at && "Ended " + U.formatDateTime(space.ended_at) }[space.state];
+    const when = {
+      scheduled: space.starts_at && t("when.starts", { when: U.formatDateTime(space.starts_at), relative: U.relativeTime(space.starts_at) }),
+      live: space.started_at && t("when.live_since", { when: U.formatDateTime(space.started_at) }),
+      ended: space.ended_at && t("when.ended", { when: U.formatDateTime(space.ended_at) }) }[space.state];
     $("space-when").textContent = when || "";
     applyMute();
     renderStage();
@@ -242,7 +249,7 @@
     if (space.state === "ended") {
       if (["connecting", "connected", "reconnecting"].includes(hook.state)) leaveStage(false);
       stopped = true;
-      notify(notice, "This space has ended." + (space.replay_url ? " The replay is on the listener page." : ""), "info");
+      notify(notice, tr(space.replay_url ? "studio.ended_replay" : "studio.ended"), "info");
     }
     setState(hook.state);
   }
@@ -250,15 +257,15 @@
   function personItem(p) {
     const you = space.you && p.id === space.you.id;
     const tags = h("span", { className: "tags" }, [
-      p.role === "host" && h("span", { className: "tag", text: "host" }),
-      p.role === "cohost" && h("span", { className: "tag", text: "co-host" }),
-      you && h("span", { className: "tag", text: "you" }),
-      p.on_stage === false && h("span", { className: "tag", text: "not on stage" }),
-      p.muted && h("span", { className: "tag tag-muted", text: "muted" }),
+      p.role === "host" && h("span", { className: "tag", text: t("role.host") }),
+      p.role === "cohost" && h("span", { className: "tag", text: t("role.cohost") }),
+      you && h("span", { className: "tag", text: t("tag.you") }),
+      p.on_stage === false && h("span", { className: "tag", text: t("tag.off_stage") }),
+      p.muted && h("span", { className: "tag tag-muted", text: t("tag.muted") }),
     ]);
     const li = h("li", { "data-speaker": p.id }, [
       h("span", { className: "avatar", text: U.initials(p.name), "aria-hidden": "true" }),
-      h("span", { className: "name", text: p.name || "Speaker" }), tags,
+      h("span", { className: "name", text: p.name || t("speaker") }), tags,
     ]);
     const M = window.RuangModerate; // the host's and co-hosts' buttons (moderate.js)
     const actions = M && !you ? M.personActions(p, space) : null;
@@ -290,7 +297,8 @@
     $("listeners-box").hidden = !(l && typeof l.current === "number");
     if (l && typeof l.current === "number") {
       $("listeners-current").textContent = String(l.current);
-      $("listeners-text").textContent = "listening" + (typeof l.peak === "number" ? " · peak " + l.peak : "");
+      $("listeners-text").textContent = typeof l.peak === "number"
+        ? t("studio.listening_peak", { peak: l.peak }) : t("studio.listening");
     }
     renderGuard(space.guard);
     renderAutoEnd();
@@ -305,11 +313,9 @@
     if (box.hidden) return;
     const today = at.toDateString() === new Date().toDateString();
     const when = today
-      ? new Intl.DateTimeFormat(undefined, { timeStyle: "short" }).format(at)
+      ? new Intl.DateTimeFormat(window.RuangI18n.locale(), { timeStyle: "short" }).format(at)
       : U.formatDateTime(space.auto_end_at);
-    box.textContent = space.state === "scheduled"
-      ? "This space has not started: it ends by itself at " + when + " unless you start it."
-      : "Nobody is on stage: this space ends by itself at " + when + " unless someone goes on stage.";
+    box.textContent = t(space.state === "scheduled" ? "studio.auto_end.scheduled" : "studio.auto_end.live", { when });
   }
 
   // Attack mode, proof-of-work and refusals, as the delivery workers report them.
@@ -317,12 +323,12 @@
     $("guard-box").hidden = !g;
     if (!g) return;
     const badge = $("guard-badge");
-    badge.textContent = g.attack_mode ? "Under attack · defences raised" : "No attack";
+    badge.textContent = t(g.attack_mode ? "studio.attack" : "studio.calm");
     badge.className = "badge " + (g.attack_mode ? "badge-attack" : "badge-calm");
     const parts = [];
     if (g.attack_mode && g.reason) parts.push(g.reason);
-    if (g.pow_difficulty) parts.push("new listeners solve a proof-of-work (" + g.pow_difficulty + " bits)");
-    if (g.rate_limited) parts.push(g.rate_limited + " requests over their source's limit");
+    if (g.pow_difficulty) parts.push(t("studio.pow", { bits: g.pow_difficulty }));
+    if (g.rate_limited) parts.push(t("studio.limited", { n: g.rate_limited }));
     $("guard-text").textContent = parts.join(" · ");
   }
 
@@ -331,7 +337,7 @@
     const win = window.open("", "_blank");
     try {
       const r = await fetch(base + "/report", { headers: { Authorization: "Bearer " + token } });
-      if (!r.ok) throw new Error("The report could not be made (" + r.status + ").");
+      if (!r.ok) throw new Error(t("studio.report_failed", { status: r.status }));
       const url = URL.createObjectURL(new Blob([await r.text()], { type: "text/html" }));
       if (win) win.location.href = url; else location.href = url;
     } catch (err) {
@@ -362,7 +368,7 @@
   $("start-button").addEventListener("click", (e) => hostAction(e.currentTarget, "POST", "/start"));
   $("report-button").addEventListener("click", openReport);
   $("end-button").addEventListener("click", (e) => {
-    if (window.confirm("End this space for everyone? Speakers are disconnected and listeners hear the end.")) {
+    if (window.confirm(t("studio.confirm_end"))) {
       hostAction(e.currentTarget, "POST", "/end");
     }
   });
@@ -372,7 +378,7 @@
     const input = $("invite-name"), err = $("invite-error"), button = $("invite-button");
     const name = input.value.trim();
     notify(err, "", "error");
-    if (!name) { notify(err, "Please type the speaker's name.", "error"); input.focus(); return; }
+    if (!name) { notify(err, tr("studio.err.name"), "error"); input.focus(); return; }
     button.disabled = true;
     try {
       const { data } = await api("POST", base + "/speakers", { token, body: { name } });
@@ -410,9 +416,15 @@
   window.addEventListener("pageshow", (e) => { if (e.persisted) location.reload(); }); // back/forward cache
   U.wireCopyButtons(document);
 
+  // A change of language: the buttons, the stage and the host's panel in the new words.
+  U.onLanguage(() => {
+    hook.error = say(errorMessage);
+    if (space) renderSpace(); else setState(hook.state);
+  });
+
   async function init() {
-    if (!spaceId) { stopped = true; setState("failed", "No space in this address."); showError("This page needs a space address like /s/abc123/host."); return; }
-    if (!token) { stopped = true; setState("failed", "Missing key."); showError("This link is missing its key. Open the full private link you were given (it ends with #token=…)."); return; }
+    if (!spaceId) { stopped = true; setState("failed", tr("studio.no_id")); showError(tr("studio.no_id_long")); return; }
+    if (!token) { stopped = true; setState("failed", tr("studio.no_key")); showError(tr("studio.no_key_long")); return; }
     setState("idle");
     // Live events (events.js): the listener count and who is heard, as they change.
     window.RuangEvents.follow(spaceId, {

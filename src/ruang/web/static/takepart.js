@@ -6,7 +6,7 @@
 
 (function () {
   const U = window.RuangUI, W = window.RuangWhip;
-  const { h, api } = U;
+  const { h, api, t, tr, setText } = U;
   const box = document.getElementById("take-part");
   const spaceId = U.spaceIdFromPath();
   if (!box || !spaceId) return;
@@ -14,24 +14,32 @@
   const hook = (window.RuangTakePart = { state: "idle", error: null, refresh: () => poll() });
   let me = null, pc = null, stream = null, resourceUrl = null, timer = 0, elsewhere = false;
 
-  const status = h("p", { className: "muted", id: "take-part-status", "aria-live": "polite" });
+  // Elements whose words come from the language files (data-i18n: i18n.js redoes them on a
+  // change of language).
+  const words = (el, key) => { el.setAttribute("data-i18n", key); el.textContent = t(key); return el; };
+  const status = h("p", { className: "muted", id: "take-part-status", role: "status", "aria-live": "polite" });
   const nameForm = h("form", { className: "row", id: "name-form", hidden: true }, [
-    h("label", { htmlFor: "display-name", text: "Your name (shown to the host)" }),
+    words(h("label", { htmlFor: "display-name" }), "take.name"),
     h("input", { id: "display-name", type: "text", maxLength: 60, autocomplete: "nickname", required: true }),
-    h("button", { type: "submit", className: "btn btn-primary", text: "Continue" }),
+    words(h("button", { type: "submit", className: "btn btn-primary" }), "take.continue"),
   ]);
-  const ask = h("button", { type: "button", className: "btn", id: "request-button", text: "Request to speak" });
-  const cancel = h("button", { type: "button", className: "btn", id: "cancel-request", text: "Cancel request", hidden: true });
-  const go = h("button", { type: "button", className: "btn btn-primary", id: "take-stage", text: "Go on stage", hidden: true });
-  const mute = h("button", { type: "button", className: "btn", id: "take-mute", text: "Mute my mic", hidden: true });
-  const leave = h("button", { type: "button", className: "btn", id: "take-leave", text: "Leave stage", hidden: true });
+  const ask = words(h("button", { type: "button", className: "btn", id: "request-button" }), "take.request");
+  const cancel = words(h("button", { type: "button", className: "btn", id: "cancel-request", hidden: true }), "take.cancel");
+  const go = h("button", { type: "button", className: "btn btn-primary", id: "take-stage", hidden: true });
+  const mute = h("button", { type: "button", className: "btn", id: "take-mute", hidden: true });
+  const leave = words(h("button", { type: "button", className: "btn", id: "take-leave", hidden: true }), "stage.leave");
   const audio = h("audio", { id: "take-part-audio", autoplay: true });
-  box.append(h("h2", { id: "take-part-heading", text: "Take part" }), status, nameForm,
+  box.append(words(h("h2", { id: "take-part-heading" }), "take.heading"), status, nameForm,
     h("div", { className: "row" }, [ask, cancel, go, mute, leave]), audio);
 
-  function say(text, state) {
-    status.textContent = text;
+  // text: a key of the language files, or a server's message as it is.
+  function say(text, state, isMessage) {
+    setText(status, text && !isMessage ? tr(text) : text);
     if (state) hook.state = state;
+  }
+
+  function renderMute() {
+    mute.textContent = t(me && me.you && me.you.muted ? "stage.unmute" : "stage.mute");
   }
 
   function show() {
@@ -43,14 +51,15 @@
     ask.hidden = onStage || approved || pending || (me && me.blocked) || role !== "listener" && role !== "anonymous";
     cancel.hidden = !pending;
     go.hidden = !approved || onStage;
-    go.textContent = elsewhere ? "Take over here" : "Go on stage";
+    go.textContent = t(elsewhere ? "stage.take_over" : "stage.go");
+    renderMute();
     mute.hidden = hook.state !== "on_stage";
     leave.hidden = !onStage;
-    if (me && me.blocked) say("The host has blocked you in this space.", "blocked");
+    if (me && me.blocked) say("take.blocked", "blocked");
     else if (onStage) return;
-    else if (approved) say(elsewhere ? "You are on stage in another tab or device." : "The host invited you up. Your microphone will be heard by everyone.", "approved");
-    else if (pending) say("Waiting for the host to let you speak…", "pending");
-    else if (req && req.state === "denied") say("The host did not bring you up this time.", "denied");
+    else if (approved) say(elsewhere ? "stage.elsewhere" : "take.invited", "approved");
+    else if (pending) say("take.pending", "pending");
+    else if (req && req.state === "denied") say("take.denied", "denied");
     else if (hook.state !== "naming") say("", "idle");
   }
 
@@ -74,10 +83,10 @@
         hook.state = "naming";
         nameForm.hidden = false;
         document.getElementById("display-name").focus();
-        say("Choose the name people will see. No account needed.");
+        say("take.choose_name");
         return;
       }
-      say(err.message);
+      say(err.message, null, true);
     }
   }
 
@@ -91,13 +100,13 @@
       hook.state = "idle";
       await requestToSpeak();
     } catch (err) {
-      say(err.message);
+      say(err.message, null, true);
     }
   });
 
   async function goOnStage() {
     const takeOver = elsewhere;
-    say("Connecting…", "connecting");
+    say("take.connecting", "connecting");
     show();
     try {
       stream = await W.getMic();
@@ -108,8 +117,8 @@
       });
       conn.addEventListener("connectionstatechange", () => {
         if (conn !== pc) return;
-        if (conn.connectionState === "connected") { elsewhere = false; say("On stage: you are live.", "on_stage"); show(); }
-        if (conn.connectionState === "failed") { teardown(); say("The stage connection was lost.", "idle"); show(); }
+        if (conn.connectionState === "connected") { elsewhere = false; say("take.live", "on_stage"); show(); }
+        if (conn.connectionState === "failed") { teardown(); say("take.lost", "idle"); show(); }
       });
       resourceUrl = await W.publish(conn, stream.getAudioTracks()[0], stream,
         me.whip_url + (takeOver ? "?take_over=1" : ""), me.token);
@@ -118,7 +127,7 @@
       elsewhere = err.code === "on_stage_elsewhere";
       hook.state = "approved";
       show();
-      if (!elsewhere) say(err.message || "Could not go on stage.");
+      if (!elsewhere) say(err.message || t("stage.could_not"), null, true);
     }
   }
 
@@ -133,7 +142,7 @@
 
   ask.addEventListener("click", requestToSpeak);
   cancel.addEventListener("click", async () => {
-    try { await api("DELETE", base + "/requests/mine", { body: {} }); } catch (err) { say(err.message); }
+    try { await api("DELETE", base + "/requests/mine", { body: {} }); } catch (err) { say(err.message, null, true); }
     poll();
   });
   go.addEventListener("click", goOnStage);
@@ -144,9 +153,10 @@
     try {
       const r = await api("POST", base + "/speakers/" + encodeURIComponent(me.you.id) + "/mute", { token: me.token, body: { muted } });
       me.you = r.data;
-      mute.textContent = muted ? "Unmute my mic" : "Mute my mic";
-    } catch (err) { say(err.message); }
+      renderMute();
+    } catch (err) { say(err.message, null, true); }
   });
+  U.onLanguage(show);
   window.addEventListener("pagehide", teardown);
   poll();
 })();

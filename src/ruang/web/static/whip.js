@@ -3,20 +3,19 @@
 
 (function () {
   const U = window.RuangUI;
+  const { t } = U;
 
   function micErrorMessage(err) {
     const name = err && err.name;
-    if (name === "NotAllowedError" || name === "SecurityError") {
-      return "Microphone access was refused. Allow it in your browser and try again.";
-    }
-    if (name === "NotFoundError" || name === "OverconstrainedError") return "No microphone was found.";
-    if (name === "NotReadableError") return "Your microphone is busy in another app.";
-    return "Could not open the microphone" + (err && err.message ? ": " + err.message : ".");
+    if (name === "NotAllowedError" || name === "SecurityError") return t("mic.refused");
+    if (name === "NotFoundError" || name === "OverconstrainedError") return t("mic.none");
+    if (name === "NotReadableError") return t("mic.busy");
+    return err && err.message ? t("mic.failed_why", { why: err.message }) : t("mic.failed");
   }
 
   async function getMic() {
     if (!navigator.mediaDevices || !window.RTCPeerConnection) {
-      throw new Error("This browser can't send audio here (it needs WebRTC and a secure https page).");
+      throw new Error(t("mic.unsupported"));
     }
     try {
       return await navigator.mediaDevices.getUserMedia({
@@ -89,7 +88,7 @@
         body: pc.localDescription.sdp,
       });
     } catch (e) {
-      throw new Error("Can't reach the server. Check your connection.");
+      throw new Error(t("err.network"));
     }
     if (!res.ok) throw U.errorFrom(res, await U.readJson(res));
     const answer = await res.text();
@@ -97,7 +96,7 @@
     const resourceUrl = loc ? new URL(loc, res.url || location.href).href : null;
     if (pc.signalingState === "closed") {
       if (resourceUrl) unpublish(resourceUrl, token); // cancelled meanwhile
-      throw new Error("Cancelled.");
+      throw new Error(t("cancelled"));
     }
     await pc.setRemoteDescription({ type: "answer", sdp: answer });
     return resourceUrl;
