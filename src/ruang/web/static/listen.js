@@ -355,6 +355,8 @@
       ]),
     ])));
     $("stage-empty").hidden = count > 0;
+    $("replay-page").hidden = !(space.state === "ended" && space.replay_url);
+    $("replay-page-link").href = "/s/" + encodeURIComponent(space.id) + "/replay";
     if (window.RuangSchedule) window.RuangSchedule.render(space); // schedule.js: topics, countdown
     if (space.state === "scheduled" && !waitChosen) { waitChosen = true; wantPlay = true; } // join at the start
     window.RuangEvents.markSpeaking($("stage-list"), speaking);

@@ -7,7 +7,7 @@
 
 (function () {
   const U = window.RuangUI;
-  const { h, api } = U;
+  const { h, api, t } = U;
   const KINDS = ["👏", "❤️", "😂", "🔥", "🙌", "😮"];
   const SHOW_MS = 10000; // how long a reaction stays on show
   const box = document.getElementById("reactions");
@@ -21,8 +21,10 @@
   const status = h("p", { className: "small muted", id: "reaction-status", "aria-live": "polite" });
   const send = box.getAttribute("data-send") === "1";
   const buttons = send ? KINDS.map((k) => h("button", { type: "button", className: "btn btn-small reaction-button",
-    text: k, "data-kind": k, "aria-label": "React " + k })) : [];
-  box.append(h("h2", { id: "reactions-heading", className: "visually-hidden", text: "Reactions" }), strip,
+    text: k, "data-kind": k, "aria-label": t("react.send", { kind: k }) })) : [];
+  const heading = h("h2", { id: "reactions-heading", className: "visually-hidden" });
+  U.setText(heading, U.tr("react.heading"));
+  box.append(heading, strip,
     ...(send ? [h("div", { className: "row", id: "reaction-buttons" }, buttons), status] : []));
 
   function render() {
@@ -37,8 +39,9 @@
     box.hidden = !send && kinds.length === 0;
     const ticket = window.RuangListen && window.RuangListen.ticket();
     for (const b of buttons) b.disabled = !ticket;
-    if (send && !ticket && !status.textContent) status.textContent = "Play the live audio to react.";
-    if (send && ticket && status.textContent === "Play the live audio to react.") status.textContent = "";
+    const hint = t("react.play_first");
+    if (send && !ticket && !status.textContent) U.setText(status, U.tr("react.play_first"));
+    if (send && ticket && status.textContent === hint) U.setText(status, "");
   }
 
   // A `reaction` event: counts per kind over the last second, from the whole audience.
@@ -59,12 +62,13 @@
       try {
         await api("POST", "/api/spaces/" + encodeURIComponent(spaceId) + "/reactions",
           { token: ticket, body: { kind: b.getAttribute("data-kind") } });
-        status.textContent = "";
+        U.setText(status, "");
       } catch (err) {
-        status.textContent = err.status === 429 ? "One moment: too many reactions at once." : err.message;
+        U.setText(status, err.status === 429 ? U.tr("react.too_many") : err.message);
       }
     });
   }
+  U.onLanguage(() => { for (const b of buttons) b.setAttribute("aria-label", t("react.send", { kind: b.getAttribute("data-kind") })); });
   setInterval(render, 1000);
   render();
 })();

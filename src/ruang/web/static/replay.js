@@ -15,6 +15,7 @@
   let timeline = null;
   let cues = [];
   let pendingSeek = null; // a moment asked for before the audio could seek
+  const ROLES = { host: "replay.role.host", cohost: "replay.role.cohost", speaker: "replay.role.speaker" };
   const hook = (window.ruangReplay = { state: "loading", seeks: 0 }); // for tests
 
   // "#t=90", "#t=90.5", "#t=1m30s", "#t=1h2m3s", "#t=1:30", "#t=1:02:03" -> seconds (or null)
@@ -129,7 +130,7 @@
       return U.h("li", {}, [
         U.h("span", { className: "avatar", text: U.initials(s.name), "aria-hidden": "true" }),
         U.h("span", { className: "name", text: s.name }),
-        U.h("span", { className: "tag", text: t("replay.role." + s.role) }),
+        U.h("span", { className: "tag", text: t(ROLES[s.role] || "replay.role.speaker") }),
         U.h("span", { className: "muted small", text: t("replay.spoke", { d: U.formatDuration(s.spoke_s) }) }),
         jump,
       ]);

@@ -281,4 +281,11 @@ window.RuangStrings.en = {
   "replay.still_live": "This space is still live: the replay grows as it goes on.",
   "replay.not_yet": "This space has not started yet: there is nothing to replay.",
   "replay.gone": "The host deleted this recording.",
+
+  // reactions (reactions.js)
+  "react.send": "React {kind}",
+  "react.heading": "Reactions",
+  "react.play_first": "Play the live audio to react.",
+  "react.too_many": "One moment: too many reactions at once.",
+  "listen.replay_page": "Open the replay page: who spoke when, the download",
 };

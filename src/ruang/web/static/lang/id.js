@@ -281,4 +281,11 @@ window.RuangStrings.id = {
   "replay.still_live": "Ruang ini masih berlangsung: siaran ulangnya bertambah selama berjalan.",
   "replay.not_yet": "Ruang ini belum dimulai: belum ada yang bisa diputar ulang.",
   "replay.gone": "Host telah menghapus rekaman ini.",
+
+  // reactions (reactions.js)
+  "react.send": "Beri reaksi {kind}",
+  "react.heading": "Reaksi",
+  "react.play_first": "Putar audio langsung untuk memberi reaksi.",
+  "react.too_many": "Sebentar: terlalu banyak reaksi sekaligus.",
+  "listen.replay_page": "Buka halaman siaran ulang: siapa bicara kapan, unduhan",
 };
