@@ -206,7 +206,9 @@ def build_delivery_app(config: Config, backends: Backends, worker: int = 0) -> S
             and ID_PATTERN.match(space_id)
             and await asyncio.to_thread(db.is_blocked, space_id, held.identity)
         ):
-            raise ApiError(403, "blocked", "The host has blocked you in this space.")
+            raise ApiError(
+                403, "blocked", "You are blocked in this space (by its host or a co-host)."
+            )
         body = await read_body(request, config.max_body_bytes)
         host = request.client.host if request.client else ""
         r = await joins.handle(

@@ -131,7 +131,9 @@ class Moderation:
             raise conflict("space_ended", "This space has ended.")
         who = session.identity
         if await studio.off_loop(studio.db.is_blocked, space_id, who):
-            raise ApiError(403, "blocked", "The host has blocked you in this space.")
+            raise ApiError(
+                403, "blocked", "You are blocked in this space (by its host or a co-host)."
+            )
         if who in self._no_requests.get(space_id, set()):
             raise ApiError(403, "removed", "You were removed from this space's stage.")
         book = self._requests.setdefault(space_id, OrderedDict())

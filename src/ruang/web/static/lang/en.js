@@ -160,7 +160,7 @@ window.RuangStrings.en = {
   "take.continue": "Continue",
   "take.request": "Request to speak",
   "take.cancel": "Cancel request",
-  "take.blocked": "The host has blocked you in this space.",
+  "take.blocked": "You are blocked in this space (by its host or a co-host).",
   "take.invited": "The host invited you up. Your microphone will be heard by everyone.",
   "take.pending": "Waiting for the host to let you speak…",
   "take.denied": "The host did not bring you up this time.",
