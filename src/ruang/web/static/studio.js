@@ -294,8 +294,8 @@
     const page = space.page_url || "/s/" + enc(spaceId);
     $("listen-url").value = new URL(page, location.href).href;
     const l = space.listeners;
-    $("listeners-box").hidden = !(l && typeof l.current === "number");
     if (l && typeof l.current === "number") {
+      $("listeners-box").hidden = false;
       $("listeners-current").textContent = String(l.current);
       $("listeners-text").textContent = typeof l.peak === "number"
         ? t("studio.listening_peak", { peak: l.peak }) : t("studio.listening");
@@ -428,7 +428,13 @@
     setState("idle");
     // Live events (events.js): the listener count and who is heard, as they change.
     window.RuangEvents.follow(spaceId, {
-      listeners: (n) => { $("listeners-current").textContent = String(n); },
+      listeners: (n) => { // everyone on the studio sees the count, not only the host
+        $("listeners-current").textContent = String(n);
+        if ($("listeners-box").hidden) {
+          $("listeners-box").hidden = false;
+          U.setText($("listeners-text"), U.tr("studio.listening"));
+        }
+      },
       speaking: (ids) => { speaking = ids; window.RuangEvents.markSpeaking($("stage-list"), ids); },
       stage: () => pollSoon(0),
       reaction: (e) => window.RuangReactions.show(e),
