@@ -426,6 +426,10 @@ def build_delivery_app(config: Config, backends: Backends, worker: int = 0) -> S
             return error_response(ApiError(400, "bad_request", f"Unusable request: {exc}"))
         except httpx.HTTPError:
             return error_response(media_unavailable())
+        if request.method != "GET":  # it may have changed the space: read it afresh next
+            m = _OWNED_PATH.match(request.url.path)
+            if m:
+                spaces.pop(m.group(1), None)
         back = {k: v for k, v in upstream.headers.items() if k in _PROXY_BACK}
         return Response(
             upstream.content, status_code=upstream.status_code, headers={**back, **CORS}
