@@ -187,6 +187,19 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "itself (RUANG_SCHEDULED_GRACE_S)",
     )
     a(
+        "--listener-rate-per-s",
+        type=float,
+        default=d.listener_rate_per_s,
+        help="requests per second one listener ticket may make on live URLs (a player asks "
+        "~4); an ended space's public replay is not held to it (RUANG_LISTENER_RATE_PER_S)",
+    )
+    a(
+        "--listener-burst",
+        type=int,
+        default=d.listener_burst,
+        help="requests one listener ticket may make at once from rest (RUANG_LISTENER_BURST)",
+    )
+    a(
         "--log-level",
         default="info",
         choices=["debug", "info", "warning", "error"],
@@ -278,6 +291,8 @@ def main(argv: list[str] | None = None) -> None:
                 creations_per_min=args.creations_per_min,
                 idle_end_s=args.idle_end_s,
                 scheduled_grace_s=args.scheduled_grace_s,
+                listener_rate_per_s=args.listener_rate_per_s,
+                listener_burst=args.listener_burst,
             )
         )
 

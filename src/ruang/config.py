@@ -81,6 +81,11 @@ class Config:
     """A live space with nobody on stage for this long ends by itself, seconds."""
     scheduled_grace_s: float = 24 * 3600
     """A scheduled space never started ends by itself this long after its start time, seconds."""
+    listener_rate_per_s: float = 20.0
+    """Requests per second one listener ticket may make (one live player's pace, ~4/s, and
+    room to catch up); the replay of an ended space is public and not held to it."""
+    listener_burst: int = 60
+    """Requests one ticket may make at once from rest (a player starting or catching up)."""
     extra: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -101,6 +106,11 @@ class Config:
             raise ValueError(f"media_budget must be 0.05..1.0 cores, got {self.media_budget}")
         if not 1 <= self.max_on_stage <= 64:
             raise ValueError(f"max_on_stage must be 1..64, got {self.max_on_stage}")
+        if not (self.listener_rate_per_s > 0 and self.listener_burst >= 1):
+            raise ValueError(
+                f"listener_rate_per_s must be > 0 and listener_burst >= 1, got "
+                f"{self.listener_rate_per_s} and {self.listener_burst}"
+            )
         if not (self.idle_end_s > 0 and self.scheduled_grace_s > 0):
             raise ValueError(
                 f"idle_end_s and scheduled_grace_s must be > 0, got {self.idle_end_s} "
@@ -174,6 +184,8 @@ class Config:
             "RUANG_CREATIONS_PER_MIN": str(self.creations_per_min),
             "RUANG_IDLE_END_S": str(self.idle_end_s),
             "RUANG_SCHEDULED_GRACE_S": str(self.scheduled_grace_s),
+            "RUANG_LISTENER_RATE_PER_S": str(self.listener_rate_per_s),
+            "RUANG_LISTENER_BURST": str(self.listener_burst),
         }
 
     @classmethod
@@ -214,6 +226,8 @@ class Config:
             creations_per_min=int(e.get("RUANG_CREATIONS_PER_MIN", d.creations_per_min)),
             idle_end_s=float(e.get("RUANG_IDLE_END_S", d.idle_end_s)),
             scheduled_grace_s=float(e.get("RUANG_SCHEDULED_GRACE_S", d.scheduled_grace_s)),
+            listener_rate_per_s=float(e.get("RUANG_LISTENER_RATE_PER_S", d.listener_rate_per_s)),
+            listener_burst=int(e.get("RUANG_LISTENER_BURST", d.listener_burst)),
         )
 
     @property

@@ -91,7 +91,7 @@ def edge(server_factory, tmp_path: Path) -> Iterator[tuple[Edge, RuangServer]]:
     try:
         edge = Edge(tmp_path, origin_port)
         srv.args = ("--public-url", edge.url)
-        srv.start()
+        srv.start(timeout=60.0)  # a loaded CI machine can take longer than the default
         yield edge, srv
     finally:
         if edge is not None:
@@ -172,3 +172,37 @@ def test_tickets_are_checked_at_the_edge(edge) -> None:
     assert nginx.requests(re.escape(old)) == (1, 0)
     assert nginx.requests("/hls/zzzzzzzzzz/") == (1, 0)
     assert nginx.requests(re.escape(f"/t/{malformed}/")) == (1, 0)
+
+
+def test_an_ended_replay_and_its_recording_through_the_edge(edge) -> None:
+    """The public VOD and the recording pass the edge without a ticket: ffmpeg gets the whole
+    replay, each file reaches the origin once, ranges are served from the cached file."""
+    e, _ = edge
+    with httpx.Client(base_url=e.url, timeout=30, follow_redirects=True) as api:
+        space = api.post("/api/spaces", json={"title": "Edge replay"}).json()
+        time.sleep(5.0)  # nobody speaks: ~2 segments of silence
+        auth = {"Authorization": f"Bearer {space['host_token']}"}
+        assert api.post(f"/api/spaces/{space['id']}/end", headers=auth).status_code == 200
+        view = api.get(f"/api/spaces/{space['id']}").json()
+        replay_url, recording_url = view["replay_url"], view["recording_url"]
+        assert replay_url.startswith(e.url) and recording_url.startswith(e.url)
+        replay = m3u8.loads(api.get(replay_url).text, uri=replay_url)
+        assert replay.is_endlist and replay.segments
+        stored_s = sum(s.duration for s in replay.segments)
+        out = subprocess.run(
+            ["ffmpeg", "-nostdin", "-v", "error", "-i", replay_url, "-f", "f32le", "-ac", "1", "-"],
+            capture_output=True,
+            timeout=60,
+        )
+        assert out.returncode == 0, out.stderr.decode()[-1000:]
+        assert abs(len(out.stdout) / 4 / 48_000 - stored_s) < 0.05
+        segment = replay.segments[0].absolute_uri
+        assert api.get(segment + "?bust=1").headers["x-cache"] == "HIT"  # query dropped
+        whole = api.get(recording_url)
+        assert whole.status_code == 200 and whole.headers["content-type"] == "audio/mp4"
+        part = api.get(recording_url, headers={"Range": "bytes=10-109"})
+        assert part.status_code == 206 and part.content == whole.content[10:110]
+        assert part.headers["x-cache"] == "HIT"
+    space_path = rf"/hls/{space['id']}/(replay\.m3u8|recording\.m4a|{segment.rsplit('/', 1)[1]})"
+    seen, origin = e.requests(space_path)
+    assert seen >= 6 and origin <= 3, (seen, origin)  # each file crossed once

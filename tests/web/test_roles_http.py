@@ -104,6 +104,7 @@ Call = Callable[[Stage, str], tuple[str, str, dict[str, Any] | None]]
 CALLS: dict[str, tuple[Call, bool]] = {
     "start": (lambda s, a: ("POST", "/start", None), False),
     "end": (lambda s, a: ("POST", "/end", None), False),
+    "delete_recording": (lambda s, a: ("DELETE", "/recording", None), False),
     "invite": (lambda s, a: ("POST", "/speakers", {"name": "New"}), False),
     "list_requests": (lambda s, a: ("GET", "/requests", None), False),
     "request": (lambda s, a: ("POST", "/requests", {}), False),
@@ -156,6 +157,7 @@ EXPECTED: dict[str, tuple[int, int, int, int, int]] = {
     #                host cohost speaker listener anonymous
     "start": (200, 403, 403, 403, 401),
     "end": (200, 403, 403, 403, 401),
+    "delete_recording": (409, 403, 403, 403, 401),  # the host: not while live
     "invite": (201, 201, 403, 403, 401),
     "list_requests": (200, 200, 403, 403, 401),
     "request": (409, 409, 409, 201, 401),
@@ -189,6 +191,7 @@ CELLS = [
 RULE: dict[str, tuple[Action, Role | None]] = {
     "start": (Action.START, None),
     "end": (Action.END, None),
+    "delete_recording": (Action.DELETE_RECORDING, None),
     "invite": (Action.INVITE, None),
     "list_requests": (Action.LIST_REQUESTS, None),
     "request": (Action.REQUEST, None),
@@ -217,6 +220,7 @@ STATE_CONFLICTS = {
     ("request", "host"),
     ("request", "cohost"),
     ("request", "speaker"),
+    ("delete_recording", "host"),
 }
 
 

@@ -21,6 +21,7 @@ BENCHMARKS = {
     "failover": "a media process killed again and again: back on air, the other space untouched",
     "events": "the live event stream for N subscribers through the nginx edge: events/s, bytes, "
     "origin requests per batch, origin CPU per event",
+    "replay": "an ended space's long replay: ffmpeg downloads it whole, the recording's remux",
     "stage": "full stages per node (13 sendrecv speakers each), idle-space cost, added s2s delay",
 }
 

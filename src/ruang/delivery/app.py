@@ -35,10 +35,11 @@ from ruang.delivery.events import EventStream
 from ruang.delivery.files import SpaceFiles
 from ruang.delivery.gate import Gate
 from ruang.delivery.guard import Guard
-from ruang.delivery.hls import HlsService
+from ruang.delivery.hls import HlsService, gone_error
 from ruang.delivery.joins import JoinService
 from ruang.delivery.placement import MediaProcesses, choose_node, no_cookies
 from ruang.delivery.reactions import Reactions, ticket_holder
+from ruang.delivery.recordings import NothingRecorded, Recordings, unsatisfiable
 from ruang.delivery.remote import FORWARDED, RemoteOrigin
 from ruang.delivery.timeline import Timelines
 from ruang.errors import ApiError, media_unavailable, not_found
@@ -47,7 +48,9 @@ from ruang.guard.creation import creation_gate
 from ruang.guard.sessions import SessionSigner, cookie_value
 from ruang.guard.shedding import Shedder
 from ruang.guard.tickets import load_or_create_key
-from ruang.spaces.model import ID_PATTERN, Space
+from ruang.hls.recording import RecordingInfo
+from ruang.spaces.model import ID_PATTERN, Space, State, iso
+from ruang.spaces.permissions import Action, actor_of, check
 from ruang.web.common import (
     CORS,
     EXCEPTION_HANDLERS,
@@ -67,6 +70,18 @@ METADATA_CACHE = "public, max-age=2"
 METADATA_CACHE_PRESSED = "public, max-age=30"  # under pressure, edges keep metadata longer
 PAGE_CACHE = "public, max-age=60"
 CALENDAR_CACHE = "public, max-age=300"  # an .ics never changes once the space exists
+# the recording never changes once made; only its deletion ends it (the shipped edge keeps it
+# at most a minute, so a deletion reaches its listeners within one; deploy/nginx)
+RECORDING_CACHE = "public, max-age=86400"
+_RECORDING_BACK = (
+    "content-type",
+    "content-range",
+    "accept-ranges",
+    "cache-control",
+    "content-disposition",
+    "etag",
+    "last-modified",
+)
 # cookie, origin and sec-fetch-site: the media process checks sessions and forgery (issue #9)
 _PROXY_HEADERS = (
     "authorization",
@@ -157,6 +172,7 @@ def build_delivery_app(config: Config, backends: Backends, worker: int = 0) -> S
     joins = JoinService(config, gate, find_space, shedder, guard)
     creation = creation_gate(config, db)
     events = EventStream(config.spaces_dir, find_space, remote)
+    recordings = Recordings(config.spaces_dir)
     reactions = Reactions(ticket_holder(gate.signer), find_space)
 
     def known_space(space_id: str) -> Space:
@@ -223,6 +239,92 @@ def build_delivery_app(config: Config, backends: Backends, worker: int = 0) -> S
             p["space_id"], p.get("ticket"), p["name"], request.query_params, host or ""
         )
         return Response(r.body, status_code=r.status, headers=r.header_dict())
+
+    def recording_info(space: Space) -> RecordingInfo:
+        """The recording's metadata: title, start, the names of everyone who had a seat on
+        the stage (the host first), and where it was (called on a thread)."""
+        names = list(dict.fromkeys(m.name for m in db.speakers(space.id) if m.name))
+        page = space_urls(config, space.id)["page_url"]
+        when = iso(space.started_at or space.created_at) or ""
+        return RecordingInfo(space.title, when, names, f"Recorded live on Ruang: {page}")
+
+    async def recording(request: Request) -> Response:
+        """GET/HEAD /hls/{id}/recording.m4a: the whole space as one .m4a, made on the first
+        request (on the node holding its files), with byte ranges."""
+        space = known_space(request.path_params["space_id"])
+        if space.recording_deleted:
+            raise gone_error()
+        if space.state is not State.ENDED:
+            raise ApiError(
+                409,
+                "not_ended",
+                "The recording is made once the space has ended; until then, listen live.",
+            )
+        node = None if remote is None or from_node(request) else remote.owner(space.id)
+        if node is not None:  # its files are on that node: its answer, range and all
+            asked = {FORWARDED: hop}
+            if request.headers.get("range"):
+                asked["range"] = request.headers["range"]
+            try:
+                upstream = await peers.request(
+                    request.method, f"{node}{request.url.path}", headers=asked
+                )
+            except httpx.HTTPError:
+                return error_response(media_unavailable())
+            back = {k: v for k, v in upstream.headers.items() if k in _RECORDING_BACK}
+            return Response(upstream.content, upstream.status_code, {**back, **CORS})
+        try:
+            path = await recordings.ensure(space.id, lambda: recording_info(space))
+        except NothingRecorded:
+            raise not_found(f"A recording of space {space.id!r}") from None
+        except FileNotFoundError:  # its folder went away: deleted meanwhile?
+            fresh = await asyncio.to_thread(db.get_space, space.id)
+            if fresh is not None and fresh.recording_deleted:
+                raise gone_error() from None
+            raise not_found(f"A recording of space {space.id!r}") from None
+        refusal = unsatisfiable(request.headers.get("range"), path.stat().st_size)
+        if refusal is not None:
+            raise refusal
+        headers = {
+            "Cache-Control": RECORDING_CACHE,
+            "Content-Disposition": f'inline; filename="ruang-{space.id}.m4a"',
+            **CORS,
+        }
+        return FileResponse(path, media_type="audio/mp4", headers=headers)
+
+    async def delete_recording(request: Request) -> Response:
+        """DELETE /api/spaces/{id}/recording (the host, once ended): the store marks it
+        deleted first, so every worker and node answers 410 from its next look (at once on
+        this node; Redis tells the others), then the space's folder goes, on the node that
+        holds it."""
+        node = owner_of_path(request)
+        if node is not None:
+            return await proxy(request, to_node=node)
+        space_id = request.path_params["space_id"]
+        space = (
+            await asyncio.to_thread(db.get_space, space_id) if ID_PATTERN.match(space_id) else None
+        )
+        if space is None:
+            raise not_found(f"Space {space_id!r}")
+        token = bearer(request)
+        caller = await asyncio.to_thread(db.speaker_by_token, space_id, token) if token else None
+        role = caller.role if caller is not None and not caller.removed else None
+        session = sessions.verify(cookie_value(request.headers.get("cookie")), time.time())
+        refusal = check(actor_of(role, session is not None), Action.DELETE_RECORDING)
+        if refusal is not None:
+            raise ApiError(refusal.status, refusal.code, refusal.message)
+        if space.state is not State.ENDED:
+            raise ApiError(
+                409,
+                "not_ended",
+                "The recording can be deleted once the space has ended: end it first.",
+            )
+        if not space.recording_deleted:
+            await asyncio.to_thread(db.delete_recording, space_id)
+            log.info("space %s: recording deleted by the host", space_id)
+        spaces.pop(space_id, None)
+        await recordings.delete(space_id)
+        return Response(status_code=204, headers={**NO_STORE, **CORS})
 
     async def space_events(request: Request) -> Response:
         last = request.headers.get("last-event-id") or request.query_params.get("after")
@@ -335,6 +437,10 @@ def build_delivery_app(config: Config, backends: Backends, worker: int = 0) -> S
             return error_response(ApiError(400, "bad_request", f"Unusable request: {exc}"))
         except httpx.HTTPError:
             return error_response(media_unavailable())
+        if request.method != "GET":  # it may have changed the space: read it afresh next
+            m = _OWNED_PATH.match(request.url.path)
+            if m:
+                spaces.pop(m.group(1), None)
         back = {k: v for k, v in upstream.headers.items() if k in _PROXY_BACK}
         return Response(
             upstream.content, status_code=upstream.status_code, headers={**back, **CORS}
@@ -381,6 +487,7 @@ def build_delivery_app(config: Config, backends: Backends, worker: int = 0) -> S
     s = "/api/spaces/{space_id}"
     app = Starlette(
         routes=[
+            Route("/hls/{space_id}/recording.m4a", recording, methods=["GET", "HEAD"]),
             Route("/hls/{space_id}/t/{ticket}/{name}", hls, methods=["GET", "HEAD"]),
             Route("/hls/{space_id}/{name}", hls, methods=["GET", "HEAD"]),
             Route("/", page("index.html")),
@@ -398,6 +505,7 @@ def build_delivery_app(config: Config, backends: Backends, worker: int = 0) -> S
             Route(s + "/timeline", space_timeline, methods=["GET", "HEAD"]),
             Route(s + "/events", space_events, methods=["GET"]),
             Route(s + "/reactions", react, methods=["POST"]),
+            Route(s + "/recording", delete_recording, methods=["DELETE"]),
             Route("/api/spaces", create_space, methods=["POST"]),
             Route("/api/{path:path}", proxy, methods=["GET", "POST", "DELETE", "PATCH"]),
             Route("/whip/{path:path}", proxy, methods=["POST", "DELETE", "PATCH"]),

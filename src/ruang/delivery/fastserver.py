@@ -20,7 +20,14 @@ from urllib.parse import parse_qsl, unquote
 
 import httptools
 
-from ruang.delivery.guard import Described, Guard, describe, outcome_of, ticketed
+from ruang.delivery.guard import (
+    Described,
+    Guard,
+    budget_class,
+    describe,
+    outcome_of,
+    ticketed,
+)
 from ruang.delivery.hls import HLS_PARAMS, HlsResponse, encode_headers, error_answer
 from ruang.delivery.wire import (
     NOTHING,
@@ -38,6 +45,7 @@ from ruang.delivery.wire import (
 from ruang.errors import ApiError
 from ruang.guard.network import network_of
 from ruang.guard.shedding import RETRY_AFTER_S, Priority, Shedder, classify
+from ruang.hls.recording import RECORDING_NAME
 
 log = logging.getLogger(__name__)
 
@@ -291,10 +299,13 @@ class HttpProtocol(asyncio.Protocol):
             # ticket is refused at once, for a microsecond or two
             request.refusal = g.limit_listener(about.ticket, time.time())
         elif about.cls != "join":  # joins: once their body is read
-            if g.shares(about.cls):
+            # an ended space's replay and recording come without a ticket: the generous
+            # per-source "vod" budget, so a client may download a whole replay at once
+            cls = budget_class(about)
+            if g.shares(cls):
                 request.limit_later = True  # a round trip: not on the inline path
             else:
-                request.refusal = g.limit(about.cls, ip, network, time.time())
+                request.refusal = g.limit(cls, ip, network, time.time())
 
     def _answer_now(self, request: Request) -> bool:
         """Answer a listener request or a join inline, without a task, when its answer is
@@ -325,7 +336,7 @@ class HttpProtocol(asyncio.Protocol):
     async def _dispatch(self, request: Request) -> None:
         if request.limit_later and self._guard is not None:
             request.refusal = await self._guard.limit_async(
-                request.about.cls, request.ip, request.network, time.time()
+                budget_class(request.about), request.ip, request.network, time.time()
             )
         if request.refusal is not None:
             self._write_hls(request, request.refusal)
@@ -337,7 +348,7 @@ class HttpProtocol(asyncio.Protocol):
             return
         if request.method in ("GET", "HEAD"):
             hls = split_hls(path)
-            if hls is not None:
+            if hls is not None and hls[2] != RECORDING_NAME:  # the recording: the app's
                 began = time.monotonic()
                 r = await self._h.hls(hls[0], hls[1], hls[2], request.params, request.ip)
                 # a part or segment the player had to wait for too long (or never got) is late

@@ -126,6 +126,15 @@ class SpaceFiles:
             self._media_bytes -= len(old)
         return data
 
+    def final_replay(self, space_id: str) -> bytes | None:
+        """The replay playlist of an ended space, kept in memory like media once it is the
+        final VOD one (with ENDLIST; one still growing is read each time)."""
+        data = self.media(space_id, "replay.m3u8")
+        if data is not None and b"#EXT-X-ENDLIST" not in data:
+            key = f"{space_id}/replay.m3u8"
+            self._media_bytes -= len(self._media.pop(key, b""))
+        return data
+
     def replay(self, space_id: str) -> bytes | None:
         """The replay playlist (small, changes while live: read each time)."""
         try:

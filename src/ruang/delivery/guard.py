@@ -42,6 +42,8 @@ _BUDGET = {
     "api": "api",
     "whip": "whip",
     "other": "page",
+    "recording": "vod",
+    "vod": "vod",
 }
 # error codes the server answers with -> the recorder's outcomes (others: by status)
 _OUTCOMES = {
@@ -76,12 +78,15 @@ _REFUSED = frozenset(
 )
 _TICKET_FAILURES = ("ticket_missing", "ticket_forged", "ticket_expired")
 # One ticket, one player: an LL-HLS player asks ~4 times a second (a blocking playlist reload
-# and a part per 0.512 s), more while it starts or catches up: 5x that, and a start's burst.
-LISTENER_BUDGET = Budget(20.0, 60)
+# and a part per 0.512 s), more while it starts or catches up: 5x that, and a start's burst
+# (Config.listener_rate_per_s, listener_burst: 20/s, 60).
 _UNLIMITED = Budget(1e9, 10**9)  # the limiter's second key (a network) does not apply here
 ALL_LISTENERS = "listeners/"
 MAX_RETRY_S = 3600  # the longest Retry-After a 429 names
 _TICKETED = frozenset({"playlist", "replay", "part", "segment", "init"})
+# without a ticket, these are an ended space's public replay (or refused: media of a live space
+# needs a ticket) and the recording: the per-source "vod" budget, not a player's pace
+_VOD = frozenset({"replay", "part", "segment", "init", "recording"})
 
 
 class Described(NamedTuple):
@@ -107,6 +112,8 @@ def describe(path: str) -> Described:
             cls = "replay"
         elif name == "init.mp4":
             cls = "init"
+        elif name == "recording.m4a":
+            cls = "recording"
         else:
             cls = "other"
         return Described(cls, parts[2], ticket)
@@ -171,6 +178,12 @@ def ticketed(cls: str) -> bool:
     return cls in _TICKETED
 
 
+def budget_class(d: Described) -> str:
+    """The limiter class a request without a ticket is charged to: "vod" for the public
+    replay and the recording, else its own class's."""
+    return "vod" if d.ticket is None and d.cls in _VOD else d.cls
+
+
 class Guard:
     """One delivery worker's defences and its evidence."""
 
@@ -187,7 +200,8 @@ class Guard:
         self.config = config
         self.admission = admission
         self.shedder = shedder
-        self.per_listener = RateLimiter({"ticket": (LISTENER_BUDGET, _UNLIMITED)})
+        per_ticket = Budget(config.listener_rate_per_s, config.listener_burst)
+        self.per_listener = RateLimiter({"ticket": (per_ticket, _UNLIMITED)})
         self.shared = shared
         self.limiter = shared.local if shared is not None else RateLimiter()
         self.pow = ProofOfWork(key)

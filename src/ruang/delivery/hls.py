@@ -28,14 +28,26 @@ if TYPE_CHECKING:
 IMMUTABLE = "public, max-age=31536000, immutable"
 LIVE_PLAYLIST = "public, max-age=1"  # about one part
 BLOCKING_PLAYLIST = "public, max-age=6"  # a blocking answer never changes; edges may keep it
-ENDED_PLAYLIST = "public, max-age=300"
+# An ended space's replay (VOD playlist, segments, init) never changes: long-lived and public.
+# Deletion is the one exception; the shipped edge keeps it at most a minute (deploy/nginx).
+ENDED_PLAYLIST = IMMUTABLE
 ERROR_CACHE = "public, max-age=1"
+GONE_CACHE = "public, max-age=60"
 PLAYLIST_TYPE = "application/vnd.apple.mpegurl"
 _MEDIA_NAME = re.compile(r"^(?:init\.mp4|\d{1,9}(?:\.\d{1,2})?\.m4s)$")
 _PART_NAME = re.compile(r"^(\d{1,9})\.(\d{1,2})\.m4s$")
 NODE_PARAM = "ruang_node"  # marks a request another node makes for its listeners (not counted)
 HLS_PARAMS = frozenset({"_HLS_msn", "_HLS_part", "_HLS_skip", NODE_PARAM})  # any other: refused
 _CORS = [("Access-Control-Allow-Origin", "*"), ("Access-Control-Expose-Headers", "Location")]
+
+
+def gone_error() -> ApiError:
+    """410 for anything recorded of a space whose host deleted the recording."""
+    return ApiError(
+        410,
+        "recording_deleted",
+        "The host deleted this space's recording: its replay, download and clips are gone.",
+    )
 
 
 def encode_headers(headers: list[tuple[str, str]]) -> bytes:
@@ -71,6 +83,7 @@ def error_answer(err: ApiError, cache: str = ERROR_CACHE) -> HlsResponse:
 
 
 _TICKET_REFUSALS: dict[tuple[str, str], HlsResponse] = {}
+GONE = error_answer(gone_error(), GONE_CACHE)
 
 
 def ticket_refusal(exc: TicketError) -> HlsResponse:
@@ -90,6 +103,14 @@ def _ok(body: bytes, ctype: str, cache: str) -> HlsResponse:
             [("Content-Type", ctype), ("Cache-Control", cache), *_CORS]
         )
     return HlsResponse(200, body, headers)
+
+
+def _redirect(location: str) -> HlsResponse:
+    return HlsResponse(
+        302,
+        b"",
+        encode_headers([("Location", location), ("Cache-Control", "no-store"), *_CORS]),
+    )
 
 
 def _int_param(query: Mapping[str, str], name: str) -> int | None:
@@ -125,13 +146,18 @@ class HlsService:
     ) -> HlsResponse | None:
         """The answer when it is ready without waiting or refusing — what nearly every
         listener request is — else None (then `handle` decides, and may wait)."""
-        if ticket is None or not ID_PATTERN.match(space_id):
+        if not ID_PATTERN.match(space_id):
             return None
+        if ticket is None:
+            return self._public_now(space_id, name)
         now = time.time()
         try:
             held = self.gate.signer.verify_cached(ticket, space_id, now)
         except TicketError as exc:  # refused here, without a task: floods of bad tickets are cheap
             return ticket_refusal(exc)
+        space = self.find_space(space_id)  # cached: a dict lookup nearly always
+        if space is not None and space.recording_deleted:
+            return GONE
         if name == "live.m3u8":
             try:
                 msn, part = _int_param(query, "_HLS_msn"), _int_param(query, "_HLS_part")
@@ -157,6 +183,28 @@ class HlsService:
                 return _ok(data, "audio/mp4", IMMUTABLE)
         return None
 
+    def _public_now(self, space_id: str, name: str) -> HlsResponse | None:
+        """An ended space's replay without a ticket, from this node's disk or memory (the
+        VOD every client may fetch as fast as it likes), else None."""
+        space = self.find_space(space_id)
+        if space is None or space.state is not State.ENDED:
+            return None
+        if space.recording_deleted:
+            return GONE
+        try:
+            if self.remote is not None and self.remote.owner(space_id) is not None:
+                return None  # another node has its files
+        except ApiError:
+            return None  # the shared store is unreachable: `handle` answers
+
+        if name == "replay.m3u8":
+            data = self.files.final_replay(space_id)
+            return None if data is None else _ok(data, PLAYLIST_TYPE, ENDED_PLAYLIST)
+        if _MEDIA_NAME.match(name):
+            data = self.files.media(space_id, name)
+            return None if data is None else _ok(data, "audio/mp4", IMMUTABLE)
+        return None
+
     async def handle(
         self, space_id: str, ticket: str | None, name: str, query: Mapping[str, str], client: str
     ) -> HlsResponse:
@@ -171,6 +219,13 @@ class HlsService:
                 held = self.gate.signer.verify_cached(ticket, space_id, now)
             except TicketError as exc:
                 return ticket_refusal(exc)
+            space = self.find_space(space_id)
+            if space is not None and space.recording_deleted:
+                return GONE
+            if space is not None and space.state is State.ENDED and name == "replay.m3u8":
+                # the ended replay is public: the same URL for everyone (and every cache),
+                # its segments fetched without a ticket, so without a player's pace
+                return _redirect(f"/hls/{space_id}/replay.m3u8")
             node = self.remote.owner(space_id) if self.remote is not None else None
             if node is not None:
                 return await self._from_node(node, space_id, ticket, name, query, held.listener)
@@ -215,6 +270,18 @@ class HlsService:
         space = self.find_space(space_id)
         if space is None:
             raise not_found(f"Space {space_id!r}")
+        if space.recording_deleted:
+            return GONE
+        if space.state is State.ENDED and name != "live.m3u8":
+            # the replay of an ended space is public VOD: no ticket, no join, no pace
+            node = self.remote.owner(space_id) if self.remote is not None else None
+            if node is not None:
+                return await self._from_node(node, space_id, None, name, query, None)
+            if name == "replay.m3u8":
+                return self._replay(space_id, ended=True)
+            if not _MEDIA_NAME.match(name):
+                raise not_found(f"{name!r}")
+            return await self._media(space_id, name)
         if space.state is State.SCHEDULED and name != "replay.m3u8":
             node = self.remote.owner(space_id) if self.remote is not None else None
             if node is not None:
@@ -243,19 +310,14 @@ class HlsService:
                 {"Retry-After": wait},
             )
         qs = "&".join(f"{k}={v}" for k, v in query.items() if k.startswith("_HLS_"))
-        location = f"/hls/{space_id}/t/{decision}/{name}" + (f"?{qs}" if qs else "")
-        return HlsResponse(
-            302,
-            b"",
-            encode_headers([("Location", location), ("Cache-Control", "no-store"), *_CORS]),
-        )
+        return _redirect(f"/hls/{space_id}/t/{decision}/{name}" + (f"?{qs}" if qs else ""))
 
-    def _replay(self, space_id: str) -> HlsResponse:
-        data = self.files.replay(space_id)
+    def _replay(self, space_id: str, ended: bool = False) -> HlsResponse:
+        data = self.files.final_replay(space_id) if ended else self.files.replay(space_id)
         if data is None:
             raise not_found(f"The replay of space {space_id!r}")
-        ended = b"#EXT-X-ENDLIST" in data
-        return _ok(data, PLAYLIST_TYPE, ENDED_PLAYLIST if ended else LIVE_PLAYLIST)
+        final = b"#EXT-X-ENDLIST" in data
+        return _ok(data, PLAYLIST_TYPE, ENDED_PLAYLIST if final else LIVE_PLAYLIST)
 
     async def _live(self, space_id: str, query: Mapping[str, str]) -> HlsResponse:
         msn, part = _int_param(query, "_HLS_msn"), _int_param(query, "_HLS_part")

@@ -19,7 +19,7 @@ from typing import Any
 from ruang.config import Config
 from ruang.delivery.gate import Ask, Gate
 from ruang.delivery.guard import Guard
-from ruang.delivery.hls import HlsResponse, encode_headers, error_answer
+from ruang.delivery.hls import HlsResponse, encode_headers, error_answer, gone_error
 from ruang.errors import ApiError, not_found, store_unavailable
 from ruang.guard.admission import Waiting
 from ruang.guard.network import network_of
@@ -136,6 +136,8 @@ class JoinService:
             space = self.find_space(space_id) if ID_PATTERN.match(space_id) else None
             if space is None:
                 raise not_found(f"Space {space_id!r}")
+            if space.recording_deleted:
+                raise gone_error()
             data = json_object(body, content_type)
         except ApiError as err:
             return error_answer(err, "no-store")
@@ -194,11 +196,14 @@ class JoinService:
         # formatted, not json.dumps'd: every value is URL-safe text or a number, except the
         # configured base URL, which is JSON-encoded once
         base = f"{self._base}/hls/{space.id}/t/{decision}"
-        playlist = "replay.m3u8" if space.state is State.ENDED else "live.m3u8"
+        if space.state is State.ENDED:  # the replay is public VOD: the same URL for everyone
+            listen = replay = f"{self._base}/hls/{space.id}/replay.m3u8"
+        else:
+            listen, replay = f"{base}/live.m3u8", f"{base}/replay.m3u8"
         ttl = self.gate.signer.ttl_s
         body = (
             f'{{"space_id": "{space.id}", "state": "{space.state.value}", '
-            f'"listen_url": {base}/{playlist}", "replay_url": {base}/replay.m3u8", '
+            f'"listen_url": {listen}", "replay_url": {replay}", '
             f'"ticket": "{decision}", "expires_in_s": {ttl}, "renew_after_s": {ttl // 2}}}'
         )
         listener = decision.split(".", 1)[0]

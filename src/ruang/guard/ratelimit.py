@@ -44,12 +44,14 @@ class Budget:
             raise ValueError(f"a budget needs a positive rate and a burst ≥ 1: {self}")
 
 
-CLASSES = ("join", "poll", "playlist", "media", "page", "api", "whip")
+CLASSES = ("join", "poll", "playlist", "media", "vod", "page", "api", "whip")
 """join: POST …/join of a newcomer (first join, proof-of-work retry); poll: a join that shows
 a place in line or a ticket to renew (waiting-room polls, renewals: paced by Retry-After, and
 a whole NAT's line may poll from one address);
-playlist: ticketed playlist reloads; media: parts, segments, init; page: pages, metadata,
-static files; api: every other API request; whip: WHIP POST/PATCH/DELETE."""
+playlist: ticketed playlist reloads; media: parts, segments, init; vod: an ended space's
+public replay (playlist, segments, init) and its recording, fetched without a ticket as fast
+as a client likes (a whole multi-hour replay in one burst), not at a live player's pace;
+page: pages, metadata, static files; api: every other API request; whip: WHIP POST/PATCH/DELETE."""
 
 DEFAULT_BUDGETS: Mapping[str, tuple[Budget, Budget]] = {
     #            per address                 per /24 or /64 network
@@ -57,6 +59,9 @@ DEFAULT_BUDGETS: Mapping[str, tuple[Budget, Budget]] = {
     "poll": (Budget(200.0, 400), Budget(2_000.0, 4_000)),
     "playlist": (Budget(1_000.0, 2_000), Budget(4_000.0, 8_000)),
     "media": (Budget(1_000.0, 2_000), Budget(4_000.0, 8_000)),
+    # a 4-hour replay is ~7,000 segments: one client downloads it whole in one burst, then a
+    # flood from one address is held to 300 requests/s (~40 Mbit/s of 16 KB segments)
+    "vod": (Budget(300.0, 8_000), Budget(1_500.0, 40_000)),
     "page": (Budget(100.0, 600), Budget(1_000.0, 6_000)),
     "api": (Budget(10.0, 50), Budget(100.0, 500)),
     "whip": (Budget(10.0, 40), Budget(50.0, 200)),

@@ -81,6 +81,7 @@ class Space:
     media: int = 0  # the node's media process running its pipeline (and WHIP, control)
     tags: tuple[str, ...] = ()  # topic tags, as given at creation
     listed: bool = True  # public; False = unlisted (left out of any listing or feed)
+    recording_deleted: bool = False  # the host deleted the replay and recording (410 since)
 
 
 @dataclass(frozen=True, slots=True)

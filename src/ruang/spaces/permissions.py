@@ -49,6 +49,7 @@ class Action(enum.StrEnum):
     MAKE_SPEAKER = "make_speaker"  # a co-host back to speaker
     HAND_OVER = "hand_over"  # the host role to a co-host
     RENAME_SELF = "rename_self"
+    DELETE_RECORDING = "delete_recording"  # once ended: the replay, download, clips, captions
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +84,7 @@ ALLOWED: dict[Action, frozenset[Actor]] = {
     Action.MAKE_SPEAKER: frozenset({Actor.HOST}),
     Action.HAND_OVER: frozenset({Actor.HOST}),
     Action.RENAME_SELF: ON_STAGE,
+    Action.DELETE_RECORDING: frozenset({Actor.HOST}),
 }
 # Actions on someone else, and the roles each actor may act on with them: nobody acts on the
 # host, and only the host acts on a co-host (a co-host cannot push the other one off stage).

@@ -67,6 +67,11 @@ class Store(Protocol):
 
     def set_state(self, space_id: str, state: State, at: datetime) -> Space: ...
 
+    def delete_recording(self, space_id: str) -> None:
+        """Mark the space's recording deleted (its replay, download and whatever else was
+        recorded answer 410 from now on), and tell every worker at once (Redis: an event)."""
+        ...
+
     def move(self, space_id: str, media: int) -> None:
         """Run the space on another media process of its node from its next start."""
         ...

@@ -30,7 +30,7 @@ from ruang.spaces.model import Role, Space, Speaker, State, hash_token, new_id, 
 from ruang.store.base import LOAD_TTL_S, OWNER_TTL_S, CreationCounts
 
 P = "ruang:"
-EVENTS = P + "events"  # pub/sub channel: "{space_id} {state}" on every state change
+EVENTS = P + "events"  # pub/sub: "{space_id} {state}" on every state change (or recording_deleted)
 CREATED_KEEP_S = 3600  # how long a creation is remembered for the creation-rate caps, seconds
 log = logging.getLogger(__name__)
 
@@ -51,6 +51,7 @@ def _space(h: dict[str, str]) -> Space:
         media=int(h.get("media") or 0),
         tags=tuple(json.loads(h.get("tags") or "[]")),
         listed=h.get("listed", "1") == "1",
+        recording_deleted=h.get("recording_deleted") == "1",
     )
 
 
@@ -169,6 +170,13 @@ class RedisSpaceStore:
                 if self.media is None or space.media == self.media:
                     out.append(space)
         return out
+
+    def delete_recording(self, space_id: str) -> None:
+        """Mark the recording deleted and tell every node's workers (they forget the space)."""
+        pipe = self.r.pipeline()
+        pipe.hset(P + f"space:{space_id}", "recording_deleted", "1")
+        pipe.publish(EVENTS, f"{space_id} recording_deleted")
+        pipe.execute()
 
     def move(self, space_id: str, media: int) -> None:
         """Run the space on another of this node's media processes from its next start."""

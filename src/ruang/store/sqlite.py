@@ -47,6 +47,7 @@ _ADDED_COLUMNS = {
         "creator_network": "TEXT NOT NULL DEFAULT ''",
         "tags": "TEXT NOT NULL DEFAULT '[]'",  # a JSON list of strings, from issue #9
         "listed": "INTEGER NOT NULL DEFAULT 1",  # issue #9: public or unlisted
+        "recording_deleted": "INTEGER NOT NULL DEFAULT 0",  # issue #10: the host deleted it
     },
     "speakers": {
         "identity": "TEXT NOT NULL DEFAULT ''",  # issue #9: an approved listener's session
@@ -81,6 +82,7 @@ def _space(row: sqlite3.Row) -> Space:
         media=int(row["media"]),
         tags=tuple(json.loads(row["tags"])),
         listed=bool(row["listed"]),
+        recording_deleted=bool(row["recording_deleted"]),
     )
 
 
@@ -207,6 +209,11 @@ class SpaceStore:
         if self.media is not None:
             query, args = query + " AND media=?", [*args, str(self.media)]
         return [_space(r) for r in self._db.execute(query, args).fetchall()]
+
+    def delete_recording(self, space_id: str) -> None:
+        """Mark the recording deleted (workers see it at their next data_version check)."""
+        with self._db:
+            self._db.execute("UPDATE spaces SET recording_deleted=1 WHERE id=?", (space_id,))
 
     def move(self, space_id: str, media: int) -> None:
         """Run the space on another media process from its next start (after the node was

@@ -13,7 +13,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ruang.config import Config
 from ruang.errors import ApiError, store_unavailable
-from ruang.spaces.model import Role, Space, Speaker, iso
+from ruang.hls.recording import RECORDING_NAME
+from ruang.spaces.model import Role, Space, Speaker, State, iso
 from ruang.store.base import Store
 
 log = logging.getLogger(__name__)
@@ -183,6 +184,11 @@ def space_view(
             if m.on_stage
         ],
     }
+    if space.recording_deleted:  # the host deleted it: nothing recorded is served
+        del view["replay_url"]
+        view["recording_deleted"] = True
+    elif space.state is State.ENDED:
+        view["recording_url"] = f"{config.base_url}/hls/{space.id}/{RECORDING_NAME}"
     if viewer is not None:
         view["you"] = member_view(viewer)
         if viewer.role in (Role.HOST, Role.COHOST):
