@@ -1,7 +1,9 @@
-"""The replay page with real clients (issue #10): two speakers take turns (aiortc, tones that
-start and stop), listeners react, the host ends; the timeline places each turn where the
-replay has it, and in headless Chromium the replay page lists the speakers, jumps to a turn
-when it is clicked and to a moment given as #t=…"""
+"""The replay page and clips with real clients (issue #10): two speakers take turns (aiortc,
+tones that start and stop), listeners react, the host ends; the timeline places each turn
+where the replay has it; a person cuts clips (whose sound is the replay's at that moment)
+within their budget; in headless Chromium the replay page lists the speakers, jumps to a turn
+when it is clicked and to a moment given as #t=…, cuts a clip whose page plays it; and when
+the host deletes the recording, the timeline and the clips are gone (410)."""
 
 from __future__ import annotations
 
@@ -11,12 +13,20 @@ import time
 import httpx
 import numpy as np
 from browser import CHROMIUM, chromium_args
+from listening import ffmpeg_decode
 
 from ruang.tools.tones import sine
 from ruang.tools.whip_client import SignalTrack, WhipPublisher
 from ruangtest import ajoin
 
 SPEAK_S = 4.0  # each speaker talks this long, then the other does
+
+
+def strongest_hz(pcm: np.ndarray, t: float) -> float:
+    """The strongest frequency in 0.4 s of 48 kHz audio from t."""
+    piece = pcm[int(t * 48_000) : int((t + 0.4) * 48_000)]
+    spectrum = np.abs(np.fft.rfft(piece * np.hanning(piece.size)))
+    return float(np.fft.rfftfreq(piece.size, 1 / 48_000)[np.argmax(spectrum)])
 
 
 def turns(offset_s: float) -> SignalTrack:
@@ -79,6 +89,39 @@ async def test_the_replay_shows_who_spoke_when_and_jumps_there(server, tmp_path,
         r = await api.get(f"/api/spaces/{sid}/timeline")
         assert "max-age=3600" in r.headers["cache-control"]  # ended: fixed, cacheable
 
+        # -- clips: a person, within a budget, and the replay's sound at that moment ---------
+        clips_url = f"/api/spaces/{sid}/clips"
+        r = await api.post(clips_url, json={"start_s": 1, "duration_s": 15})
+        assert (r.status_code, r.json()["error"]) == (401, "identity_required")
+        r = await api.post("/api/session", json={"name": "Citra"})
+        assert r.status_code == 201, r.text
+        for bad, code in (
+            ({"start_s": 1, "duration_s": 5}, "invalid_field"),
+            ({"start_s": "soon", "duration_s": 15}, "invalid_field"),
+            ({"start_s": tl["duration_s"] - 3, "duration_s": 15}, "outside_recording"),
+        ):
+            r = await api.post(clips_url, json=bad)
+            assert (r.status_code, r.json()["error"]) == (422, code), (bad, r.text)
+        r = await api.post(clips_url, json={"start_s": 2.0, "duration_s": 15, "title": "Ayo"})
+        assert r.status_code == 201, r.text
+        clip = r.json()
+        assert {"id", "page_url", "file_url"} <= set(clip) and clip["title"] == "Ayo"
+        got = await ffmpeg_decode(clip["file_url"])
+        assert abs(got.size / 48_000 - 15.0) < 0.1
+        whole = await ffmpeg_decode(view["recording_url"])
+        for t in np.arange(0.5, 14.0, 0.5):  # whoever speaks in the clip speaks in the replay
+            here, there = strongest_hz(got, t), strongest_hz(whole, clip["start_s"] + t)
+            assert abs(here - there) < 10, (t, here, there)
+        r = await api.get(clip["page_url"])
+        assert r.status_code == 200 and "clip.js" in r.text
+        ranged = await api.get(clip["file_url"], headers={"Range": "bytes=0-99"})
+        assert ranged.status_code == 206 and len(ranged.content) == 100
+        for _ in range(4):  # five clips per person in ten minutes; the sixth waits
+            r = await api.post(clips_url, json={"start_s": 3, "duration_s": 15})
+            assert r.status_code == 201, r.text
+        r = await api.post(clips_url, json={"start_s": 3, "duration_s": 15})
+        assert r.status_code == 429 and int(r.headers["retry-after"]) > 0, r.text
+
     jump_to = theirs[1]["start_s"]
     async with async_playwright() as p:
         browser = await p.chromium.launch(
@@ -107,5 +150,36 @@ async def test_the_replay_shows_who_spoke_when_and_jumps_there(server, tmp_path,
             width = await page.evaluate("document.scrollingElement.scrollWidth")
             assert width <= 375, f"the replay page scrolls sideways on a phone ({width} px)"
             await page.screenshot(path=str(artifacts / "replay-phone.png"), full_page=True)
+            # a clip from where the player is, by someone who names themselves once
+            await page.set_viewport_size({"width": 1280, "height": 900})
+            await page.fill("#clip-title-input", "The best part")
+            await page.fill("#clip-length", "20")
+            await page.click("#clip-button")
+            await page.wait_for_selector("#clip-name-field:not([hidden])")
+            await page.fill("#clip-name", "Dewi")
+            await page.click("#clip-button")
+            await page.wait_for_selector("#clip-result:not([hidden])", timeout=20_000)
+            made = await page.evaluate("window.ruangReplay.clip")
+            assert made["title"] == "The best part" and 19.9 < made["duration_s"] < 20.1
+            await page.click("#clip-result-link")
+            await page.wait_for_function("window.ruangClip?.state === 'ready'")
+            assert await page.text_content("#clip-title") == "The best part"
+            await page.wait_for_function(
+                "Math.abs(document.getElementById('clip-audio').duration - 20) < 0.2"
+            )
+            await page.screenshot(path=str(artifacts / "clip-desktop.png"), full_page=True)
+            await page.set_viewport_size({"width": 375, "height": 740})
+            await page.screenshot(path=str(artifacts / "clip-phone.png"), full_page=True)
+            assert await page.evaluate("document.scrollingElement.scrollWidth") <= 375
         finally:
             await browser.close()
+
+    # -- the host deletes the recording: its timeline and clips go with it -----------------
+    async with httpx.AsyncClient(base_url=server.url, timeout=20) as api:
+        r = await api.delete(f"/api/spaces/{sid}/recording", headers=auth)
+        assert r.status_code == 204, r.text
+        for url in (f"/api/spaces/{sid}/timeline", clip["file_url"], made["file_url"]):
+            r = await api.get(url)
+            assert (r.status_code, r.json()["error"]) == (410, "recording_deleted"), url
+        r = await api.get(f"/api/spaces/{sid}/clips/{clip['id']}")
+        assert r.status_code == 410

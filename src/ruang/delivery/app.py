@@ -31,6 +31,7 @@ from starlette.staticfiles import StaticFiles
 from ruang.backends import Backends
 from ruang.config import Config
 from ruang.delivery.calendar import calendar_text
+from ruang.delivery.clips import Clips
 from ruang.delivery.events import EventStream
 from ruang.delivery.files import SpaceFiles
 from ruang.delivery.gate import Gate
@@ -45,7 +46,7 @@ from ruang.delivery.timeline import Timelines
 from ruang.errors import ApiError, media_unavailable, not_found
 from ruang.guard.admission import Limits
 from ruang.guard.creation import creation_gate
-from ruang.guard.sessions import SessionSigner, cookie_value
+from ruang.guard.sessions import SessionSigner, cookie_value, csrf_refusal, origin_of
 from ruang.guard.shedding import Shedder
 from ruang.guard.tickets import load_or_create_key
 from ruang.hls.recording import RecordingInfo
@@ -59,6 +60,7 @@ from ruang.web.common import (
     bearer,
     error_response,
     read_body,
+    read_json,
     space_urls,
     space_view,
 )
@@ -174,6 +176,9 @@ def build_delivery_app(config: Config, backends: Backends, worker: int = 0) -> S
     events = EventStream(config.spaces_dir, find_space, remote)
     recordings = Recordings(config.spaces_dir)
     reactions = Reactions(ticket_holder(gate.signer), find_space)
+    clips = Clips(config.spaces_dir, config.base_url)
+    own_origin = origin_of(config.base_url)
+    listener_of = ticket_holder(gate.signer)
 
     def known_space(space_id: str) -> Space:
         space = find_space(space_id)
@@ -208,6 +213,8 @@ def build_delivery_app(config: Config, backends: Backends, worker: int = 0) -> S
 
     async def space_timeline(request: Request) -> Response:
         space = known_space(request.path_params["space_id"])
+        if space.recording_deleted:
+            raise gone_error()
         body, cache = await timelines.answer(space)
         headers = {"Cache-Control": cache, **CORS}
         return Response(body, media_type="application/json", headers=headers)
@@ -325,6 +332,74 @@ def build_delivery_app(config: Config, backends: Backends, worker: int = 0) -> S
         spaces.pop(space_id, None)
         await recordings.delete(space_id)
         return Response(status_code=204, headers={**NO_STORE, **CORS})
+
+    def recorded_space(request: Request) -> Space:
+        """The space a request about its recording names (410 once that was deleted)."""
+        space = known_space(request.path_params["space_id"])
+        if space.recording_deleted:
+            raise gone_error()
+        return space
+
+    async def create_clip(request: Request) -> Response:
+        """POST /api/spaces/{id}/clips: a person (a listener's ticket, or a session) cuts
+        15–60 s, on the node holding the space's files."""
+        node = owner_of_path(request)
+        if node is not None:
+            return await proxy(request, to_node=node)
+        space = recorded_space(request)
+        person = None
+        credential = bearer(request)
+        if credential:
+            listener = listener_of(space.id, credential)
+            if listener is None:
+                raise ApiError(401, "ticket_invalid", "That ticket is not valid for this space.")
+            person = "t:" + listener
+        else:
+            held = sessions.verify(cookie_value(request.headers.get("cookie")), time.time())
+            if held is not None:
+                h = request.headers
+                refusal = csrf_refusal(
+                    h.get("origin"), h.get("sec-fetch-site"), h.get("content-type"), own_origin
+                )
+                if refusal is not None:
+                    raise refusal
+                if await asyncio.to_thread(db.is_blocked, space.id, held.identity):
+                    raise ApiError(403, "blocked", "You are blocked in this space.")
+                person = "s:" + held.identity
+        if person is None:
+            raise ApiError(
+                401,
+                "identity_required",
+                "Clips are cut by people: send your listener ticket as the Bearer token, or "
+                "name yourself first (POST /api/session).",
+            )
+        data = await read_json(request, config.max_body_bytes)
+        view = await clips.create(space, person, data)
+        return JSONResponse(view, status_code=201, headers={**NO_STORE, **CORS})
+
+    async def clip_json(request: Request) -> Response:
+        space = recorded_space(request)
+        clip = await asyncio.to_thread(clips.read, space.id, request.path_params["clip_id"])
+        if clip is None:
+            raise not_found(f"Clip {request.path_params['clip_id']!r} of space {space.id!r}")
+        view = {**clips.view(clip), "space_title": space.title}
+        return JSONResponse(view, headers={"Cache-Control": METADATA_CACHE, **CORS})
+
+    async def clip_file(request: Request) -> Response:
+        space = recorded_space(request)
+        clip_id = request.path_params["clip_id"]
+        path = await asyncio.to_thread(clips.file, space.id, clip_id)
+        if path is None:
+            raise not_found(f"Clip {clip_id!r} of space {space.id!r}")
+        refusal = unsatisfiable(request.headers.get("range"), path.stat().st_size)
+        if refusal is not None:
+            raise refusal
+        headers = {
+            "Cache-Control": RECORDING_CACHE,
+            "Content-Disposition": f'inline; filename="ruang-{space.id}-{clip_id}.m4a"',
+            **CORS,
+        }
+        return FileResponse(path, media_type="audio/mp4", headers=headers)
 
     async def space_events(request: Request) -> Response:
         last = request.headers.get("last-event-id") or request.query_params.get("after")
@@ -493,6 +568,7 @@ def build_delivery_app(config: Config, backends: Backends, worker: int = 0) -> S
             Route("/", page("index.html")),
             Route("/s/{space_id}", page("listen.html")),
             Route("/s/{space_id}/replay", page("replay.html")),
+            Route("/s/{space_id}/clips/{clip_id}", page("clip.html")),
             Route("/s/{space_id}/host", page("studio.html")),
             Route("/s/{space_id}/speak", page("studio.html")),
             Mount("/static", StaticFiles(directory=STATIC)),
@@ -506,6 +582,9 @@ def build_delivery_app(config: Config, backends: Backends, worker: int = 0) -> S
             Route(s + "/events", space_events, methods=["GET"]),
             Route(s + "/reactions", react, methods=["POST"]),
             Route(s + "/recording", delete_recording, methods=["DELETE"]),
+            Route(s + "/clips", create_clip, methods=["POST"]),
+            Route(s + "/clips/{clip_id}.m4a", clip_file, methods=["GET", "HEAD"]),
+            Route(s + "/clips/{clip_id}", clip_json, methods=["GET"]),
             Route("/api/spaces", create_space, methods=["POST"]),
             Route("/api/{path:path}", proxy, methods=["GET", "POST", "DELETE", "PATCH"]),
             Route("/whip/{path:path}", proxy, methods=["POST", "DELETE", "PATCH"]),

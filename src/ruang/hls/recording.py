@@ -104,3 +104,89 @@ def remux(folder: Path, segments: Sequence[str], out: Path, tags: Mapping[str, s
         os.close(fd)
     os.replace(tmp, out)
     return units
+
+
+@dataclass(frozen=True, slots=True)
+class Cut:
+    """What a cut holds: where it starts on the replay and how long it is, seconds."""
+
+    start_s: float
+    duration_s: float
+    units: int  # AAC access units (1024 samples each)
+
+
+def replay_durations(playlist: str) -> list[tuple[str, float]]:
+    """The segments a replay playlist lists with their durations (EXTINF), in order."""
+    out: list[tuple[str, float]] = []
+    duration = None
+    for line in playlist.splitlines():
+        if line.startswith("#EXTINF:"):
+            duration = float(line[8:].split(",", 1)[0])
+        elif line and not line.startswith("#") and duration is not None:
+            out.append((line, duration))
+            duration = None
+    return out
+
+
+def cut(
+    folder: Path,
+    playlist: str,
+    start_s: float,
+    duration_s: float,
+    out: Path,
+    tags: Mapping[str, str],
+) -> Cut:
+    """Write the access units of [start_s, start_s + duration_s) of the replay (seconds from
+    its start) as one faststart .m4a at `out`, cut at AAC frame boundaries without re-encoding
+    (a frame is 1024 samples, 21.3 ms: the cut starts at the frame holding start_s) and
+    starting at time 0. Only the segments the window touches are read. Raises ValueError when
+    the window holds no audio of the replay."""
+    segments = replay_durations(playlist)
+    offset = 0.0  # where the first segment the window touches starts
+    chosen: list[str] = []
+    end_s = start_s + duration_s
+    at = 0.0
+    for name, length in segments:
+        if at + length > start_s and at < end_s:
+            if not chosen:
+                offset = at
+            chosen.append(name)
+        at += length
+    if not chosen:
+        raise ValueError(f"nothing recorded at {start_s:.1f}–{end_s:.1f} s (of {at:.1f} s)")
+    paths = [folder / "init.mp4", *(folder / name for name in chosen)]
+    tmp = out.with_name(out.name + ".tmp")
+    units, base, began, start_at, rate = 0, None, None, start_s, 48_000
+    source = io.BufferedReader(_Concatenated(paths), _CHUNK_BYTES)
+    with source, av.open(source, "r", format="mp4") as inp:
+        stream = inp.streams.audio[0]
+        rate = stream.rate or rate
+        tb = stream.time_base
+        assert tb is not None
+        with av.open(str(tmp), "w", format="ipod", options={"movflags": "+faststart"}) as output:
+            output.metadata.update(tags)
+            copy = output.add_stream_from_template(stream)
+            for packet in inp.demux(stream):
+                if packet.pts is None or packet.dts is None:
+                    continue
+                if base is None:
+                    base = packet.pts  # the first chosen segment's start
+                t = float((packet.pts - base) * tb) + offset
+                frame_s = float((packet.duration or 1024) * tb)
+                if t + frame_s <= start_s:
+                    continue
+                if t >= end_s:
+                    break
+                if began is None:
+                    began = packet.pts
+                    start_at = t
+                packet.pts -= began
+                packet.dts -= began
+                packet.stream = copy
+                output.mux(packet)
+                units += 1
+    if not units:
+        tmp.unlink(missing_ok=True)
+        raise ValueError(f"no audio at {start_s:.1f}–{end_s:.1f} s")
+    os.replace(tmp, out)
+    return Cut(round(start_at, 3), round(units * 1024 / rate, 3), units)

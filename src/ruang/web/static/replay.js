@@ -236,12 +236,55 @@
     }
     if (space.captions_url) loadCaptions(space.captions_url);
     attach(space.replay_url);
+    $("clip-card").hidden = space.state === "scheduled";
+    showClipFrom();
     pendingSeek = momentFromHash();
     hook.state = "ready";
   }
 
+  // Clips: from where the player is, 15–60 s; a person needs a session (a name) once.
+  function showClipFrom() {
+    $("clip-from").textContent = t("clip.from", { at: U.formatDuration(audio.currentTime || 0) });
+  }
+
+  async function cutClip(event) {
+    event.preventDefault();
+    const status = $("clip-status");
+    const length = Math.min(60, Math.max(15, Math.round(Number($("clip-length").value) || 30)));
+    const total = Number.isFinite(audio.duration) ? audio.duration : timeline.duration_s;
+    const start = Math.max(0, Math.min(audio.currentTime || 0, total - length));
+    const body = { start_s: Math.round(start * 10) / 10, duration_s: length,
+      title: $("clip-title-input").value.trim() || undefined };
+    const path = "/api/spaces/" + encodeURIComponent(spaceId) + "/clips";
+    $("clip-button").disabled = true;
+    status.textContent = t("clip.cutting");
+    try {
+      let res;
+      try {
+        res = await U.api("POST", path, { body });
+      } catch (err) {
+        if (err.code !== "identity_required") throw err;
+        const name = $("clip-name").value.trim();
+        $("clip-name-field").hidden = false;
+        if (!name) { status.textContent = t("clip.field.name_hint"); $("clip-name").focus(); return; }
+        await U.api("POST", "/api/session", { body: { name } });
+        res = await U.api("POST", path, { body });
+      }
+      $("clip-name-field").hidden = true;
+      status.textContent = "";
+      $("clip-result").hidden = false;
+      $("clip-result-link").href = res.data.page_url;
+      hook.clip = res.data;
+    } catch (err) {
+      status.textContent = err.message;
+    } finally {
+      $("clip-button").disabled = false;
+    }
+  }
+
   audio.addEventListener("loadedmetadata", () => { if (pendingSeek !== null) seek(pendingSeek, false); });
-  audio.addEventListener("timeupdate", showPosition);
+  audio.addEventListener("timeupdate", () => { showPosition(); showClipFrom(); });
+  $("clip-form").addEventListener("submit", cutClip);
   audio.addEventListener("durationchange", showPosition);
   window.addEventListener("hashchange", () => { const m = momentFromHash(); if (m !== null) seek(m, true); });
   $("caption-search").addEventListener("input", renderCues);
