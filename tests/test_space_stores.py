@@ -96,6 +96,25 @@ def test_roles_identities_blocks_and_visibility(store: Store) -> None:
     assert not store.is_blocked(other.id, "ana-session-id-1")
 
 
+def test_the_podcast_lists_made_public_recordings_newest_first(store: Store) -> None:
+    made = []
+    for i, (listed, tags) in enumerate(
+        [(True, ("jazz",)), (False, ("jazz",)), (True, ()), (True, ("Jazz", "kopi")), (True, ())]
+    ):
+        space, _, _ = store.create_space(f"Talk {i}", None, tags=tags, listed=listed)
+        store.set_state(space.id, State.ENDED, utcnow() + timedelta(minutes=i))
+        made.append(space.id)
+    for sid in made[:4]:  # the last one's recording is not made yet
+        store.set_recording(sid, 1000, 62.5)
+    store.delete_recording(made[2])
+    got = store.recent_recordings(10)
+    assert [s.id for s in got] == [made[3], made[0]]  # unlisted, deleted and unmade left out
+    assert got[0].recording_bytes == 1000 and got[0].recording_s == 62.5
+    assert [s.id for s in store.recent_recordings(10, tag="JAZZ")] == [made[3], made[0]]
+    assert [s.id for s in store.recent_recordings(10, tag="kopi")] == [made[3]]
+    assert [s.id for s in store.recent_recordings(1)] == [made[3]]
+
+
 def test_redis_knows_which_node_runs_a_space(redis_url: str) -> None:
     a = RedisSpaceStore(client(redis_url), "http://node-a")
     b = RedisSpaceStore(client(redis_url), "http://node-b")

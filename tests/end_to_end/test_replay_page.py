@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 
+import feedparser
 import httpx
 import numpy as np
 from browser import CHROMIUM, chromium_args
@@ -88,6 +89,25 @@ async def test_the_replay_shows_who_spoke_when_and_jumps_there(server, tmp_path,
         assert {s["name"] for s in tl["speakers"]} >= {"Bima"}
         r = await api.get(f"/api/spaces/{sid}/timeline")
         assert "max-age=3600" in r.headers["cache-control"]  # ended: fixed, cacheable
+
+        # -- the podcast feed: the ended space is an episode, its enclosure the recording ---
+        deadline = time.monotonic() + 20
+        while True:  # the recording is made at the end, in the background
+            feed = feedparser.parse((await api.get("/podcast.xml")).content)
+            if feed.entries or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.5)
+        assert not feed.bozo and feed.version == "rss20", feed.get("bozo_exception")
+        assert [e.id for e in feed.entries] == [sid]
+        episode = feed.entries[0]
+        assert episode.title.startswith("Turns") and episode.link.endswith(f"/s/{sid}/replay")
+        enclosure = episode.enclosures[0]
+        assert enclosure.type == "audio/mp4" and enclosure.href == view["recording_url"]
+        download = await api.get(enclosure.href)
+        assert download.status_code == 200 and len(download.content) == int(enclosure.length)
+        assert "Bima" in episode.summary
+        assert (await api.get("/podcast.xml?tag=nothing")).status_code == 200
+        assert not feedparser.parse((await api.get("/podcast.xml?tag=nothing")).content).entries
 
         # -- clips: a person, within a budget, and the replay's sound at that moment ---------
         clips_url = f"/api/spaces/{sid}/clips"
@@ -181,5 +201,6 @@ async def test_the_replay_shows_who_spoke_when_and_jumps_there(server, tmp_path,
         for url in (f"/api/spaces/{sid}/timeline", clip["file_url"], made["file_url"]):
             r = await api.get(url)
             assert (r.status_code, r.json()["error"]) == (410, "recording_deleted"), url
+        assert not feedparser.parse((await api.get("/podcast.xml")).content).entries
         r = await api.get(f"/api/spaces/{sid}/clips/{clip['id']}")
         assert r.status_code == 410

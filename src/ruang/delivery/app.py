@@ -11,7 +11,7 @@ import logging
 import os
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
@@ -39,6 +39,7 @@ from ruang.delivery.guard import Guard
 from ruang.delivery.hls import HlsService, gone_error
 from ruang.delivery.joins import JoinService
 from ruang.delivery.placement import MediaProcesses, choose_node, no_cookies
+from ruang.delivery.podcast import PodcastFeeds
 from ruang.delivery.reactions import Reactions, ticket_holder
 from ruang.delivery.recordings import NothingRecorded, Recordings, unsatisfiable
 from ruang.delivery.remote import FORWARDED, RemoteOrigin
@@ -49,7 +50,7 @@ from ruang.guard.creation import creation_gate
 from ruang.guard.sessions import SessionSigner, cookie_value, csrf_refusal, origin_of
 from ruang.guard.shedding import Shedder
 from ruang.guard.tickets import load_or_create_key
-from ruang.hls.recording import RecordingInfo
+from ruang.hls.recording import RecordingInfo, replay_durations
 from ruang.spaces.model import ID_PATTERN, Space, State, iso
 from ruang.spaces.permissions import Action, actor_of, check
 from ruang.web.common import (
@@ -103,6 +104,7 @@ _PROXY_BACK = (
     "allow",
     "retry-after",
 )
+_END_PATH = re.compile(r"^/api/spaces/[a-z0-9]{10}/end$")
 _OWNED_PATH = re.compile(r"^/(?:api/spaces|whip)/([a-z0-9]{10})(?:/|$)")
 SPACE_CACHE_S = 5.0  # with Redis, a worker remembers a space this long (events invalidate it)
 SPACE_RECHECK_S = 0.05  # one node: a remembered space is rechecked against the store this often
@@ -255,6 +257,39 @@ def build_delivery_app(config: Config, backends: Backends, worker: int = 0) -> S
         when = iso(space.started_at or space.created_at) or ""
         return RecordingInfo(space.title, when, names, f"Recorded live on Ruang: {page}")
 
+    background: set[asyncio.Task[Any]] = set()
+    feeds = PodcastFeeds(config, db)
+
+    def soon(work: Coroutine[Any, Any, Any]) -> None:
+        """Run work in the background, kept until it is done (its failure only logged)."""
+        task = asyncio.ensure_future(work)
+        background.add(task)
+        task.add_done_callback(background.discard)
+
+    async def made_recording(space: Space) -> Path:
+        """The recording's file, made first if needed, its size and length noted in the
+        store (for podcast feeds) the first time. Raises as Recordings.ensure does."""
+        path = await recordings.ensure(space.id, lambda: recording_info(space))
+        if not space.recording_bytes:
+            playlist = await asyncio.to_thread((path.parent / "replay.m3u8").read_text)
+            seconds = sum(d for _, d in replay_durations(playlist))
+            await asyncio.to_thread(db.set_recording, space.id, path.stat().st_size, seconds)
+            spaces.pop(space.id, None)
+            feeds.forget()
+        return path
+
+    async def make_recording(space_id: str) -> None:
+        """After the end: the recording made at once rather than at the first download."""
+        space = await asyncio.to_thread(db.get_space, space_id)
+        if space is None or space.state is not State.ENDED or space.recording_deleted:
+            return
+        try:
+            await made_recording(space)
+        except (NothingRecorded, OSError) as exc:
+            log.info("space %s: no recording made at its end: %s", space_id, exc)
+        except Exception:
+            log.exception("space %s: making its recording failed", space_id)
+
     async def recording(request: Request) -> Response:
         """GET/HEAD /hls/{id}/recording.m4a: the whole space as one .m4a, made on the first
         request (on the node holding its files), with byte ranges."""
@@ -281,7 +316,7 @@ def build_delivery_app(config: Config, backends: Backends, worker: int = 0) -> S
             back = {k: v for k, v in upstream.headers.items() if k in _RECORDING_BACK}
             return Response(upstream.content, upstream.status_code, {**back, **CORS})
         try:
-            path = await recordings.ensure(space.id, lambda: recording_info(space))
+            path = await made_recording(space)
         except NothingRecorded:
             raise not_found(f"A recording of space {space.id!r}") from None
         except FileNotFoundError:  # its folder went away: deleted meanwhile?
@@ -330,6 +365,7 @@ def build_delivery_app(config: Config, backends: Backends, worker: int = 0) -> S
             await asyncio.to_thread(db.delete_recording, space_id)
             log.info("space %s: recording deleted by the host", space_id)
         spaces.pop(space_id, None)
+        feeds.forget()
         await recordings.delete(space_id)
         return Response(status_code=204, headers={**NO_STORE, **CORS})
 
@@ -400,6 +436,12 @@ def build_delivery_app(config: Config, backends: Backends, worker: int = 0) -> S
             **CORS,
         }
         return FileResponse(path, media_type="audio/mp4", headers=headers)
+
+    async def podcast(request: Request) -> Response:
+        """GET /podcast.xml[?tag=…]: the public ended spaces as a podcast (RSS 2.0)."""
+        body = await feeds.answer(request.query_params.get("tag"))
+        headers = {"Cache-Control": PodcastFeeds.CACHE, **CORS}
+        return Response(body, media_type="application/rss+xml; charset=utf-8", headers=headers)
 
     async def space_events(request: Request) -> Response:
         last = request.headers.get("last-event-id") or request.query_params.get("after")
@@ -516,6 +558,9 @@ def build_delivery_app(config: Config, backends: Backends, worker: int = 0) -> S
             m = _OWNED_PATH.match(request.url.path)
             if m:
                 spaces.pop(m.group(1), None)
+                if node is None and upstream.status_code == 200 and _END_PATH.match(path):
+                    # ended here: make its recording now, so that feeds list it at once
+                    soon(make_recording(m.group(1)))
         back = {k: v for k, v in upstream.headers.items() if k in _PROXY_BACK}
         return Response(
             upstream.content, status_code=upstream.status_code, headers={**back, **CORS}
@@ -572,6 +617,7 @@ def build_delivery_app(config: Config, backends: Backends, worker: int = 0) -> S
             Route("/s/{space_id}/host", page("studio.html")),
             Route("/s/{space_id}/speak", page("studio.html")),
             Mount("/static", StaticFiles(directory=STATIC)),
+            Route("/podcast.xml", podcast, methods=["GET", "HEAD"]),
             Route("/healthz", healthz),
             Route("/openapi.json", openapi),
             Route("/metrics", metrics),

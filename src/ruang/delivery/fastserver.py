@@ -84,7 +84,7 @@ CACHE_BUST = error_answer(
     ),
     "no-store",
 )
-KNOWN_PATHS = frozenset({"/", "/healthz", "/openapi.json", "/metrics"})
+KNOWN_PATHS = frozenset({"/", "/healthz", "/openapi.json", "/metrics", "/podcast.xml"})
 KNOWN_PREFIXES = ("/hls/", "/api/", "/whip/", "/s/", "/static/")
 UNKNOWN_PATH = error_answer(ApiError(404, "not_found", "Nothing is served at this path."))
 BAD_URL = error_answer(ApiError(400, "bad_request", "The request URL is not valid."), "no-store")

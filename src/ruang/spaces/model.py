@@ -82,6 +82,8 @@ class Space:
     tags: tuple[str, ...] = ()  # topic tags, as given at creation
     listed: bool = True  # public; False = unlisted (left out of any listing or feed)
     recording_deleted: bool = False  # the host deleted the replay and recording (410 since)
+    recording_bytes: int = 0  # the recording's size once made (0 before), for podcast feeds
+    recording_s: float = 0.0  # its length, seconds
 
 
 @dataclass(frozen=True, slots=True)

@@ -67,6 +67,15 @@ class Store(Protocol):
 
     def set_state(self, space_id: str, state: State, at: datetime) -> Space: ...
 
+    def set_recording(self, space_id: str, size: int, seconds: float) -> None:
+        """Note that the space's recording is made: its size in bytes and length."""
+        ...
+
+    def recent_recordings(self, limit: int, tag: str | None = None) -> list[Space]:
+        """The newest ended public spaces with a recording made and not deleted (optionally
+        with a topic tag), newest first, at most `limit` (the podcast feed)."""
+        ...
+
     def delete_recording(self, space_id: str) -> None:
         """Mark the space's recording deleted (its replay, download and whatever else was
         recorded answer 410 from now on), and tell every worker at once (Redis: an event)."""

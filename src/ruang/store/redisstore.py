@@ -52,6 +52,8 @@ def _space(h: dict[str, str]) -> Space:
         tags=tuple(json.loads(h.get("tags") or "[]")),
         listed=h.get("listed", "1") == "1",
         recording_deleted=h.get("recording_deleted") == "1",
+        recording_bytes=int(h.get("recording_bytes") or 0),
+        recording_s=float(h.get("recording_s") or 0),
     )
 
 
@@ -171,10 +173,38 @@ class RedisSpaceStore:
                     out.append(space)
         return out
 
+    def set_recording(self, space_id: str, size: int, seconds: float) -> None:
+        """Note the made recording's size and length, and list it by its end (newest first)."""
+        space = self.get_space(space_id)
+        pipe = self.r.pipeline()
+        pipe.hset(
+            P + f"space:{space_id}",
+            mapping={"recording_bytes": str(size), "recording_s": str(seconds)},
+        )
+        if space is not None and space.ended_at is not None:
+            pipe.zadd(P + "recordings", {space_id: space.ended_at.timestamp()})
+        pipe.execute()
+
+    def recent_recordings(self, limit: int, tag: str | None = None) -> list[Space]:
+        """The newest ended public spaces with a recording (the podcast feed)."""
+        found = []
+        for sid in self.r.zrevrange(P + "recordings", 0, limit * (20 if tag else 2) - 1):
+            h = self.r.hgetall(P + f"space:{sid}")
+            if not h:
+                continue
+            space = _space(h)
+            if not space.listed or space.recording_deleted or not space.recording_bytes:
+                continue
+            if tag is not None and tag.casefold() not in {t.casefold() for t in space.tags}:
+                continue
+            found.append(space)
+        return found[:limit]
+
     def delete_recording(self, space_id: str) -> None:
         """Mark the recording deleted and tell every node's workers (they forget the space)."""
         pipe = self.r.pipeline()
         pipe.hset(P + f"space:{space_id}", "recording_deleted", "1")
+        pipe.zrem(P + "recordings", space_id)
         pipe.publish(EVENTS, f"{space_id} recording_deleted")
         pipe.execute()
 

@@ -48,6 +48,8 @@ _ADDED_COLUMNS = {
         "tags": "TEXT NOT NULL DEFAULT '[]'",  # a JSON list of strings, from issue #9
         "listed": "INTEGER NOT NULL DEFAULT 1",  # issue #9: public or unlisted
         "recording_deleted": "INTEGER NOT NULL DEFAULT 0",  # issue #10: the host deleted it
+        "recording_bytes": "INTEGER NOT NULL DEFAULT 0",  # issue #10: its size once made
+        "recording_s": "REAL NOT NULL DEFAULT 0",  # and its length, seconds
     },
     "speakers": {
         "identity": "TEXT NOT NULL DEFAULT ''",  # issue #9: an approved listener's session
@@ -58,6 +60,7 @@ _ADDED_COLUMNS = {
 _INDEXES = """
 CREATE INDEX IF NOT EXISTS spaces_state ON spaces(state);
 CREATE INDEX IF NOT EXISTS spaces_created ON spaces(created_at);
+CREATE INDEX IF NOT EXISTS spaces_ended ON spaces(state, ended_at);
 """
 _OPEN = f"('{State.LIVE.value}', '{State.SCHEDULED.value}')"
 
@@ -83,6 +86,8 @@ def _space(row: sqlite3.Row) -> Space:
         tags=tuple(json.loads(row["tags"])),
         listed=bool(row["listed"]),
         recording_deleted=bool(row["recording_deleted"]),
+        recording_bytes=int(row["recording_bytes"]),
+        recording_s=float(row["recording_s"]),
     )
 
 
@@ -209,6 +214,26 @@ class SpaceStore:
         if self.media is not None:
             query, args = query + " AND media=?", [*args, str(self.media)]
         return [_space(r) for r in self._db.execute(query, args).fetchall()]
+
+    def set_recording(self, space_id: str, size: int, seconds: float) -> None:
+        """Note the made recording's size and length."""
+        with self._db:
+            self._db.execute(
+                "UPDATE spaces SET recording_bytes=?, recording_s=? WHERE id=?",
+                (size, seconds, space_id),
+            )
+
+    def recent_recordings(self, limit: int, tag: str | None = None) -> list[Space]:
+        """The newest ended public spaces with a recording (the podcast feed)."""
+        rows = self._db.execute(
+            "SELECT * FROM spaces WHERE state='ended' AND listed=1 AND recording_deleted=0"
+            " AND recording_bytes>0 ORDER BY ended_at DESC LIMIT ?",
+            (limit if tag is None else limit * 20,),
+        ).fetchall()
+        found = [_space(r) for r in rows]
+        if tag is not None:
+            found = [s for s in found if tag.casefold() in {t.casefold() for t in s.tags}]
+        return found[:limit]
 
     def delete_recording(self, space_id: str) -> None:
         """Mark the recording deleted (workers see it at their next data_version check)."""
