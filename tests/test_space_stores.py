@@ -225,3 +225,26 @@ def test_sqlite_adds_the_creator_columns_to_an_older_database(tmp_path: Path) ->
     assert (c.open_by_address, c.open_on_node, c.recent_on_node) == (1, 2, 1)
     store.close()
     SpaceStore(path).close()  # and opening it again changes nothing
+
+
+def test_a_deleted_recording_is_marked_for_every_reader(store: Store) -> None:
+    space, _, _ = store.create_space("Kept", None)
+    store.set_state(space.id, State.ENDED, utcnow())
+    got = store.get_space(space.id)
+    assert got is not None and not got.recording_deleted
+    store.delete_recording(space.id)
+    got = store.get_space(space.id)
+    assert got is not None and got.recording_deleted and got.state is State.ENDED
+
+
+def test_redis_tells_every_worker_of_a_deleted_recording(redis_url: str) -> None:
+    store = RedisSpaceStore(client(redis_url), "http://node-a")
+    space, _, _ = store.create_space("Told", None)
+    listener = client(redis_url).pubsub()
+    listener.subscribe("ruang:events")
+    listener.get_message(timeout=1.0)  # the subscription's confirmation
+    store.delete_recording(space.id)
+    message = listener.get_message(timeout=2.0)
+    assert message is not None and message["data"] == f"{space.id} recording_deleted"
+    listener.close()
+    store.close()

@@ -29,3 +29,22 @@ async def test_a_waiter_wakes_even_when_an_ordinary_request_reads_first(tmp_path
     assert files.live("abcdefghij").has(3, 1)  # an ordinary request notices it first
     done, _ = await asyncio.wait({waiter}, timeout=1.0)
     assert waiter in done and waiter.result() is True
+
+
+def test_a_final_replay_is_kept_in_memory_and_forgotten_on_deletion(tmp_path: Path) -> None:
+    folder = tmp_path / "abcdefghij"
+    folder.mkdir()
+    files = SpaceFiles(tmp_path)
+    (folder / "replay.m3u8").write_bytes(b"#EXTM3U\n#EXT-X-PLAYLIST-TYPE:EVENT\n")
+    assert files.final_replay("abcdefghij") == b"#EXTM3U\n#EXT-X-PLAYLIST-TYPE:EVENT\n"
+    final = b"#EXTM3U\n#EXT-X-PLAYLIST-TYPE:VOD\n0.m4s\n#EXT-X-ENDLIST\n"
+    (folder / "replay.m3u8").write_bytes(final)  # a growing one was not kept: read again
+    assert files.final_replay("abcdefghij") == final
+    (folder / "0.m4s").write_bytes(b"seg")
+    assert files.media("abcdefghij", "0.m4s") == b"seg"
+    (folder / "replay.m3u8").unlink()
+    (folder / "0.m4s").unlink()
+    assert files.final_replay("abcdefghij") == final  # the final one stays in memory
+    files.forget("abcdefghij")
+    assert files.final_replay("abcdefghij") is None
+    assert files.media("abcdefghij", "0.m4s") is None

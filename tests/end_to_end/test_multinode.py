@@ -107,6 +107,28 @@ async def test_speakers_on_node_1_heard_ended_and_replayed_through_node_2(
     assert whole.size >= 8 * 48_000, f"replay only {whole.size / 48_000:.1f} s"
     assert_tones(whole[48_000:], [HOST_HZ, SPEAKER_HZ], [], "replay through node 2")
 
+    # The recording is node 1's file, downloaded (ranges too) through node 2; the host deletes
+    # it through node 2 (forwarded to node 1, whose disk holds it), and neither node serves
+    # anything recorded any more, node 2's memory of node 1's segments included.
+    async with httpx.AsyncClient(timeout=20) as api:
+        recording_url = (await api.get(f"{two.url}/api/spaces/{sid}")).json()["recording_url"]
+        assert recording_url.startswith(two.url)
+        file = await api.get(recording_url)
+        assert file.status_code == 200 and file.headers["content-type"] == "audio/mp4"
+        part = await api.get(recording_url, headers={"Range": "bytes=0-99"})
+        assert part.status_code == 206 and part.content == file.content[:100]
+        segment = f"{two.url}/hls/{sid}/{replay.segments[0].uri}"
+        assert (await api.get(segment)).status_code == 200  # now in node 2's memory
+        r = await api.delete(f"{two.url}/api/spaces/{sid}/recording", headers=auth)
+        assert r.status_code == 204, r.text
+        assert not (one.data_dir / "spaces" / sid).exists()
+        for node in (one, two):
+            for url in (f"{node.url}/hls/{sid}/replay.m3u8", segment, recording_url):
+                r = await api.get(url.replace(two.url, node.url))
+                assert r.status_code == 410 and r.json()["error"] == "recording_deleted", url
+            view = (await api.get(f"{node.url}/api/spaces/{sid}")).json()
+            assert view["recording_deleted"] and "replay_url" not in view
+
 
 def test_waiting_room_is_fifo_across_nodes(server_factory, tmp_path: Path, redis_url: str) -> None:
     one, two = two_nodes(server_factory, tmp_path, redis_url, ("--joins-per-s", "5"))

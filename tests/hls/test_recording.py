@@ -109,3 +109,18 @@ def test_ranges_outside_the_file_are_a_json_416(header: str | None, ok: bool) ->
     if refusal is not None:
         assert refusal.status == 416 and refusal.code == "range_not_satisfiable"
         assert refusal.headers["Content-Range"] == "bytes */1000"
+
+
+def test_a_crash_mid_remux_leaves_no_recording_and_the_next_request_makes_it(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "zxcvbnmasd"
+    synthesize(folder, 3.0)
+    (folder / (RECORDING_NAME + ".tmp")).write_bytes(b"half a file from a killed worker")
+    recordings = Recordings(tmp_path)
+    assert recordings.existing(folder.name) is None  # only a whole file, renamed, counts
+    made = asyncio.run(
+        recordings.ensure(folder.name, lambda: RecordingInfo("t", "2027-01-01T00:00:00Z", [], ""))
+    )
+    assert abs(len(_decode(made)) / 48_000 - 3.072) < 0.03
+    assert not (folder / (RECORDING_NAME + ".tmp")).exists()

@@ -366,6 +366,7 @@ def build_delivery_app(config: Config, backends: Backends, worker: int = 0) -> S
             log.info("space %s: recording deleted by the host", space_id)
         spaces.pop(space_id, None)
         feeds.forget()
+        files.forget(space_id)  # the other workers' copies age out of their caches
         await recordings.delete(space_id)
         return Response(status_code=204, headers={**NO_STORE, **CORS})
 

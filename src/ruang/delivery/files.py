@@ -135,6 +135,14 @@ class SpaceFiles:
             self._media_bytes -= len(self._media.pop(key, b""))
         return data
 
+    def forget(self, space_id: str) -> None:
+        """Drop what is kept in memory of a space (its recording was deleted: every answer
+        is a 410 from now on, so the memory is better spent on others)."""
+        self._live.pop(space_id, None)
+        prefix = f"{space_id}/"
+        for key in [k for k in self._media if k.startswith(prefix)]:
+            self._media_bytes -= len(self._media.pop(key))
+
     def replay(self, space_id: str) -> bytes | None:
         """The replay playlist (small, changes while live: read each time)."""
         try:

@@ -196,7 +196,6 @@ class HlsService:
                 return None  # another node has its files
         except ApiError:
             return None  # the shared store is unreachable: `handle` answers
-
         if name == "replay.m3u8":
             data = self.files.final_replay(space_id)
             return None if data is None else _ok(data, PLAYLIST_TYPE, ENDED_PLAYLIST)

@@ -71,8 +71,13 @@ class Recordings:
                 raise NothingRecorded(f"space {space_id}'s replay is not finished or empty")
             try:
                 units = remux(folder, segments, out, info().tags())
-            except ValueError as exc:
-                raise NothingRecorded(str(exc)) from None
+            except Exception as exc:
+                if not folder.is_dir():  # deleted while it was being made
+                    raise FileNotFoundError(f"space {space_id}'s folder is gone") from None
+                if isinstance(exc, ValueError):  # no audio, or data ffmpeg cannot read
+                    log.warning("space %s: no recording made: %s", space_id, exc)
+                    raise NothingRecorded(str(exc)) from None
+                raise
             log.info("space %s: recording made, %d access units", space_id, units)
             return out
 

@@ -103,7 +103,9 @@ OPENAPI: dict[str, Any] = {
         },
         "/api/spaces/{space_id}": {
             "get": _op(
-                "A space: title, state, who is on stage; more for stage members, and for the "
+                "A space: title, state, who is on stage, replay_url; once ended "
+                "recording_url (one .m4a of the whole space), or, once the host deleted it, "
+                "recording_deleted: true and neither URL; more for stage members, and for the "
                 "host auto_end_at: when an abandoned space ends by itself (ISO 8601, null "
                 "while someone is on stage)",
                 {"200": "The space", "404": "Unknown space"},
@@ -126,6 +128,22 @@ OPENAPI: dict[str, Any] = {
             "post": _op(
                 "End the space; its replay is final when this returns",
                 {"200": "The space", "401": "No token", "403": "Not the host"},
+                auth=True,
+            )
+        },
+        "/api/spaces/{space_id}/recording": {
+            "delete": _op(
+                "Delete the space's recording (the host, once ended): its whole recorded "
+                "folder goes (replay, segments, the recording, clips, captions), which answer "
+                "410 recording_deleted from then on; the space's JSON says recording_deleted "
+                "and has no replay_url or recording_url. Deleting again is harmless (204).",
+                {
+                    "204": "Deleted",
+                    "401": "No token",
+                    "403": "Not the host",
+                    "404": "Unknown space",
+                    "409": "not_ended: end the space first",
+                },
                 auth=True,
             )
         },
@@ -281,9 +299,37 @@ OPENAPI: dict[str, Any] = {
         },
         "/hls/{space_id}/replay.m3u8": {
             "get": _op(
-                "Replay: EVENT playlist while live, VOD with ENDLIST once ended",
-                {"200": "Playlist", "404": "No replay"},
+                "Replay: EVENT playlist while live (302 to a ticketed URL, the live rules); "
+                "once ended, the VOD playlist with ENDLIST itself: public, no ticket, "
+                "immutable, and its segments and init too, fetched as fast as a client likes "
+                "(the per-source vod budget, docs/GUARD.md)",
+                {
+                    "200": "Playlist (ended: the VOD)",
+                    "302": "Live: to the ticketed replay (a join on the caller's behalf)",
+                    "404": "No replay",
+                    "410": "recording_deleted: the host deleted the recording",
+                },
             )
+        },
+        "/hls/{space_id}/recording.m4a": {
+            "get": _op(
+                "The whole space as one audio file (AAC in .m4a, audio/mp4), remuxed from the "
+                "replay's segments without re-encoding, index first (+faststart), with title, "
+                "date/creation_time, artist (the stage's names) and comment metadata; made "
+                "on the first request, then served from disk with Content-Length, "
+                "Accept-Ranges: bytes and Range requests. Its URL is the space's recording_url "
+                "once ended.",
+                {
+                    "200": "The file",
+                    "206": "The requested byte range",
+                    "404": "Unknown space, or nothing was recorded",
+                    "409": "not_ended: the space is still scheduled or live",
+                    "410": "recording_deleted: the host deleted the recording",
+                    "416": "range_not_satisfiable: the range is outside the file "
+                    "(Content-Range: bytes */size)",
+                },
+            ),
+            "head": _op("The recording's headers (Content-Length)", {"200": "Headers"}),
         },
         "/healthz": {"get": _op("Liveness", {"200": "ok"}, params=[])},
         "/metrics": {"get": _op("Prometheus metrics", {"200": "Text format"}, params=[])},
