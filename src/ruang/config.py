@@ -81,6 +81,17 @@ class Config:
     """A live space with nobody on stage for this long ends by itself, seconds."""
     scheduled_grace_s: float = 24 * 3600
     """A scheduled space never started ends by itself this long after its start time, seconds."""
+    captions: bool = True
+    """Caption live spaces (the program mix, offline, on this machine) when the engine is
+    available; False = no captions (--captions off)."""
+    captions_engine: str = "pocketsphinx"
+    """Speech engine for captions: "pocketsphinx" (its English model ships in its wheel) or
+    "whisper" (faster-whisper, with a CTranslate2 Whisper model in captions_model)."""
+    captions_model: str = ""
+    """The engine's model folder; required for whisper, optional for pocketsphinx."""
+    captions_max_spaces: int = 4
+    """Spaces captioned at once on this node, shared evenly by its media processes; a space
+    that goes live beyond it simply has no captions. In spaces."""
     extra: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -101,6 +112,8 @@ class Config:
             raise ValueError(f"media_budget must be 0.05..1.0 cores, got {self.media_budget}")
         if not 1 <= self.max_on_stage <= 64:
             raise ValueError(f"max_on_stage must be 1..64, got {self.max_on_stage}")
+        if not 0 <= self.captions_max_spaces <= 1000:
+            raise ValueError(f"captions_max_spaces must be 0..1000, got {self.captions_max_spaces}")
         if not (self.idle_end_s > 0 and self.scheduled_grace_s > 0):
             raise ValueError(
                 f"idle_end_s and scheduled_grace_s must be > 0, got {self.idle_end_s} "
@@ -174,6 +187,10 @@ class Config:
             "RUANG_CREATIONS_PER_MIN": str(self.creations_per_min),
             "RUANG_IDLE_END_S": str(self.idle_end_s),
             "RUANG_SCHEDULED_GRACE_S": str(self.scheduled_grace_s),
+            "RUANG_CAPTIONS": "on" if self.captions else "off",
+            "RUANG_CAPTIONS_ENGINE": self.captions_engine,
+            "RUANG_CAPTIONS_MODEL": self.captions_model,
+            "RUANG_CAPTIONS_MAX_SPACES": str(self.captions_max_spaces),
         }
 
     @classmethod
@@ -214,6 +231,10 @@ class Config:
             creations_per_min=int(e.get("RUANG_CREATIONS_PER_MIN", d.creations_per_min)),
             idle_end_s=float(e.get("RUANG_IDLE_END_S", d.idle_end_s)),
             scheduled_grace_s=float(e.get("RUANG_SCHEDULED_GRACE_S", d.scheduled_grace_s)),
+            captions=e.get("RUANG_CAPTIONS", "on") not in ("off", "0", "false", "no"),
+            captions_engine=e.get("RUANG_CAPTIONS_ENGINE", d.captions_engine),
+            captions_model=e.get("RUANG_CAPTIONS_MODEL", d.captions_model),
+            captions_max_spaces=int(e.get("RUANG_CAPTIONS_MAX_SPACES", d.captions_max_spaces)),
         )
 
     @property

@@ -31,6 +31,7 @@ from starlette.staticfiles import StaticFiles
 from ruang.backends import Backends
 from ruang.config import Config
 from ruang.delivery.calendar import calendar_text
+from ruang.delivery.captions import captions_response
 from ruang.delivery.events import EventStream
 from ruang.delivery.files import SpaceFiles
 from ruang.delivery.gate import Gate
@@ -186,6 +187,10 @@ def build_delivery_app(config: Config, backends: Backends, worker: int = 0) -> S
             **CORS,
         }
         return Response(text, media_type="text/calendar; charset=utf-8", headers=headers)
+
+    async def captions(request: Request) -> Response:
+        space = known_space(request.path_params["space_id"])
+        return await captions_response(config.spaces_dir, space)
 
     async def join(request: Request) -> Response:
         # Joins with a session cookie come here, not the inline path (HttpProtocol): a session
@@ -383,6 +388,7 @@ def build_delivery_app(config: Config, backends: Backends, worker: int = 0) -> S
             Route(s, get_space, methods=["GET"]),
             Route(s + "/join", join, methods=["POST"]),
             Route(s + "/calendar.ics", calendar, methods=["GET", "HEAD"]),
+            Route(s + "/captions.vtt", captions, methods=["GET", "HEAD"]),
             Route(s + "/events", space_events, methods=["GET"]),
             Route(s + "/reactions", react, methods=["POST"]),
             Route("/api/spaces", create_space, methods=["POST"]),
