@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 DOWNSAMPLE = 3  # 48 kHz program → 16 kHz for the engine
 CHUNK_TICKS = 25  # 20 ms ticks of speech per message (0.5 s)
 QUEUE_S = 20.0  # seconds of audio waiting for the captioning process, at most, per media process
+MAX_QUEUED = 200  # messages (audio and markers) waiting, at most: markers are bounded too
 RESTART_AFTER_S = 5.0  # a captioning process that died is started again after this, seconds
 Publish = Callable[[str, dict[str, Any]], None]  # (space id, caption) on the mixer's loop
 
@@ -160,6 +161,10 @@ class CaptionFeed:
             self.stats.backlog_s += msg.seconds
             while self.stats.backlog_s > QUEUE_S:
                 self._drop_oldest_audio()
+            while len(self._queue) > MAX_QUEUED:  # stalled for long: markers go too
+                old = self._queue.popleft()
+                self.stats.backlog_s -= old.seconds
+                self.stats.dropped_s += old.seconds
             self._cond.notify()
 
     def _drop_oldest_audio(self) -> None:
