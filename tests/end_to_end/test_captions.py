@@ -173,3 +173,46 @@ async def _metric(api: httpx.AsyncClient, name: str) -> float:
     values = [float(line.split()[-1]) for line in text.splitlines() if line.startswith(name)]
     assert values, f"{name} not in /metrics"
     return sum(values)
+
+
+async def test_the_listener_page_shows_live_captions(server: RuangServer, tmp_path) -> None:
+    from browser import CHROMIUM, chromium_args, write_wav
+    from playwright.async_api import async_playwright
+
+    pcm = speak(tmp_path / "speech.wav", rate=RATE)
+    wav = tmp_path / "mic.wav"
+    write_wav(wav, 1.0)
+    async with httpx.AsyncClient(base_url=server.url, timeout=20) as api:
+        space = (await api.post("/api/spaces", json={"title": "Page captions"})).json()
+        host = WhipPublisher(
+            space["whip_url"], space["host_token"], speech_track(pcm, repeat=True), "sendonly"
+        )
+        async with async_playwright() as p:
+            browser = await p.chromium.launch(
+                executable_path=CHROMIUM, headless=True, args=chromium_args(wav)
+            )
+            try:
+                page = await browser.new_page(locale="id-ID")
+                await page.goto(space["page_url"])
+                await host.start()
+                await host.wait_connected()
+                line = page.locator("#captions-text .caption-line").first
+                await line.wait_for(timeout=45_000)
+                assert (await line.text_content() or "").strip()
+                region = page.locator("#captions-text")
+                assert await region.get_attribute("aria-live") == "polite"
+                assert await region.get_attribute("aria-label") == "Teks langsung"
+                toggle = page.locator("#captions-toggle")
+                assert (await toggle.text_content() or "").strip() == "Teks"
+                assert await toggle.get_attribute("aria-pressed") == "true"
+                await toggle.click()
+                assert await toggle.get_attribute("aria-pressed") == "false"
+                assert await region.is_hidden()
+                await page.reload()  # the choice is kept
+                await page.locator("#captions-box").wait_for(timeout=45_000)
+                assert await page.locator("#captions-toggle").get_attribute("aria-pressed") == (
+                    "false"
+                )
+            finally:
+                await browser.close()
+                await host.stop()

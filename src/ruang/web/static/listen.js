@@ -318,6 +318,7 @@
     try {
       const { data } = await api("GET", base);
       space = data || {};
+      if (space.captions_url) captions.available();
       if (notice.classList.contains("notice-warn")) notify(notice, "");
       renderSpace();
     } catch (err) {
@@ -370,6 +371,37 @@
     render();
   }
 
+  // Live captions (caption events): the last few lines in an aria-live log, behind a toggle
+  // whose choice is kept. Shown once the space has captions.
+  const captions = (function () {
+    const KEY = "ruang.captions", KEEP = 3;
+    const box = $("captions-box"), text = $("captions-text"), toggle = $("captions-toggle");
+    let on = true;
+    try { on = localStorage.getItem(KEY) !== "off"; } catch (e) { /* private mode */ }
+    function show() {
+      toggle.setAttribute("aria-pressed", String(on));
+      text.hidden = !on;
+    }
+    toggle.addEventListener("click", () => {
+      on = !on;
+      try { localStorage.setItem(KEY, on ? "on" : "off"); } catch (e) { /* private mode */ }
+      show();
+    });
+    show();
+    return {
+      add(e) {
+        box.hidden = false;
+        const line = document.createElement("span");
+        line.className = "caption-line";
+        line.textContent = e.text || "";
+        text.append(line);
+        while (text.children.length > KEEP) text.firstElementChild.remove();
+        hook.captions = (hook.captions || 0) + 1;
+      },
+      available() { box.hidden = false; },
+    };
+  })();
+
   if (!spaceId) {
     notify(notice, "No space in this address. Listener links look like /s/abc123.", "error");
     render();
@@ -382,6 +414,7 @@
       speaking: (ids) => { speaking = ids; window.RuangEvents.markSpeaking($("stage-list"), ids); },
       stage: () => refresh(),
       state: () => refresh(),
+      caption: (e) => captions.add(e),
     });
   }
 })();

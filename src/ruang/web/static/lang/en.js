@@ -49,3 +49,10 @@ window.RuangStrings.en = {
   "index.when.scheduled": "Scheduled for {when} ({relative}). Start it from the studio.",
   "index.when.later": "Start it from the studio whenever you are ready.",
 };
+
+// Live captions on the listener page (kept apart: another block of work edits the table above).
+Object.assign(window.RuangStrings.en, {
+  "captions.toggle": "Captions",
+  "captions.label": "Live captions",
+  "captions.note": "Made automatically by this server; they may have mistakes.",
+});

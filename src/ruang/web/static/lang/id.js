@@ -49,3 +49,10 @@ window.RuangStrings.id = {
   "index.when.scheduled": "Dijadwalkan pada {when} ({relative}). Mulai dari studio.",
   "index.when.later": "Mulai dari studio kapan saja Anda siap.",
 };
+
+// Teks langsung di halaman pendengar (terpisah: pekerjaan lain menyunting tabel di atas).
+Object.assign(window.RuangStrings.id, {
+  "captions.toggle": "Teks",
+  "captions.label": "Teks langsung",
+  "captions.note": "Dibuat otomatis oleh server ini; mungkin ada kesalahan.",
+});
