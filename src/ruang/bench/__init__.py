@@ -21,6 +21,8 @@ BENCHMARKS = {
     "failover": "a media process killed again and again: back on air, the other space untouched",
     "events": "the live event stream for N subscribers through the nginx edge: events/s, bytes, "
     "origin requests per batch, origin CPU per event",
+    "captions": "live captions: the engine's real-time factor, the captioning process's CPU per "
+    "captioned space, dropped speech, the mixer's cost of the tap",
     "stage": "full stages per node (13 sendrecv speakers each), idle-space cost, added s2s delay",
 }
 

@@ -32,7 +32,7 @@ from ruang.captions.wire import AUDIO, CLOSE, END, Message
 
 log = logging.getLogger(__name__)
 
-DOWNSAMPLE = 3  # 48 kHz program → 16 kHz for the engine
+DOWNSAMPLE = 3  # 48 kHz program → 16 kHz for the engine (the sums in SpaceTap.tick are of 3)
 CHUNK_TICKS = 25  # 20 ms ticks of speech per message (0.5 s)
 QUEUE_S = 20.0  # seconds of audio waiting for the captioning process, at most, per media process
 MAX_QUEUED = 200  # messages (audio and markers) waiting, at most: markers are bounded too
@@ -81,8 +81,9 @@ class SpaceTap:
         if heard:
             if not self._ticks:
                 self._at = at
-            # downsampled at once (a new array): the mixer may reuse its own buffers
-            self._ticks.append(program.reshape(-1, DOWNSAMPLE).mean(axis=1))
+            # summed in threes at once (a new array; the mixer may reuse its own buffers):
+            # strided adds cost a third of a reshape-and-mean
+            self._ticks.append(program[0::3] + program[1::3] + program[2::3])
             self._speaking = True
             if len(self._ticks) >= CHUNK_TICKS:
                 self._flush()
@@ -94,8 +95,8 @@ class SpaceTap:
     def _flush(self) -> None:
         if not self._ticks:
             return
-        # each tick was averaged over 3 samples, then decimated: low-pass enough for speech
-        mono16 = np.concatenate(self._ticks)
+        # each tick was summed over 3 samples, then decimated: low-pass enough for speech
+        mono16 = np.concatenate(self._ticks) * np.float32(1 / DOWNSAMPLE)
         self._ticks = []
         data = (np.clip(mono16, -1.0, 1.0) * 32767).astype("<i2").tobytes()
         self._feed.send(Message(AUDIO, self.space_id, self._at, data))
@@ -221,7 +222,8 @@ class CaptionFeed:
                 proc.stdin.write(msg.pack())
                 proc.stdin.flush()
             except (BrokenPipeError, ValueError, OSError):
-                self.stats.dropped_s += msg.seconds
+                if self._running:  # not killed by stop()
+                    self.stats.dropped_s += msg.seconds
                 self._lost(proc)
 
     def _process(self) -> subprocess.Popen[bytes] | None:
