@@ -89,7 +89,7 @@ class Config:
     "whisper" (faster-whisper, with a CTranslate2 Whisper model in captions_model)."""
     captions_model: str = ""
     """The engine's model folder; required for whisper, optional for pocketsphinx."""
-    captions_max_spaces: int = 4
+    captions_max_spaces: int = 2
     """Spaces captioned at once on this node, shared evenly by its media processes; a space
     that goes live beyond it simply has no captions. In spaces."""
     extra: dict[str, str] = field(default_factory=dict)
