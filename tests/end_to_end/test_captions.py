@@ -100,6 +100,7 @@ async def test_speech_becomes_caption_events_and_webvtt(server: RuangServer, tmp
         text = " ".join(c["text"] for c in captions)
         hits = found(text)
         assert len(hits) >= 3, f"key words heard: {hits} in {text!r}"
+        print(f"live captions: {len(hits)} of 9 key words: {text!r}")
         # on the space's timeline: the sentence began LEAD_S after the track started
         view = (await api.get(f"/api/spaces/{sid}")).json()
         assert view["captions_url"].endswith(f"/api/spaces/{sid}/captions.vtt")
