@@ -47,7 +47,9 @@ class RuangServer:
         """Start and wait until /healthz answers."""
         self.log_path = self.data_dir.parent / f"server-{self.port}-{time.time_ns()}.log"
         log = open(self.log_path, "wb")  # noqa: SIM115 - kept open for the process's life
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.env}
+        # Captions are off unless a test asks (tests/end_to_end/test_captions.py): a captioning
+        # process transcribing test tones would share the two cores with timing-sensitive tests.
+        env = {**os.environ, "RUANG_CAPTIONS": "off", "PYTHONUNBUFFERED": "1", **self.env}
         self.proc = subprocess.Popen(
             [
                 sys.executable,

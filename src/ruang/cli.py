@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from pathlib import Path
@@ -198,6 +199,31 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         type=int,
         default=d.listener_burst,
         help="requests one listener ticket may make at once from rest (RUANG_LISTENER_BURST)",
+        "--captions",
+        choices=["on", "off"],
+        default="on" if d.captions else "off",
+        help="live captions of every live space's program mix, made on this machine apart from "
+        "the mixers (RUANG_CAPTIONS)",
+    )
+    a(
+        "--captions-engine",
+        choices=["pocketsphinx", "whisper"],
+        default=d.captions_engine,
+        help="speech engine: pocketsphinx (English, its model is in its wheel) or whisper "
+        "(faster-whisper, needs --captions-model) (RUANG_CAPTIONS_ENGINE)",
+    )
+    a(
+        "--captions-model",
+        default=d.captions_model,
+        help="the engine's model folder: a CTranslate2 Whisper model for whisper; optional for "
+        "pocketsphinx (RUANG_CAPTIONS_MODEL)",
+    )
+    a(
+        "--captions-max-spaces",
+        type=int,
+        default=d.captions_max_spaces,
+        help="spaces captioned at once on this node, shared by its media processes; beyond it "
+        "a space has no captions (RUANG_CAPTIONS_MAX_SPACES)",
     )
     a(
         "--log-level",
@@ -293,8 +319,30 @@ def main(argv: list[str] | None = None) -> None:
                 scheduled_grace_s=args.scheduled_grace_s,
                 listener_rate_per_s=args.listener_rate_per_s,
                 listener_burst=args.listener_burst,
+                captions=_captions_available(args),
+                captions_engine=args.captions_engine,
+                captions_model=args.captions_model,
+                captions_max_spaces=args.captions_max_spaces,
             )
         )
+
+
+def _captions_available(args: argparse.Namespace) -> bool:
+    """Whether to caption: the chosen engine is checked once, here. A missing default engine
+    means no captions (a warning); an engine the operator asked for must be there."""
+    if args.captions == "off":
+        return False
+    from ruang.captions.base import EngineUnavailable
+    from ruang.captions.engines import DEFAULT_ENGINE, check
+
+    try:
+        check(args.captions_engine, args.captions_model)
+    except EngineUnavailable as exc:
+        if args.captions_engine != DEFAULT_ENGINE or args.captions_model:
+            sys.exit(f"ruang serve: {exc}")
+        logging.getLogger("ruang").warning("no captions: %s", exc)
+        return False
+    return True
 
 
 if __name__ == "__main__":

@@ -86,6 +86,17 @@ class Config:
     room to catch up); the replay of an ended space is public and not held to it."""
     listener_burst: int = 60
     """Requests one ticket may make at once from rest (a player starting or catching up)."""
+    captions: bool = True
+    """Caption live spaces (the program mix, offline, on this machine) when the engine is
+    available; False = no captions (--captions off)."""
+    captions_engine: str = "pocketsphinx"
+    """Speech engine for captions: "pocketsphinx" (its English model ships in its wheel) or
+    "whisper" (faster-whisper, with a CTranslate2 Whisper model in captions_model)."""
+    captions_model: str = ""
+    """The engine's model folder; required for whisper, optional for pocketsphinx."""
+    captions_max_spaces: int = 2
+    """Spaces captioned at once on this node, shared evenly by its media processes; a space
+    that goes live beyond it simply has no captions. In spaces."""
     extra: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -111,6 +122,8 @@ class Config:
                 f"listener_rate_per_s must be > 0 and listener_burst >= 1, got "
                 f"{self.listener_rate_per_s} and {self.listener_burst}"
             )
+        if not 0 <= self.captions_max_spaces <= 1000:
+            raise ValueError(f"captions_max_spaces must be 0..1000, got {self.captions_max_spaces}")
         if not (self.idle_end_s > 0 and self.scheduled_grace_s > 0):
             raise ValueError(
                 f"idle_end_s and scheduled_grace_s must be > 0, got {self.idle_end_s} "
@@ -186,6 +199,10 @@ class Config:
             "RUANG_SCHEDULED_GRACE_S": str(self.scheduled_grace_s),
             "RUANG_LISTENER_RATE_PER_S": str(self.listener_rate_per_s),
             "RUANG_LISTENER_BURST": str(self.listener_burst),
+            "RUANG_CAPTIONS": "on" if self.captions else "off",
+            "RUANG_CAPTIONS_ENGINE": self.captions_engine,
+            "RUANG_CAPTIONS_MODEL": self.captions_model,
+            "RUANG_CAPTIONS_MAX_SPACES": str(self.captions_max_spaces),
         }
 
     @classmethod
@@ -228,6 +245,10 @@ class Config:
             scheduled_grace_s=float(e.get("RUANG_SCHEDULED_GRACE_S", d.scheduled_grace_s)),
             listener_rate_per_s=float(e.get("RUANG_LISTENER_RATE_PER_S", d.listener_rate_per_s)),
             listener_burst=int(e.get("RUANG_LISTENER_BURST", d.listener_burst)),
+            captions=e.get("RUANG_CAPTIONS", "on") not in ("off", "0", "false", "no"),
+            captions_engine=e.get("RUANG_CAPTIONS_ENGINE", d.captions_engine),
+            captions_model=e.get("RUANG_CAPTIONS_MODEL", d.captions_model),
+            captions_max_spaces=int(e.get("RUANG_CAPTIONS_MAX_SPACES", d.captions_max_spaces)),
         )
 
     @property

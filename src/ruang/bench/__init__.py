@@ -22,6 +22,8 @@ BENCHMARKS = {
     "events": "the live event stream for N subscribers through the nginx edge: events/s, bytes, "
     "origin requests per batch, origin CPU per event",
     "replay": "an ended space's long replay: ffmpeg downloads it whole, the recording's remux",
+    "captions": "live captions: the engine's real-time factor, the captioning process's CPU per "
+    "captioned space, dropped speech, the mixer's cost of the tap",
     "stage": "full stages per node (13 sendrecv speakers each), idle-space cost, added s2s delay",
 }
 

@@ -135,7 +135,9 @@ def start_server(
         ],
         stdout=log,
         stderr=subprocess.STDOUT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        # The mixer's figures are measured without captions (their process would share the
+        # cores); `ruang bench captions` measures those. RUANG_CAPTIONS=on puts them back.
+        env={"RUANG_CAPTIONS": "off", **os.environ, "PYTHONUNBUFFERED": "1"},
     )
     server = BenchServer(f"http://127.0.0.1:{port}", data_dir, proc.pid, proc, log_path)
     deadline = time.monotonic() + SERVER_START_TIMEOUT_S

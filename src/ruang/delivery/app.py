@@ -32,6 +32,7 @@ from ruang.backends import Backends
 from ruang.config import Config
 from ruang.delivery.calendar import calendar_text
 from ruang.delivery.clips import Clips
+from ruang.delivery.captions import captions_response
 from ruang.delivery.events import EventStream
 from ruang.delivery.files import SpaceFiles
 from ruang.delivery.gate import Gate
@@ -220,6 +221,10 @@ def build_delivery_app(config: Config, backends: Backends, worker: int = 0) -> S
         body, cache = await timelines.answer(space)
         headers = {"Cache-Control": cache, **CORS}
         return Response(body, media_type="application/json", headers=headers)
+
+    async def captions(request: Request) -> Response:
+        space = known_space(request.path_params["space_id"])
+        return await captions_response(config.spaces_dir, space)
 
     async def join(request: Request) -> Response:
         # Joins with a session cookie come here, not the inline path (HttpProtocol): a session
@@ -626,6 +631,7 @@ def build_delivery_app(config: Config, backends: Backends, worker: int = 0) -> S
             Route(s + "/join", join, methods=["POST"]),
             Route(s + "/calendar.ics", calendar, methods=["GET", "HEAD"]),
             Route(s + "/timeline", space_timeline, methods=["GET", "HEAD"]),
+            Route(s + "/captions.vtt", captions, methods=["GET", "HEAD"]),
             Route(s + "/events", space_events, methods=["GET"]),
             Route(s + "/reactions", react, methods=["POST"]),
             Route(s + "/recording", delete_recording, methods=["DELETE"]),

@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from ruang.captions.feed import SpaceTap
 from ruang.codecs.aac import AacEncoder
 from ruang.hls.fmp4 import init_segment
 from ruang.hls.packager import Packager, PackedPart
@@ -63,6 +64,11 @@ class SpacePipeline:
         self._run_sample0 = decode_time
         self._run_wall0 = datetime.now(UTC)
         self._clock = 0  # samples of media time made in this run
+        # the space's timeline (the replay's): what earlier runs stored, then this run from
+        # the sample at which it went live
+        self._timeline0 = store.duration
+        self._live_clock = 0
+        self.captions: SpaceTap | None = None  # the captions' tap on the program, if captioned
         self._task: asyncio.Task[None] | None = None
         store.write_init(init_segment(self._encoder.audio_specific_config))
         store.write_playlists(ended=False)
@@ -99,6 +105,7 @@ class SpacePipeline:
     def go_live(self) -> None:
         """A scheduled space starts: a new segment begins, and the replay with it."""
         if self.store.prestart:
+            self._live_clock = self._clock
             first = self._packager.cut()
             self._writer.submit(self.store.go_live, first)
 
@@ -153,9 +160,17 @@ class SpacePipeline:
         need = self._encoder.samples_until(self._packager.units_to_next_part)
         return (self._clock + -(-need // TICK_SAMPLES) * TICK_SAMPLES) / SAMPLE_RATE
 
+    @property
+    def timeline_s(self) -> float:
+        """Where the next tick starts on the space's timeline: seconds since it went live, as
+        in its replay (a restart's downtime is not in it)."""
+        return self._timeline0 + (self._clock - self._live_clock) / SAMPLE_RATE
+
     def tick(self) -> None:
         """Mix, return, encode and package one 20 ms tick."""
         mixes = self.stage.tick()
+        if self.captions is not None:  # a list append on heard ticks, nothing on the others
+            self.captions.tick(self.timeline_s, mixes.program, mixes.heard)
         self._publish(self._packager.add(self._encoder.encode(mixes.program, mixes.heard)))
         self._clock += TICK_SAMPLES
         self.stats.ticks += 1

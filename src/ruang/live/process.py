@@ -24,6 +24,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ruang.backends import Backends
+from ruang.captions.feed import CaptionFeed, spaces_share
 from ruang.config import Config
 from ruang.live.capacity import Costs
 from ruang.live.studio import Studio
@@ -77,7 +78,14 @@ async def run(config: Config, media: int) -> None:
     backends = Backends(config)  # this process's one set of shared services
     db = backends.store(media)
     costs = Costs(config.media_budget, seats=config.max_on_stage)
-    studio = Studio(config, db, media, costs, backends.shared_audience())
+    captions = None
+    if config.captions:  # the engine was checked by `ruang serve`; it loads in its own process
+        command = CaptionFeed.worker_command(
+            config.spaces_dir, config.captions_engine, config.captions_model
+        )
+        share = spaces_share(config.captions_max_spaces, media, config.media_count)
+        captions = CaptionFeed(command, share)
+    studio = Studio(config, db, media, costs, backends.shared_audience(), captions)
     await studio.start()
     registry = CollectorRegistry()
     registry.register(StudioCollector(studio))

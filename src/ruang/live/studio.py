@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from ruang.audience import REPORT_EVERY_S, AudienceBook
+from ruang.captions.feed import CaptionFeed
 from ruang.config import Config
 from ruang.errors import (
     FULL_RETRY_AFTER_S,
@@ -60,8 +61,10 @@ class Studio:
         media: int = 0,
         costs: Costs | None = None,
         shared_audience: SharedAudience | None = None,
+        captions: CaptionFeed | None = None,
     ) -> None:
         self.config = config
+        self.captions = captions  # None: no captions here (--captions off, or no engine)
         self.db = db
         self.media = media
         self.costs = costs or Costs(config.media_budget, seats=config.max_on_stage)
@@ -109,11 +112,22 @@ class Studio:
                     await self._start_pipeline(space.id, live=state is State.LIVE)
                 except Exception:  # one damaged space must not keep the others off air
                     log.exception("space %s could not be resumed; the others go on", space.id)
+        if self.captions is not None:
+            self.captions.start(self._caption)
         self._claims = asyncio.create_task(self._renew_claims())
         self._reaping = asyncio.create_task(self.reaper.run())
         self._feeding = asyncio.create_task(self._feed_events())
         if self._shared_audience is not None:
             self._figures = asyncio.create_task(self._read_shared_audience())
+
+    def _caption(self, space_id: str, caption: dict[str, Any]) -> None:
+        self.events.publish(space_id, "caption", caption)
+
+    def _caption_space(self, space_id: str) -> None:
+        """Caption a live space, if the node's cap leaves room (else it has none)."""
+        pipeline = self.pipelines.get(space_id)
+        if self.captions is not None and pipeline is not None:
+            pipeline.captions = self.captions.attach(space_id)
 
     def _speaking(self, space_id: str) -> list[str]:
         pipeline = self.pipelines.get(space_id)
@@ -186,6 +200,8 @@ class Studio:
         for pipeline in list(self.pipelines.values()):
             await pipeline.stop(end=False)
         self.pipelines.clear()
+        if self.captions is not None:
+            await asyncio.to_thread(self.captions.stop)
         self._store_thread.shutdown(wait=True)
 
     # -- lookups and permissions -----------------------------------------------------------
@@ -292,6 +308,7 @@ class Studio:
             space = await self.off_loop(self.db.set_state, space_id, State.LIVE, utcnow())
             await self._start_pipeline(space_id)
             self.pipelines[space_id].go_live()
+            self._caption_space(space_id)
             self.events.publish(space_id, "state", {"state": space.state.value})
         return space
 
@@ -306,6 +323,8 @@ class Studio:
             pipeline = self.pipelines.pop(space_id, None)
             if pipeline is not None:
                 await pipeline.stop(end=True)
+                if self.captions is not None:
+                    self.captions.detach(space_id, pipeline.timeline_s)
             space = await self.off_loop(self.db.set_state, space_id, State.ENDED, utcnow())
             self.moderation.forget(space_id)
             log.info("space %s ended", space_id)
@@ -324,6 +343,8 @@ class Studio:
         if space_id in self.pipelines:  # made twice at once (a start during a resume)
             return
         self.pipelines[space_id] = pipeline
+        if live:
+            self._caption_space(space_id)
         pipeline.start()
         # the first event of the space's stream in this process (also after a restart)
         self.events.publish(space_id, "state", {"state": "live" if live else "scheduled"})

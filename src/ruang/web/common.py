@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from ruang.captions.webvtt import CAPTIONS_FILE
 from ruang.config import Config
 from ruang.errors import ApiError, store_unavailable
 from ruang.hls.recording import RECORDING_NAME
@@ -189,6 +190,9 @@ def space_view(
         view["recording_deleted"] = True
     elif space.state is State.ENDED:
         view["recording_url"] = f"{config.base_url}/hls/{space.id}/{RECORDING_NAME}"
+    captions = config.spaces_dir / space.id / CAPTIONS_FILE
+    if not space.recording_deleted and captions.exists():  # where captions were made, live or ended
+        view["captions_url"] = f"{config.base_url}/api/spaces/{space.id}/captions.vtt"
     if viewer is not None:
         view["you"] = member_view(viewer)
         if viewer.role in (Role.HOST, Role.COHOST):

@@ -143,6 +143,43 @@ class StudioCollector(Collector):
                 pow_failed.add_metric([worker, str(cause)], float(n))
             records.add_metric([worker], float(guard.get("recorder", {}).get("records_written", 0)))
         yield from (level, shed, attack, pow_bits, limited, pow_failed, records)
+        yield from self._captions(m)
+
+    def _captions(self, m: list[str]) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        feed = self._studio.captions
+        if feed is None:
+            return
+        c = feed.stats
+        families: list[GaugeMetricFamily | CounterMetricFamily] = [
+            GaugeMetricFamily(
+                "ruang_captions_rtf",
+                "Captions engine's real-time factor: CPU seconds per second of speech",
+                labels=["media"],
+            ),
+            CounterMetricFamily(
+                "ruang_captions_audio_seconds", "Speech transcribed, seconds", labels=["media"]
+            ),
+            CounterMetricFamily(
+                "ruang_captions_dropped_seconds",
+                "Speech dropped because the captioning process was behind, seconds",
+                labels=["media"],
+            ),
+            GaugeMetricFamily(
+                "ruang_captions_backlog_seconds",
+                "Speech waiting for the captioning process, seconds",
+                labels=["media"],
+            ),
+            GaugeMetricFamily("ruang_captions_spaces", "Spaces captioned now", labels=["media"]),
+            CounterMetricFamily(
+                "ruang_captions_refused_spaces",
+                "Spaces left without captions by the node's cap",
+                labels=["media"],
+            ),
+        ]
+        values = (c.rtf, c.audio_s, c.dropped_s, c.backlog_s, c.spaces, c.refused)
+        for family, value in zip(families, values, strict=True):
+            family.add_metric(m, value)
+        yield from families
 
 
 class _Families(Collector):

@@ -222,6 +222,14 @@ OPENAPI: dict[str, Any] = {
                 ),
             }
         },
+        "/api/spaces/{space_id}/captions.vtt": {
+            "get": _op(
+                "The space's live captions as WebVTT (text/vtt), appended as each utterance is "
+                "transcribed; times are seconds since the space went live, as in its replay. "
+                "Cacheable for a second while it can grow, a day once the space has ended",
+                {"200": "The WebVTT file", "404": "Unknown space, or no captions were made"},
+            )
+        },
         "/api/spaces/{space_id}/join": {
             "post": _op(
                 "Join as a listener: a ticketed HLS URL, or a place in the waiting room",

@@ -322,6 +322,7 @@
     try {
       const { data } = await api("GET", base);
       space = data || {};
+      if (space.captions_url) captions.available();
       if (notice.classList.contains("notice-warn")) notify(notice, "");
       renderSpace();
     } catch (err) {
@@ -376,6 +377,36 @@
   // A change of language: the button, and the space's sentences (status texts follow by themselves).
   U.onLanguage(() => { if (space) renderSpace(); else render(); });
   setText($("space-title"), tr("listen.untitled"));
+  // Live captions (caption events): the last few lines in an aria-live log, behind a toggle
+  // whose choice is kept. Shown once the space has captions.
+  const captions = (function () {
+    const KEY = "ruang.captions", KEEP = 3;
+    const box = $("captions-box"), text = $("captions-text"), toggle = $("captions-toggle");
+    let on = true;
+    try { on = localStorage.getItem(KEY) !== "off"; } catch (e) { /* private mode */ }
+    function show() {
+      toggle.setAttribute("aria-pressed", String(on));
+      text.hidden = !on;
+    }
+    toggle.addEventListener("click", () => {
+      on = !on;
+      try { localStorage.setItem(KEY, on ? "on" : "off"); } catch (e) { /* private mode */ }
+      show();
+    });
+    show();
+    return {
+      add(e) {
+        box.hidden = false;
+        const line = document.createElement("span");
+        line.className = "caption-line";
+        line.textContent = e.text || "";
+        text.append(line);
+        while (text.children.length > KEEP) text.firstElementChild.remove();
+        hook.captions = (hook.captions || 0) + 1;
+      },
+      available() { box.hidden = false; },
+    };
+  })();
 
   if (!spaceId) {
     notify(notice, tr("listen.no_id"), "error");
@@ -390,6 +421,7 @@
       stage: () => refresh(),
       state: () => refresh(),
       reaction: (e) => window.RuangReactions.show(e),
+      caption: (e) => captions.add(e),
     });
   }
 })();

@@ -313,3 +313,10 @@ window.RuangStrings.en = {
   "clip.made": "Your clip is ready:",
   "clip.open": "Open the clip",
 };
+
+// Live captions on the listener page (kept apart: another block of work edits the table above).
+Object.assign(window.RuangStrings.en, {
+  "captions.toggle": "Captions",
+  "captions.label": "Live captions",
+  "captions.note": "Made automatically by this server; they may have mistakes.",
+});

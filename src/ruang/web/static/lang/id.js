@@ -313,3 +313,10 @@ window.RuangStrings.id = {
   "clip.made": "Klip Anda siap:",
   "clip.open": "Buka klip",
 };
+
+// Teks langsung di halaman pendengar (terpisah: pekerjaan lain menyunting tabel di atas).
+Object.assign(window.RuangStrings.id, {
+  "captions.toggle": "Teks",
+  "captions.label": "Teks langsung",
+  "captions.note": "Dibuat otomatis oleh server ini; mungkin ada kesalahan.",
+});
