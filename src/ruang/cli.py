@@ -199,6 +199,8 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         type=int,
         default=d.listener_burst,
         help="requests one listener ticket may make at once from rest (RUANG_LISTENER_BURST)",
+    )
+    a(
         "--captions",
         choices=["on", "off"],
         default="on" if d.captions else "off",

@@ -31,8 +31,8 @@ from starlette.staticfiles import StaticFiles
 from ruang.backends import Backends
 from ruang.config import Config
 from ruang.delivery.calendar import calendar_text
-from ruang.delivery.clips import Clips
 from ruang.delivery.captions import captions_response
+from ruang.delivery.clips import Clips
 from ruang.delivery.events import EventStream
 from ruang.delivery.files import SpaceFiles
 from ruang.delivery.gate import Gate
