@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
+from browser import CHROMIUM, chromium_args
 
 from ruang.captions.webvtt import parse
 from ruang.tools.whip_client import SignalTrack, WhipPublisher
@@ -80,7 +81,11 @@ async def wait_captions(sub: Subscriber, n: int, timeout: float) -> list[dict]:
     return sub.of_type("caption")
 
 
-async def test_speech_becomes_caption_events_and_webvtt(server: RuangServer, tmp_path) -> None:
+async def test_speech_becomes_caption_events_and_webvtt(
+    server: RuangServer, tmp_path, artifacts
+) -> None:
+    from playwright.async_api import async_playwright
+
     pcm = speak(tmp_path / "speech.wav", rate=RATE)
     spoken_s = len(pcm) / RATE
     async with httpx.AsyncClient(base_url=server.url, timeout=20) as api:
@@ -133,6 +138,31 @@ async def test_speech_becomes_caption_events_and_webvtt(server: RuangServer, tmp
             assert ends[-1] <= cue.start < cue.end <= length + 0.5, (cue, length)
             ends.append(cue.end)
         assert len(found(" ".join(c.text for c in cues))) >= 3
+
+    # the replay page: the captions are searchable, and a hit plays from there
+    word = found(" ".join(c.text for c in cues))[-1]
+    hit = next(c for c in cues if word in c.text.lower().split())
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=chromium_args(tmp_path / "none.wav")
+        )
+        try:
+            page = await browser.new_page(viewport={"width": 1280, "height": 900})
+            await page.goto(f"{server.url}/s/{sid}/replay")
+            await page.wait_for_function("window.ruangReplay?.state === 'ready'")
+            await page.wait_for_selector("#captions-card:not([hidden])", timeout=15_000)
+            await page.fill("#caption-search", word.upper())  # case does not matter
+            hits = page.locator("#caption-list .cue")
+            assert 1 <= await hits.count() < len(cues) or len(cues) == 1
+            assert all(word in t.lower() for t in await hits.all_text_contents())
+            await page.wait_for_function("document.getElementById('player').duration > 1")
+            await hits.first.locator("button").click()
+            await page.wait_for_function(
+                f"Math.abs(document.getElementById('player').currentTime - {hit.start}) < 0.8"
+            )
+            await page.screenshot(path=str(artifacts / "replay-captions.png"), full_page=True)
+        finally:
+            await browser.close()
 
 
 async def test_a_stalled_or_killed_captioner_does_not_slow_the_mix(

@@ -64,6 +64,14 @@ async def test_the_replay_shows_who_spoke_when_and_jumps_there(server, tmp_path,
             )
             assert r.status_code == 202, r.text
         await asyncio.sleep(14)
+        # a listener clips the live space (its ticket is who they are)
+        r = await api.post(
+            f"/api/spaces/{sid}/clips",
+            json={"start_s": 2, "duration_s": 15},
+            headers={"Authorization": f"Bearer {ticket}"},
+        )
+        assert r.status_code == 201, r.text
+        live_clip = r.json()
         await asyncio.gather(host.stop(), other.stop())
         assert (await api.post(f"/api/spaces/{sid}/end", headers=auth)).status_code == 200
         view = (await api.get(f"/api/spaces/{sid}", headers=auth)).json()
@@ -160,6 +168,8 @@ async def test_the_replay_shows_who_spoke_when_and_jumps_there(server, tmp_path,
             turn_buttons = page.locator(".timeline-turn")
             assert await turn_buttons.count() == len(tl["turns"])
             label = f"Bima, {int(jump_to // 60)}:{int(jump_to % 60):02d}"
+            labels = [await b.get_attribute("aria-label") for b in await turn_buttons.all()]
+            assert any(x and x.startswith(label) for x in labels), (label, labels, tl["turns"])
             await page.locator(f".timeline-turn[aria-label^='{label}']").first.click()
             await page.wait_for_function(
                 f"Math.abs(document.getElementById('player').currentTime - {jump_to}) < 0.8"
@@ -198,7 +208,8 @@ async def test_the_replay_shows_who_spoke_when_and_jumps_there(server, tmp_path,
     async with httpx.AsyncClient(base_url=server.url, timeout=20) as api:
         r = await api.delete(f"/api/spaces/{sid}/recording", headers=auth)
         assert r.status_code == 204, r.text
-        for url in (f"/api/spaces/{sid}/timeline", clip["file_url"], made["file_url"]):
+        urls = (clip["file_url"], made["file_url"], live_clip["file_url"], live_clip["page_url"])
+        for url in (f"/api/spaces/{sid}/timeline", *urls[:3]):
             r = await api.get(url)
             assert (r.status_code, r.json()["error"]) == (410, "recording_deleted"), url
         assert not feedparser.parse((await api.get("/podcast.xml")).content).entries

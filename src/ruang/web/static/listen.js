@@ -155,7 +155,8 @@
     }, data.renew_after_s * 1000);
   }
 
-  window.RuangListen = { ticket: () => ticket }; // reactions.js sends with it
+  // reactions.js and liveclip.js send with the ticket; liveclip.js shows while live
+  window.RuangListen = { ticket: () => ticket, state: () => (space ? space.state : null) };
 
   function withTicket(url) {
     return ticket ? url.replace(/\/t\/[^/]+\//, "/t/" + ticket + "/") : url;

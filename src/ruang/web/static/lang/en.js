@@ -312,11 +312,12 @@ window.RuangStrings.en = {
   "clip.cutting": "Cutting…",
   "clip.made": "Your clip is ready:",
   "clip.open": "Open the clip",
-};
 
-// Live captions on the listener page (kept apart: another block of work edits the table above).
-Object.assign(window.RuangStrings.en, {
+  // live captions and the live clip button on the listener page
   "captions.toggle": "Captions",
   "captions.label": "Live captions",
   "captions.note": "Made automatically by this server; they may have mistakes.",
-});
+  "liveclip.heading": "Clip this moment",
+  "liveclip.hint": "Cut the last 30 seconds into a clip with its own page and file, to share.",
+  "liveclip.button": "Clip the last 30 seconds",
+};

@@ -312,11 +312,12 @@ window.RuangStrings.id = {
   "clip.cutting": "Memotong…",
   "clip.made": "Klip Anda siap:",
   "clip.open": "Buka klip",
-};
 
-// Teks langsung di halaman pendengar (terpisah: pekerjaan lain menyunting tabel di atas).
-Object.assign(window.RuangStrings.id, {
+  // live captions and the live clip button on the listener page
   "captions.toggle": "Teks",
   "captions.label": "Teks langsung",
   "captions.note": "Dibuat otomatis oleh server ini; mungkin ada kesalahan.",
-});
+  "liveclip.heading": "Klip momen ini",
+  "liveclip.hint": "Potong 30 detik terakhir menjadi klip dengan halaman dan berkasnya sendiri, untuk dibagikan.",
+  "liveclip.button": "Klip 30 detik terakhir",
+};
