@@ -191,6 +191,11 @@ async def test_the_replay_shows_who_spoke_when_and_jumps_there(server, tmp_path,
             await page.wait_for_selector("#clip-result:not([hidden])", timeout=20_000)
             made = await page.evaluate("window.ruangReplay.clip")
             assert made["title"] == "The best part" and 19.9 < made["duration_s"] < 20.1
+            async with page.expect_download() as downloading:  # the replay page's download
+                await page.click("#download")
+            saved = tmp_path / "recording.m4a"
+            await (await downloading.value).save_as(saved)
+            assert saved.stat().st_size > 10_000
             await page.click("#clip-result-link")
             await page.wait_for_function("window.ruangClip?.state === 'ready'")
             assert await page.text_content("#clip-title") == "The best part"
@@ -198,18 +203,42 @@ async def test_the_replay_shows_who_spoke_when_and_jumps_there(server, tmp_path,
                 "Math.abs(document.getElementById('clip-audio').duration - 20) < 0.2"
             )
             await page.screenshot(path=str(artifacts / "clip-desktop.png"), full_page=True)
+            async with page.expect_download() as downloading:  # the clip's own .m4a
+                await page.click("#clip-download")
+            clip_file = tmp_path / "clip.m4a"
+            await (await downloading.value).save_as(clip_file)
+            decoded = await ffmpeg_decode(str(clip_file))
+            assert abs(decoded.size / 48_000 - 20.0) < 0.1
             await page.set_viewport_size({"width": 375, "height": 740})
             await page.screenshot(path=str(artifacts / "clip-phone.png"), full_page=True)
             assert await page.evaluate("document.scrollingElement.scrollWidth") <= 375
         finally:
             await browser.close()
 
-    # -- the host deletes the recording: its timeline and clips go with it -----------------
+    # -- the host deletes the recording from the studio: everything recorded goes with it --
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=chromium_args(tmp_path / "none.wav")
+        )
+        try:
+            studio = await browser.new_page(viewport={"width": 1280, "height": 900})
+            studio.on("dialog", lambda d: asyncio.ensure_future(d.accept()))
+            await studio.goto(space["host_url"])
+            await studio.wait_for_selector("#after-panel:not([hidden])", timeout=15_000)
+            href = await studio.get_attribute("#recording-link", "href")
+            assert href == view["recording_url"]
+            await studio.screenshot(path=str(artifacts / "studio-ended.png"), full_page=True)
+            await studio.click("#delete-recording")
+            await studio.wait_for_selector("#after-panel[hidden]", state="attached")
+            assert "deleted" in (await studio.text_content("#notice") or "")
+        finally:
+            await browser.close()
     async with httpx.AsyncClient(base_url=server.url, timeout=20) as api:
         r = await api.delete(f"/api/spaces/{sid}/recording", headers=auth)
-        assert r.status_code == 204, r.text
+        assert r.status_code == 204, r.text  # again: harmless
         urls = (clip["file_url"], made["file_url"], live_clip["file_url"], live_clip["page_url"])
-        for url in (f"/api/spaces/{sid}/timeline", *urls[:3]):
+        everything = (view["replay_url"], view["recording_url"], f"/api/spaces/{sid}/captions.vtt")
+        for url in (f"/api/spaces/{sid}/timeline", *urls[:3], *everything):
             r = await api.get(url)
             assert (r.status_code, r.json()["error"]) == (410, "recording_deleted"), url
         assert not feedparser.parse((await api.get("/podcast.xml")).content).entries

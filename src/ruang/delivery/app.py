@@ -105,6 +105,7 @@ _PROXY_BACK = (
     "allow",
     "retry-after",
 )
+END_TRIES, END_RETRY_S = 20, 0.5  # making the recording at the end: tries, seconds apart
 _END_PATH = re.compile(r"^/api/spaces/[a-z0-9]{10}/end$")
 _OWNED_PATH = re.compile(r"^/(?:api/spaces|whip)/([a-z0-9]{10})(?:/|$)")
 SPACE_CACHE_S = 5.0  # with Redis, a worker remembers a space this long (events invalidate it)
@@ -224,6 +225,8 @@ def build_delivery_app(config: Config, backends: Backends, worker: int = 0) -> S
 
     async def captions(request: Request) -> Response:
         space = known_space(request.path_params["space_id"])
+        if space.recording_deleted:  # deleted with the recording
+            raise gone_error()
         return await captions_response(config.spaces_dir, space)
 
     async def join(request: Request) -> Response:
@@ -288,12 +291,20 @@ def build_delivery_app(config: Config, backends: Backends, worker: int = 0) -> S
         space = await asyncio.to_thread(db.get_space, space_id)
         if space is None or space.state is not State.ENDED or space.recording_deleted:
             return
-        try:
-            await made_recording(space)
-        except (NothingRecorded, OSError) as exc:
-            log.info("space %s: no recording made at its end: %s", space_id, exc)
-        except Exception:
-            log.exception("space %s: making its recording failed", space_id)
+        for attempt in range(END_TRIES):  # the media process may still be closing the replay
+            try:
+                await made_recording(space)
+                return
+            except NothingRecorded as exc:
+                if attempt == END_TRIES - 1:
+                    log.info("space %s: no recording made at its end: %s", space_id, exc)
+                await asyncio.sleep(END_RETRY_S)
+            except OSError as exc:
+                log.info("space %s: no recording made at its end: %s", space_id, exc)
+                return
+            except Exception:
+                log.exception("space %s: making its recording failed", space_id)
+                return
 
     async def recording(request: Request) -> Response:
         """GET/HEAD /hls/{id}/recording.m4a: the whole space as one .m4a, made on the first

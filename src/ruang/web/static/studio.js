@@ -249,7 +249,7 @@
     if (space.state === "ended") {
       if (["connecting", "connected", "reconnecting"].includes(hook.state)) leaveStage(false);
       stopped = true;
-      notify(notice, tr(space.replay_url ? "studio.ended_replay" : "studio.ended"), "info");
+      notify(notice, tr(space.recording_deleted ? "studio.deleted" : space.replay_url ? "studio.ended_replay" : "studio.ended"), "info");
     }
     setState(hook.state);
   }
@@ -290,6 +290,11 @@
     $("host-panel").hidden = false;
     $("start-button").hidden = space.state !== "scheduled";
     $("end-button").hidden = space.state === "ended";
+    const kept = space.state === "ended" && !space.recording_deleted;
+    $("after-panel").hidden = !kept;
+    $("replay-page-link").href = "/s/" + enc(spaceId) + "/replay";
+    $("recording-link").hidden = !space.recording_url;
+    if (space.recording_url) $("recording-link").href = space.recording_url;
     $("invite-panel").hidden = space.state === "ended";
     const page = space.page_url || "/s/" + enc(spaceId);
     $("listen-url").value = new URL(page, location.href).href;
@@ -370,6 +375,23 @@
   $("end-button").addEventListener("click", (e) => {
     if (window.confirm(t("studio.confirm_end"))) {
       hostAction(e.currentTarget, "POST", "/end");
+    }
+  });
+
+  $("delete-recording").addEventListener("click", async (e) => {
+    if (!window.confirm(t("studio.confirm_delete"))) return;
+    const button = e.currentTarget;
+    button.disabled = true;
+    try {
+      await api("DELETE", base + "/recording", { token });
+      space.recording_deleted = true;
+      delete space.recording_url;
+      $("after-panel").hidden = true;
+      notify(notice, tr("studio.deleted"), "info");
+    } catch (err) {
+      showError(err.message);
+    } finally {
+      button.disabled = false;
     }
   });
 

@@ -216,7 +216,7 @@ window.RuangStrings.en = {
   "studio.gone": "This space no longer exists.",
   "studio.bad_key": "This link is not valid (its key was refused).",
   "studio.ended": "This space has ended.",
-  "studio.ended_replay": "This space has ended. The replay is on the listener page.",
+  "studio.ended_replay": "This space has ended. Its replay page, the download and the delete button are under Run the space.",
   "studio.auto_end.scheduled": "This space has not started: it ends by itself at {when} unless you start it.",
   "studio.auto_end.live": "Nobody is on stage: this space ends by itself at {when} unless someone goes on stage.",
   "studio.confirm_end": "End this space for everyone? Speakers are disconnected and listeners hear the end.",
@@ -320,4 +320,13 @@ window.RuangStrings.en = {
   "liveclip.heading": "Clip this moment",
   "liveclip.hint": "Cut the last 30 seconds into a clip with its own page and file, to share.",
   "liveclip.button": "Clip the last 30 seconds",
+
+  // the studio after the space
+  "studio.after": "After the space",
+  "studio.replay_page": "Open the replay page",
+  "studio.download": "Download the recording (.m4a)",
+  "studio.delete": "Delete the recording",
+  "studio.delete_hint": "Deleting removes the replay, the download, its clips and captions for everyone. It cannot be undone.",
+  "studio.confirm_delete": "Delete this space's recording for everyone? The replay, the download, its clips and captions go, and this cannot be undone.",
+  "studio.deleted": "This space has ended and its recording is deleted.",
 };

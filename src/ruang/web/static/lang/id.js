@@ -216,7 +216,7 @@ window.RuangStrings.id = {
   "studio.gone": "Ruang ini sudah tidak ada.",
   "studio.bad_key": "Tautan ini tidak berlaku (kuncinya ditolak).",
   "studio.ended": "Ruang ini sudah berakhir.",
-  "studio.ended_replay": "Ruang ini sudah berakhir. Siaran ulangnya ada di halaman pendengar.",
+  "studio.ended_replay": "Ruang ini sudah berakhir. Halaman siaran ulang, unduhan, dan tombol hapus ada di Kelola ruang.",
   "studio.auto_end.scheduled": "Ruang ini belum dimulai: ruang akan berakhir sendiri pukul {when} kecuali Anda memulainya.",
   "studio.auto_end.live": "Tidak ada yang di panggung: ruang ini akan berakhir sendiri pukul {when} kecuali ada yang naik ke panggung.",
   "studio.confirm_end": "Akhiri ruang ini untuk semua orang? Sambungan pembicara diputus dan pendengar mendengar akhir siaran.",
@@ -320,4 +320,13 @@ window.RuangStrings.id = {
   "liveclip.heading": "Klip momen ini",
   "liveclip.hint": "Potong 30 detik terakhir menjadi klip dengan halaman dan berkasnya sendiri, untuk dibagikan.",
   "liveclip.button": "Klip 30 detik terakhir",
+
+  // the studio after the space
+  "studio.after": "Setelah ruang berakhir",
+  "studio.replay_page": "Buka halaman siaran ulang",
+  "studio.download": "Unduh rekaman (.m4a)",
+  "studio.delete": "Hapus rekaman",
+  "studio.delete_hint": "Menghapus akan menghilangkan siaran ulang, unduhan, klip, dan teksnya untuk semua orang. Tidak bisa dibatalkan.",
+  "studio.confirm_delete": "Hapus rekaman ruang ini untuk semua orang? Siaran ulang, unduhan, klip, dan teksnya hilang, dan ini tidak bisa dibatalkan.",
+  "studio.deleted": "Ruang ini telah berakhir dan rekamannya dihapus.",
 };
