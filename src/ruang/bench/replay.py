@@ -11,7 +11,9 @@ minute instead of an encode). Then it measures:
   not held to a live player's pace);
 - the recording (`recording_url`): the first request, which makes it (a remux of every
   segment, no re-encode), and a second one served from disk; its size and duration (ffprobe);
-- the remux alone, in this process (`ruang.hls.recording.remux` on the same folder).
+- the remux alone, in this process (`ruang.hls.recording.remux` on the same folder);
+- a 60 s clip from the middle through `POST …/clips`, and the cut alone in this process;
+- the podcast feed (`/podcast.xml`), built and then from the worker's copy.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ from ruang.bench.common import (
 from ruang.codecs.aac import AacEncoder
 from ruang.hls.fmp4 import init_segment
 from ruang.hls.packager import UNITS_PER_PART, Packager
-from ruang.hls.recording import remux, replay_segments
+from ruang.hls.recording import RECORDING_NAME, cut, remux, replay_segments
 from ruang.hls.store import PartRecord, SpaceMediaStore
 from ruang.tools.tones import sine
 
@@ -121,6 +123,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
             )
             got_s = probe_s(str(Path(tmp) / "replay.m4a"))
 
+            made_before = (folder / RECORDING_NAME).exists()  # by the end's own making
             timings = []
             for _ in range(2):  # the first makes it, the second is the file on disk
                 began = time.monotonic()
@@ -133,6 +136,26 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
             began = time.monotonic()
             remux(folder, segments, Path(tmp) / "again.m4a", {"title": "bench"})
             remux_s = time.monotonic() - began
+
+            # a 60 s clip from the middle, through the API (a session is the person), and the
+            # cut alone; then the podcast feed that lists the recording
+            assert (await api.post("/api/session", json={"name": "bench"})).status_code == 201
+            middle = round(stored_s / 2, 1)
+            began = time.monotonic()
+            r = await api.post(
+                f"/api/spaces/{space.id}/clips", json={"start_s": middle, "duration_s": 60}
+            )
+            r.raise_for_status()
+            clip_api_s = time.monotonic() - began
+            playlist = (folder / "replay.m3u8").read_text()
+            began = time.monotonic()
+            made = cut(folder, playlist, middle, 60.0, Path(tmp) / "clip.m4a", {"title": "bench"})
+            cut_s = time.monotonic() - began
+            feed_s = []
+            for _ in range(2):  # the first builds it, the second is the worker's copy
+                began = time.monotonic()
+                (await api.get("/podcast.xml")).raise_for_status()
+                feed_s.append(time.monotonic() - began)
     return {
         "minutes": args.minutes,
         "segments": len(segments),
@@ -152,6 +175,13 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
             "audio_s": round(recording_s, 3),
         },
         "remux_in_process_s": round(remux_s, 3),
+        "recording_made_at_end": made_before,
+        "clip_60s": {
+            "api_s": round(clip_api_s, 3),
+            "cut_in_process_s": round(cut_s, 4),
+            "units": made.units,
+        },
+        "podcast_feed": {"first_s": round(feed_s[0], 3), "cached_s": round(feed_s[1], 4)},
     }
 
 
@@ -163,6 +193,7 @@ def run(args: argparse.Namespace) -> None:
         f"replay: {result['minutes']:g} min ({result['segments']} segments): ffmpeg fetched "
         f"{dl['audio_s']:.1f} of {result['stored_s']:.1f} s in {dl['wall_s']} s; recording "
         f"made in {rec['first_request_s']} s (remux alone {result['remux_in_process_s']} s), "
-        f"then served in {rec['cached_request_s']} s"
+        f"then served in {rec['cached_request_s']} s; a 60 s clip in "
+        f"{result['clip_60s']['api_s']} s (cut alone {result['clip_60s']['cut_in_process_s']} s)"
     )
     emit("replay", args, result, summary)

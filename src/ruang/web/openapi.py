@@ -6,6 +6,7 @@ from typing import Any
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
 _SPACE_ID = {"name": "space_id", "in": "path", "required": True, "schema": {"type": "string"}}
+_CLIP_ID = {"name": "clip_id", "in": "path", "required": True, "schema": {"type": "string"}}
 _BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
 
 
@@ -145,6 +146,66 @@ OPENAPI: dict[str, Any] = {
                     "409": "not_ended: end the space first",
                 },
                 auth=True,
+            )
+        },
+        "/api/spaces/{space_id}/clips": {
+            "post": _op(
+                "Cut a clip of 15–60 s (from the replay, or while live from its last 120 s): "
+                "an .m4a cut at AAC frame boundaries without re-encoding, with its own page. "
+                "The person is the listener ticket sent as Bearer token, or the session cookie "
+                "(a JSON body from this server's own pages); 5 clips per person per 10 "
+                "minutes, 500 per space",
+                {
+                    "201": "The clip: id, title, start_s, duration_s, page_url, file_url, "
+                    "replay_at_url",
+                    "401": "identity_required (no ticket, no session) or ticket_invalid",
+                    "403": "blocked, or cross_site",
+                    "404": "Unknown space",
+                    "409": "not_started, or nothing_recorded",
+                    "410": "recording_deleted",
+                    "415": "json_required (with a session cookie)",
+                    "422": "invalid_field, outside_recording or outside_window",
+                    "429": "too_many_clips (Retry-After) or clips_full",
+                    "503": "clip_busy: others are being cut (Retry-After)",
+                },
+                auth=True,
+                body=_json_body(
+                    {
+                        "start_s": {"type": "number", "minimum": 0},
+                        "duration_s": {"type": "number", "minimum": 15, "maximum": 60},
+                        "title": {"type": "string", "maxLength": 140},
+                    }
+                ),
+            )
+        },
+        "/api/spaces/{space_id}/clips/{clip_id}": {
+            "get": _op(
+                "A clip as JSON (with space_title)",
+                {"200": "The clip", "404": "Unknown space or clip", "410": "recording_deleted"},
+                params=[_SPACE_ID, _CLIP_ID],
+            )
+        },
+        "/api/spaces/{space_id}/clips/{clip_id}.m4a": {
+            "get": _op(
+                "A clip's audio (audio/mp4, AAC), immutable, with byte ranges (206; 416 outside)",
+                {
+                    "200": "The file",
+                    "206": "A range of it",
+                    "404": "Unknown space or clip",
+                    "410": "recording_deleted",
+                    "416": "range_not_satisfiable",
+                },
+                params=[_SPACE_ID, _CLIP_ID],
+            )
+        },
+        "/podcast.xml": {
+            "get": _op(
+                "The public ended spaces as a podcast (RSS 2.0 with itunes: tags), newest 100 "
+                "first, each recording an episode; ?tag= narrows to a topic",
+                {"200": "The feed (application/rss+xml)", "422": "invalid_tag"},
+                params=[
+                    {"name": "tag", "in": "query", "required": False, "schema": {"type": "string"}}
+                ],
             )
         },
         "/api/spaces/{space_id}/events": {
