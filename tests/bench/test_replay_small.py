@@ -21,3 +21,4 @@ def test_replay_small_downloads_whole_and_remuxes(tmp_path: Path) -> None:
     assert result["ffmpeg_download"]["whole"], result
     assert abs(result["recording"]["audio_s"] - result["stored_s"]) < 0.05
     assert result["segments"] >= 14 and result["remux_in_process_s"] > 0
+    assert result["clip"]["seconds"] == 15 and result["clip"]["units"] >= 15 * 48_000 // 1024
