@@ -79,8 +79,9 @@ class Clips:
             "replay_at_url": f"{space_page}/replay#t={int(clip.start_s)}",
         }
 
-    def _spend(self, person: str, now: float) -> None:
-        """Take one clip from the person's budget, or refuse (429)."""
+    def _spend(self, person: str, now: float, *, take: bool = True) -> None:
+        """Take one clip from the person's budget (or, with take=False, only check that
+        there is one), or refuse (429)."""
         count, per_s = PER_PERSON
         times = self._people.pop(person, None) or deque()
         while times and now - times[0] >= per_s:
@@ -95,7 +96,8 @@ class Clips:
                 f"try again in {wait} s.",
                 {"Retry-After": str(wait)},
             )
-        times.append(now)
+        if take:
+            times.append(now)
         self._people[person] = times
         while len(self._people) > PEOPLE_KEPT:
             self._people.popitem(last=False)
@@ -118,6 +120,7 @@ class Clips:
             raise ApiError(422, "invalid_field", str(exc)) from None
         if space.state is State.SCHEDULED:
             raise ApiError(409, "not_started", "The space has not started: nothing to clip yet.")
+        self._spend(person, time.monotonic(), take=False)  # refused before any file is read
         folder = self.dir / space.id
         try:
             playlist = await asyncio.to_thread((folder / "replay.m3u8").read_text)
@@ -153,6 +156,14 @@ class Clips:
             clip = await asyncio.to_thread(
                 self._cut, folder, playlist, space, title, start_s, duration_s
             )
+        except FileNotFoundError:  # its folder went away meanwhile: the host deleted it
+            raise ApiError(
+                410, "recording_deleted", "The host deleted this space's recording."
+            ) from None
+        except OSError as exc:
+            raise ApiError(
+                503, "clip_failed", f"The clip could not be cut: {exc}", {"Retry-After": "5"}
+            ) from None
         finally:
             self._cuts -= 1
         return self.view(clip)

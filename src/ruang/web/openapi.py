@@ -162,11 +162,11 @@ OPENAPI: dict[str, Any] = {
                     "403": "blocked, or cross_site",
                     "404": "Unknown space",
                     "409": "not_started, or nothing_recorded",
-                    "410": "recording_deleted",
                     "415": "json_required (with a session cookie)",
                     "422": "invalid_field, outside_recording or outside_window",
                     "429": "too_many_clips (Retry-After) or clips_full",
-                    "503": "clip_busy: others are being cut (Retry-After)",
+                    "410": "recording_deleted",
+                    "503": "clip_busy: others are being cut, or clip_failed (Retry-After)",
                 },
                 auth=True,
                 body=_json_body(
