@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from ruang.config import Config
 from ruang.delivery.files import SpaceFiles
 from ruang.delivery.gate import Ask, Gate
-from ruang.errors import ApiError, not_found
+from ruang.errors import ApiError, not_found, store_unavailable
 from ruang.guard.network import network_of
 from ruang.guard.shedding import Shedder
 from ruang.guard.tickets import TicketError
@@ -155,7 +155,7 @@ class HlsService:
             held = self.gate.signer.verify_cached(ticket, space_id, now)
         except TicketError as exc:  # refused here, without a task: floods of bad tickets are cheap
             return ticket_refusal(exc)
-        space = self.find_space(space_id)  # cached: a dict lookup nearly always
+        space = self._held_space(space_id)  # cached: a dict lookup nearly always
         if space is not None and space.recording_deleted:
             return GONE
         if name == "live.m3u8":
@@ -182,6 +182,17 @@ class HlsService:
             if data is not None:
                 return _ok(data, "audio/mp4", IMMUTABLE)
         return None
+
+    def _held_space(self, space_id: str) -> Space | None:
+        """The space a valid ticket names, for its deletion flag; None when the shared store
+        cannot say (Redis down): a listener already admitted keeps listening, and a deletion
+        is seen again once the store answers."""
+        try:
+            return self.find_space(space_id)
+        except Exception as exc:
+            if store_unavailable(exc) is None:
+                raise
+            return None
 
     def _public_now(self, space_id: str, name: str) -> HlsResponse | None:
         """An ended space's replay without a ticket, from this node's disk or memory (the
@@ -218,7 +229,7 @@ class HlsService:
                 held = self.gate.signer.verify_cached(ticket, space_id, now)
             except TicketError as exc:
                 return ticket_refusal(exc)
-            space = self.find_space(space_id)
+            space = self._held_space(space_id)
             if space is not None and space.recording_deleted:
                 return GONE
             if space is not None and space.state is State.ENDED and name == "replay.m3u8":
