@@ -90,6 +90,14 @@ UNKNOWN_PATH = error_answer(ApiError(404, "not_found", "Nothing is served at thi
 BAD_URL = error_answer(ApiError(400, "bad_request", "The request URL is not valid."), "no-store")
 
 
+def declared_too_large(headers: list[tuple[bytes, bytes]]) -> bool:
+    """Whether a request's Content-Length already says its body is over MAX_BODY_BYTES."""
+    for name, value in headers:
+        if name == b"content-length" and value.strip().isdigit():
+            return int(value) > MAX_BODY_BYTES
+    return False
+
+
 @dataclass(frozen=True, slots=True)
 class Handlers:
     """What the protocol answers itself: HLS requests and joins, each with an inline
@@ -213,6 +221,8 @@ class HttpProtocol(asyncio.Protocol):
         self._current.method = self._parser.get_method().decode()
         self._current.keep_alive = bool(self._parser.should_keep_alive())
         self._current.http_version = self._parser.get_http_version()
+        if declared_too_large(self._current.headers):  # refuse now, not once the body came
+            raise Refusal(413, b"too_large", b"The request body is too large.")
 
     def on_body(self, body: bytes) -> None:
         self._current.body += body

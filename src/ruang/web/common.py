@@ -128,8 +128,14 @@ def json_object(body: bytes, content_type: str | None) -> dict[str, Any]:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ApiError(400, "invalid_json", f"The body is not valid JSON: {exc}") from None
+    except RecursionError:  # nested deeper than the parser's stack: bad input, not a bug
+        raise ApiError(400, "invalid_json", "The body nests too deeply.") from None
     if not isinstance(data, dict):
         raise ApiError(400, "invalid_json", "The body must be a JSON object.")
+    try:  # a lone surrogate (\ud800) is valid JSON but no text: it cannot be stored or sent
+        json.dumps(data, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        raise ApiError(400, "invalid_json", "The body holds a lone UTF-16 surrogate.") from None
     return data
 
 
