@@ -6,7 +6,10 @@ from typing import Any
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
 _SPACE_ID = {"name": "space_id", "in": "path", "required": True, "schema": {"type": "string"}}
+_SESSION_ID = {"name": "session_id", "in": "path", "required": True, "schema": {"type": "string"}}
 _CLIP_ID = {"name": "clip_id", "in": "path", "required": True, "schema": {"type": "string"}}
+_TICKET = {"name": "ticket", "in": "path", "required": True, "schema": {"type": "string"}}
+_NAME = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
 _BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
 
 
@@ -352,8 +355,17 @@ OPENAPI: dict[str, Any] = {
         },
         "/whip/{space_id}/sessions/{session_id}": {
             "delete": _op(
-                "WHIP: end the session", {"200": "Ended", "404": "Unknown session"}, auth=True
-            )
+                "WHIP: end the session",
+                {"200": "Ended", "404": "Unknown session"},
+                auth=True,
+                params=[_SPACE_ID, _SESSION_ID],
+            ),
+            "patch": _op(
+                "WHIP trickle ICE: not taken (gather every candidate before the offer)",
+                {"405": "trickle_not_supported (Allow: POST, DELETE, OPTIONS)"},
+                auth=True,
+                params=[_SPACE_ID, _SESSION_ID],
+            ),
         },
         "/hls/{space_id}/live.m3u8": {
             "get": _op(
@@ -400,7 +412,23 @@ OPENAPI: dict[str, Any] = {
             ),
             "head": _op("The recording's headers (Content-Length)", {"200": "Headers"}),
         },
+        "/hls/{space_id}/t/{ticket}/{name}": {
+            "get": _op(
+                "Ticketed live media, as listed by listen_url's playlist: live.m3u8 (the rules "
+                "of /hls/{space_id}/live.m3u8), init.mp4, parts and segments (immutable)",
+                {
+                    "200": "The playlist or media",
+                    "400": "Bad query, or unknown parameters (cache_bust)",
+                    "401": "ticket_expired",
+                    "403": "ticket_invalid: forged or for another space",
+                    "404": "No such space or media",
+                    "503": "Part late",
+                },
+                params=[_SPACE_ID, _TICKET, _NAME],
+            )
+        },
         "/healthz": {"get": _op("Liveness", {"200": "ok"}, params=[])},
+        "/openapi.json": {"get": _op("This document", {"200": "OpenAPI 3.1"}, params=[])},
         "/metrics": {"get": _op("Prometheus metrics", {"200": "Text format"}, params=[])},
     },
 }
@@ -577,4 +605,22 @@ def _stage_paths() -> dict[str, Any]:
     return paths
 
 
+def _page_paths() -> dict[str, Any]:
+    """The HTML pages (text/html, with a strict Content-Security-Policy)."""
+    s = "/s/{space_id}"
+    pages = {
+        "/": ("The front page: create a space", []),
+        s: ("The listener page", [_SPACE_ID]),
+        s + "/replay": ("The replay page", [_SPACE_ID]),
+        s + "/clips/{clip_id}": ("A clip's page", [_SPACE_ID, _CLIP_ID]),
+        s + "/host": ("The host's studio (the host token in the fragment)", [_SPACE_ID]),
+        s + "/speak": ("A speaker's studio (the invite token in the fragment)", [_SPACE_ID]),
+    }
+    return {
+        path: {"get": _op(summary, {"200": "The page (text/html)"}, params=params)}
+        for path, (summary, params) in pages.items()
+    }
+
+
 OPENAPI["paths"].update(_stage_paths())
+OPENAPI["paths"].update(_page_paths())
