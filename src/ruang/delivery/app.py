@@ -58,6 +58,7 @@ from ruang.web.common import (
     CORS,
     EXCEPTION_HANDLERS,
     NO_STORE,
+    PAGE_SECURITY,
     Preflight,
     bearer,
     error_response,
@@ -192,7 +193,8 @@ def build_delivery_app(config: Config, backends: Backends, worker: int = 0) -> S
 
     def page(name: str) -> Any:
         async def endpoint(request: Request) -> Response:
-            return FileResponse(STATIC / name, headers={"Cache-Control": PAGE_CACHE})
+            headers = {"Cache-Control": PAGE_CACHE, **PAGE_SECURITY}
+            return FileResponse(STATIC / name, headers=headers)
 
         return endpoint
 
@@ -542,7 +544,8 @@ def build_delivery_app(config: Config, backends: Backends, worker: int = 0) -> S
     async def proxy(
         request: Request, to_media: int | None = None, to_node: str | None = None
     ) -> Response:
-        headers = {k: v for k, v in request.headers.items() if k in _PROXY_HEADERS}
+        # stripped: a value with trailing blanks ("Bearer ") cannot be written out again
+        headers = {k: v.strip() for k, v in request.headers.items() if k in _PROXY_HEADERS}
         headers["x-forwarded-for"] = source_of(request)
         node = to_node or owner_of_path(request)
         path = quote(request.url.path, safe="/")  # whatever the client sent, a valid URL

@@ -63,6 +63,19 @@ class _Join:
     now: float
 
 
+def check_fields(data: dict[str, Any]) -> None:
+    """Refuse a join whose fields have the wrong types (422), rather than ignore them."""
+    for name in ("ticket", "queue"):
+        if name in data and not isinstance(data[name], str):
+            raise ApiError(422, "invalid_field", f"{name} must be a string.")
+    pow = data.get("pow")
+    if pow is not None and not (
+        isinstance(pow, dict)
+        and all(isinstance(pow.get(k, ""), str) for k in ("challenge", "nonce"))
+    ):
+        raise ApiError(422, "invalid_field", "pow must be {challenge, nonce}, both strings.")
+
+
 class JoinService:
     """Decides joins for the spaces this node knows."""
 
@@ -139,6 +152,7 @@ class JoinService:
             if space.recording_deleted:
                 raise gone_error()
             data = json_object(body, content_type)
+            check_fields(data)
         except ApiError as err:
             return error_answer(err, "no-store")
         known = self._known(space.id, data, now)

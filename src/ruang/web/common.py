@@ -27,6 +27,33 @@ CORS = {
 }
 
 
+# The pages load only this server's own scripts (no inline script anywhere). hls.js feeds
+# Media Source Extensions from blob: URLs and may start its workers from blob:; the
+# proof-of-work worker is /static/pow.js. Inline styles are allowed for the incident report,
+# which the studio opens as a blob: document (it inherits this policy); scripts stay strict.
+CSP = "; ".join(
+    (
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self' 'unsafe-inline'",
+        "img-src 'self' data: blob:",
+        "media-src 'self' blob:",
+        "worker-src 'self' blob:",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    )
+)
+PAGE_SECURITY = {
+    "Content-Security-Policy": CSP,
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",  # frame-ancestors for browsers that predate it
+}
+
+
 class Preflight:
     """Answers CORS preflight (OPTIONS) for any path at once, so browsers on other origins can
     use WHIP and the API; every other request passes through untouched."""
@@ -71,7 +98,9 @@ async def on_http_exception(request: Request, exc: Exception) -> Response:
         404: f"Nothing is served at {request.url.path}.",
         405: f"{request.method} is not allowed on {request.url.path}.",
     }.get(exc.status_code, str(exc.detail))
-    err = ApiError(exc.status_code, codes.get(exc.status_code, "http_error"), message)
+    # Starlette's 405 carries Allow (RFC 9110 requires it)
+    headers = dict(exc.headers or {})
+    err = ApiError(exc.status_code, codes.get(exc.status_code, "http_error"), message, headers)
     return error_response(err, "public, max-age=1" if exc.status_code == 404 else "no-store")
 
 
