@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import wave
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -40,3 +41,14 @@ def chromium_args(wav: Path) -> list[str]:
         f"--use-file-for-fake-audio-capture={wav}",
         AUTOPLAY,
     ]
+
+
+def watch_csp(page: Any, violations: list[str]) -> None:
+    """Collect what the page's console says about Content-Security-Policy violations (Chromium
+    reports each refused script, style, worker, media or connection there)."""
+
+    def seen(message: Any) -> None:
+        if "Content Security Policy" in message.text:
+            violations.append(message.text)
+
+    page.on("console", seen)

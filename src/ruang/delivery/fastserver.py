@@ -58,8 +58,9 @@ LATE_S = 1.0  # a media request held longer than two 0.512 s parts is late (for 
 
 HlsHandler = Callable[[str, str | None, str, dict[str, str], str], Awaitable[HlsResponse]]
 HlsNow = Callable[[str, str | None, str, dict[str, str]], HlsResponse | None]
-JoinHandler = Callable[[str, bytes, str | None, str], Awaitable[HlsResponse]]
-JoinNow = Callable[[str, bytes, str | None, str], HlsResponse | None]
+# (space, body, content type, client address, Host header: the links follow it)
+JoinHandler = Callable[[str, bytes, str | None, str, bytes | None], Awaitable[HlsResponse]]
+JoinNow = Callable[[str, bytes, str | None, str, bytes | None], HlsResponse | None]
 AsgiApp = Callable[[MutableMapping[str, Any], Any, Any], Awaitable[None]]
 
 SHED = HlsResponse(
@@ -337,7 +338,8 @@ class HttpProtocol(asyncio.Protocol):
         space = split_join(request.path)
         if space is None or self._shedder.refuses(Priority.JOIN) or has_session(request):
             return False
-        r = self._h.join_now(space, bytes(request.body), content_type(request), request.ip)
+        body, ctype, host = bytes(request.body), content_type(request), header(request, b"host")
+        r = self._h.join_now(space, body, ctype, request.ip, host)
         if r is None:
             return False
         self._write(request, r)
@@ -371,7 +373,8 @@ class HttpProtocol(asyncio.Protocol):
             space = split_join(path)
             if space is not None and not has_session(request):  # the app checks blocks
                 body, ctype = bytes(request.body), content_type(request)
-                self._write_hls(request, await self._h.join(space, body, ctype, request.ip))
+                host = header(request, b"host")
+                self._write_hls(request, await self._h.join(space, body, ctype, request.ip, host))
                 return
         await self._asgi(request, path, request.query)
 

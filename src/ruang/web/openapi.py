@@ -11,7 +11,9 @@ _CLIP_ID = {"name": "clip_id", "in": "path", "required": True, "schema": {"type"
 _TICKET = {"name": "ticket", "in": "path", "required": True, "schema": {"type": "string"}}
 _NAME = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
 _VISIBLE = "[^\\s\\x00-\\x1f\\x7f-\\x9f]"  # at least one character that shows
-_ANY_JSON: dict[str, Any] = {"application/json": {"schema": {}}}  # any JSON: only its type matters (CSRF)
+_ANY_JSON: dict[str, Any] = {
+    "application/json": {"schema": {}}
+}  # any JSON: only its type matters (CSRF)
 _BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
 
 
@@ -72,7 +74,11 @@ OPENAPI: dict[str, Any] = {
     "info": {
         "title": "Ruang",
         "version": "0.1.0",
-        "description": "Live audio spaces: WHIP in, LL-HLS out, replay after.",
+        "description": "Live audio spaces: WHIP in, LL-HLS out, replay after. The links in "
+        "answers (page_url, whip_url, listen_url, …) are under the server's public URL when it "
+        "has one, else under the request's own Host when that is a sane host[:port] (else the "
+        "default); cacheable answers carrying them say Vary: Host. Pages (text/html) carry a "
+        "strict Content-Security-Policy, Referrer-Policy: no-referrer and nosniff.",
     },
     "components": {
         "securitySchemes": {
