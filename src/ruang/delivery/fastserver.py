@@ -222,7 +222,8 @@ class HttpProtocol(asyncio.Protocol):
         self._current.method = self._parser.get_method().decode()
         self._current.keep_alive = bool(self._parser.should_keep_alive())
         self._current.http_version = self._parser.get_http_version()
-        if declared_too_large(self._current.headers):  # refuse now, not once the body came
+        # refuse now, not once the body came (GETs, the listeners' requests, skip the scan)
+        if self._current.method != "GET" and declared_too_large(self._current.headers):
             raise Refusal(413, b"too_large", b"The request body is too large.")
 
     def on_body(self, body: bytes) -> None:

@@ -449,7 +449,7 @@
     if (!token) { stopped = true; setState("failed", tr("studio.no_key")); showError(tr("studio.no_key_long")); return; }
     setState("idle");
     if (!window.isSecureContext) { // say why before anyone presses Go on stage
-      notify(notice, tr("mic.insecure", { origin: location.origin }), "warn");
+      notify(notice, tr("mic.insecure", { origin: location.origin }), "error");
     }
     // Live events (events.js): the listener count and who is heard, as they change.
     window.RuangEvents.follow(spaceId, {
