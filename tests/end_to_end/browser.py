@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import wave
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from ruang.tools.chromium import AUTOPLAY, CHROMIUM, HEADLESS_ARGS
 
-__all__ = ["BROWSER_HZ", "CHROMIUM", "chromium_args", "write_wav"]
+__all__ = ["BROWSER_HZ", "CHROMIUM", "chromium_args", "watch_csp", "write_wav"]
 from ruang.tools.tones import sine
 
 BROWSER_HZ = 880.0  # the tone of the fake microphone
@@ -40,3 +41,14 @@ def chromium_args(wav: Path) -> list[str]:
         f"--use-file-for-fake-audio-capture={wav}",
         AUTOPLAY,
     ]
+
+
+def watch_csp(page: Any, violations: list[str]) -> None:
+    """Collect what the page's console says about Content-Security-Policy violations (Chromium
+    reports each refused script, style, worker, media or connection there)."""
+
+    def seen(message: Any) -> None:
+        if "Content Security Policy" in message.text:
+            violations.append(message.text)
+
+    page.on("console", seen)

@@ -8,7 +8,7 @@ import asyncio
 from pathlib import Path
 
 import httpx
-from browser import BROWSER_HZ, CHROMIUM, chromium_args, write_wav
+from browser import BROWSER_HZ, CHROMIUM, chromium_args, watch_csp, write_wav
 from listening import ffmpeg_decode
 
 from ruang.tools.tones import tone_levels_db
@@ -30,19 +30,23 @@ async def test_browser_speaker_reaches_listeners(server, tmp_path: Path) -> None
             args=chromium_args(wav),
         )
         try:
+            csp: list[str] = []  # the pages work under their Content-Security-Policy
             studio = await browser.new_page()
+            watch_csp(studio, csp)
             await studio.goto(host_url)
             await studio.wait_for_function(
-                "window.ruangStudio && ['connected', 'failed'].includes(window.ruangStudio.state)",
+                "() => window.ruangStudio"
+                " && ['connected', 'failed'].includes(window.ruangStudio.state)",
                 timeout=20_000,
             )
             state = await studio.evaluate("window.ruangStudio")
             assert state["state"] == "connected", state
 
             listener = await browser.new_page()
+            watch_csp(listener, csp)
             await listener.goto(space["page_url"] + "?autoplay=1")
             await listener.wait_for_function(
-                "window.ruangListener && window.ruangListener.state === 'playing'"
+                "() => window.ruangListener && window.ruangListener.state === 'playing'"
                 " && window.ruangListener.currentTime > 2",
                 timeout=30_000,
             )
@@ -57,5 +61,6 @@ async def test_browser_speaker_reaches_listeners(server, tmp_path: Path) -> None
             played = await listener.evaluate("window.ruangListener.currentTime")
             await asyncio.sleep(1.0)
             assert await listener.evaluate("window.ruangListener.currentTime") > played
+            assert not csp, csp
         finally:
             await browser.close()

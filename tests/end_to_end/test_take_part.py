@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-from browser import BROWSER_HZ, CHROMIUM, chromium_args, write_wav
+from browser import BROWSER_HZ, CHROMIUM, chromium_args, watch_csp, write_wav
 from listening import decode_mp4, ffmpeg_decode, parts_with_times
 
 from ruang.tools.tones import sine, tone_levels_db
@@ -82,15 +82,18 @@ async def test_a_listener_asks_is_approved_and_is_heard(srv, tmp_path: Path) -> 
             executable_path=CHROMIUM, headless=True, args=chromium_args(wav)
         )
         try:
+            csp: list[str] = []  # the pages work under their Content-Security-Policy
             host = await (await browser.new_context()).new_page()
+            watch_csp(host, csp)
             await host.goto(space["host_url"])
             listener = await (await browser.new_context()).new_page()
+            watch_csp(listener, csp)
             await listener.goto(space["page_url"])
             await listener.click("#request-button")
             await listener.fill("#display-name", "Wulan")
             await listener.click("#name-form button[type=submit]")
             await listener.wait_for_function(
-                "window.RuangTakePart.state === 'pending'", timeout=10_000
+                "() => window.RuangTakePart.state === 'pending'", timeout=10_000
             )
             approve = host.locator("#request-list button[data-verdict=approve]")
             await approve.wait_for(timeout=10_000)
@@ -100,7 +103,7 @@ async def test_a_listener_asks_is_approved_and_is_heard(srv, tmp_path: Path) -> 
             await go.wait_for(state="visible", timeout=10_000)
             await go.click()
             await listener.wait_for_function(
-                "window.RuangTakePart.state === 'on_stage'", timeout=20_000
+                "() => window.RuangTakePart.state === 'on_stage'", timeout=20_000
             )
             # the host's studio shows them on stage, with the moderators' buttons
             block = host.locator("#stage-list button[data-action=block]")
@@ -128,5 +131,6 @@ async def test_a_listener_asks_is_approved_and_is_heard(srv, tmp_path: Path) -> 
             quiet = decode_mp4(init + body)
             assert float(np.sqrt(np.mean(quiet**2))) < 1e-3, "still heard after the mute"
             assert await host.locator("#stage-list button[data-action=mute]").count() == 0
+            assert not csp, csp
         finally:
             await browser.close()

@@ -57,12 +57,15 @@ from ruang.spaces.permissions import Action, actor_of, check
 from ruang.web.common import (
     CORS,
     EXCEPTION_HANDLERS,
+    FOLLOWS_HOST,
     NO_STORE,
+    PAGE_SECURITY,
     Preflight,
     bearer,
     error_response,
     read_body,
     read_json,
+    request_base,
     space_urls,
     space_view,
 )
@@ -181,7 +184,6 @@ def build_delivery_app(config: Config, backends: Backends, worker: int = 0) -> S
     recordings = Recordings(config.spaces_dir)
     reactions = Reactions(ticket_holder(gate.signer), find_space)
     clips = Clips(config.spaces_dir, config.base_url)
-    own_origin = origin_of(config.base_url)
     listener_of = ticket_holder(gate.signer)
 
     def known_space(space_id: str) -> Space:
@@ -192,7 +194,8 @@ def build_delivery_app(config: Config, backends: Backends, worker: int = 0) -> S
 
     def page(name: str) -> Any:
         async def endpoint(request: Request) -> Response:
-            return FileResponse(STATIC / name, headers={"Cache-Control": PAGE_CACHE})
+            headers = {"Cache-Control": PAGE_CACHE, **PAGE_SECURITY}
+            return FileResponse(STATIC / name, headers=headers)
 
         return endpoint
 
@@ -201,13 +204,16 @@ def build_delivery_app(config: Config, backends: Backends, worker: int = 0) -> S
             return await proxy(request)  # a stage member's view is the media process's
         space = known_space(request.path_params["space_id"])
         cache = METADATA_CACHE_PRESSED if shedder.cache_longer else METADATA_CACHE
-        return JSONResponse(space_view(config, db, space), headers={"Cache-Control": cache, **CORS})
+        view = space_view(config, db, space, None, request_base(config, request))
+        return JSONResponse(view, headers={"Cache-Control": cache, **FOLLOWS_HOST, **CORS})
 
     async def calendar(request: Request) -> Response:
         space = known_space(request.path_params["space_id"])
-        text = calendar_text(space, space_urls(config, space.id)["page_url"])
+        page_url = space_urls(config, space.id, request_base(config, request))["page_url"]
+        text = calendar_text(space, page_url)
         headers = {
             "Cache-Control": CALENDAR_CACHE,
+            **FOLLOWS_HOST,
             "Content-Disposition": f'attachment; filename="ruang-{space.id}.ics"',
             **CORS,
         }
@@ -243,10 +249,10 @@ def build_delivery_app(config: Config, backends: Backends, worker: int = 0) -> S
                 403, "blocked", "You are blocked in this space (by its host or a co-host)."
             )
         body = await read_body(request, config.max_body_bytes)
-        host = request.client.host if request.client else ""
-        r = await joins.handle(
-            request.path_params["space_id"], body, request.headers.get("content-type"), host
-        )
+        client = request.client.host if request.client else ""
+        h = request.headers
+        sid = request.path_params["space_id"]
+        r = await joins.handle(sid, body, h.get("content-type"), client, h.get("host"))
         return Response(r.body, status_code=r.status, headers=r.header_dict())
 
     async def hls(request: Request) -> Response:
@@ -412,7 +418,10 @@ def build_delivery_app(config: Config, backends: Backends, worker: int = 0) -> S
             if held is not None:
                 h = request.headers
                 refusal = csrf_refusal(
-                    h.get("origin"), h.get("sec-fetch-site"), h.get("content-type"), own_origin
+                    h.get("origin"),
+                    h.get("sec-fetch-site"),
+                    h.get("content-type"),
+                    origin_of(request_base(config, request)),
                 )
                 if refusal is not None:
                     raise refusal
@@ -542,8 +551,10 @@ def build_delivery_app(config: Config, backends: Backends, worker: int = 0) -> S
     async def proxy(
         request: Request, to_media: int | None = None, to_node: str | None = None
     ) -> Response:
-        headers = {k: v for k, v in request.headers.items() if k in _PROXY_HEADERS}
+        # stripped: a value with trailing blanks ("Bearer ") cannot be written out again
+        headers = {k: v.strip() for k, v in request.headers.items() if k in _PROXY_HEADERS}
         headers["x-forwarded-for"] = source_of(request)
+        headers["x-forwarded-host"] = request.headers.get("host", "")  # links follow it
         node = to_node or owner_of_path(request)
         path = quote(request.url.path, safe="/")  # whatever the client sent, a valid URL
         try:

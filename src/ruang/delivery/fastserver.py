@@ -58,8 +58,9 @@ LATE_S = 1.0  # a media request held longer than two 0.512 s parts is late (for 
 
 HlsHandler = Callable[[str, str | None, str, dict[str, str], str], Awaitable[HlsResponse]]
 HlsNow = Callable[[str, str | None, str, dict[str, str]], HlsResponse | None]
-JoinHandler = Callable[[str, bytes, str | None, str], Awaitable[HlsResponse]]
-JoinNow = Callable[[str, bytes, str | None, str], HlsResponse | None]
+# (space, body, content type, client address, Host header: the links follow it)
+JoinHandler = Callable[[str, bytes, str | None, str, bytes | None], Awaitable[HlsResponse]]
+JoinNow = Callable[[str, bytes, str | None, str, bytes | None], HlsResponse | None]
 AsgiApp = Callable[[MutableMapping[str, Any], Any, Any], Awaitable[None]]
 
 SHED = HlsResponse(
@@ -88,6 +89,14 @@ KNOWN_PATHS = frozenset({"/", "/healthz", "/openapi.json", "/metrics", "/podcast
 KNOWN_PREFIXES = ("/hls/", "/api/", "/whip/", "/s/", "/static/")
 UNKNOWN_PATH = error_answer(ApiError(404, "not_found", "Nothing is served at this path."))
 BAD_URL = error_answer(ApiError(400, "bad_request", "The request URL is not valid."), "no-store")
+
+
+def declared_too_large(headers: list[tuple[bytes, bytes]]) -> bool:
+    """Whether a request's Content-Length already says its body is over MAX_BODY_BYTES."""
+    for name, value in headers:
+        if name == b"content-length" and value.strip().isdigit():
+            return int(value) > MAX_BODY_BYTES
+    return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,6 +222,9 @@ class HttpProtocol(asyncio.Protocol):
         self._current.method = self._parser.get_method().decode()
         self._current.keep_alive = bool(self._parser.should_keep_alive())
         self._current.http_version = self._parser.get_http_version()
+        # refuse now, not once the body came (GETs, the listeners' requests, skip the scan)
+        if self._current.method != "GET" and declared_too_large(self._current.headers):
+            raise Refusal(413, b"too_large", b"The request body is too large.")
 
     def on_body(self, body: bytes) -> None:
         self._current.body += body
@@ -327,7 +339,8 @@ class HttpProtocol(asyncio.Protocol):
         space = split_join(request.path)
         if space is None or self._shedder.refuses(Priority.JOIN) or has_session(request):
             return False
-        r = self._h.join_now(space, bytes(request.body), content_type(request), request.ip)
+        body, ctype, host = bytes(request.body), content_type(request), header(request, b"host")
+        r = self._h.join_now(space, body, ctype, request.ip, host)
         if r is None:
             return False
         self._write(request, r)
@@ -361,7 +374,8 @@ class HttpProtocol(asyncio.Protocol):
             space = split_join(path)
             if space is not None and not has_session(request):  # the app checks blocks
                 body, ctype = bytes(request.body), content_type(request)
-                self._write_hls(request, await self._h.join(space, body, ctype, request.ip))
+                host = header(request, b"host")
+                self._write_hls(request, await self._h.join(space, body, ctype, request.ip, host))
                 return
         await self._asgi(request, path, request.query)
 

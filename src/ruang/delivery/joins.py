@@ -27,7 +27,7 @@ from ruang.guard.pow import REQUIRED
 from ruang.guard.shedding import Shedder
 from ruang.guard.tickets import TicketError
 from ruang.spaces.model import ID_PATTERN, Space, State
-from ruang.web.common import json_object
+from ruang.web.common import json_object, link_base
 
 _HEADERS = [
     ("Content-Type", "application/json"),
@@ -61,6 +61,20 @@ class _Join:
     budget: str  # the per-source budget it is charged to: "join" or "poll"
     network: str
     now: float
+    base: str  # the links' prefix, JSON-quoted without its closing quote: '"http://…'
+
+
+def check_fields(data: dict[str, Any]) -> None:
+    """Refuse a join whose fields have the wrong types (422), rather than ignore them."""
+    for name in ("ticket", "queue"):
+        if name in data and not isinstance(data[name], str):
+            raise ApiError(422, "invalid_field", f"{name} must be a string.")
+    pow = data.get("pow")
+    if pow is not None and not (
+        isinstance(pow, dict)
+        and all(isinstance(pow.get(k, ""), str) for k in ("challenge", "nonce"))
+    ):
+        raise ApiError(422, "invalid_field", "pow must be {challenge, nonce}, both strings.")
 
 
 class JoinService:
@@ -79,28 +93,39 @@ class JoinService:
         self.find_space = find_space
         self.shedder = shedder
         self.guard = guard
-        self._base = json.dumps(config.base_url)[:-1]  # '"http://…' without the closing quote
+        self._bases: dict[str, str] = {}  # link prefix -> JSON-quoted, without the closing quote
         self.draining = False  # the node is stopping: new joins are refused, listening goes on
 
     def handle_now(
-        self, space_id: str, body: bytes, content_type: str | None, client: str
+        self,
+        space_id: str,
+        body: bytes,
+        content_type: str | None,
+        client: str,
+        host: bytes | str | None = None,
     ) -> HlsResponse | None:
         """The answer, unless the decision needs a round trip (a shared line or shared
         limits): then None and `handle` is awaited instead."""
         if self.gate.admission.shared or self.guard.shares("join"):
             return None
-        r = self._read(space_id, body, content_type, client)
+        r = self._read(space_id, body, content_type, client, host)
         if isinstance(r, _Join):
             r = self._decide(r, self.guard.limit(r.budget, client, r.network, r.now))
         assert isinstance(r, HlsResponse)  # the line is this node's: decided at once
         return r
 
     async def handle(
-        self, space_id: str, body: bytes, content_type: str | None, client: str
+        self,
+        space_id: str,
+        body: bytes,
+        content_type: str | None,
+        client: str,
+        host: bytes | str | None = None,
     ) -> HlsResponse:
-        """The answer to one join."""
+        """The answer to one join; its links follow `host` (the request's Host header) unless
+        a public URL is configured (ruang.web.common.link_base)."""
         try:
-            r = self._read(space_id, body, content_type, client)
+            r = self._read(space_id, body, content_type, client, host)
             if isinstance(r, HlsResponse):
                 return r
             limited = await self.guard.limit_async(r.budget, client, r.network, r.now)
@@ -114,10 +139,15 @@ class JoinService:
                 raise
             log.warning("join %s: shared state unreachable: %s", space_id, exc)
             return error_answer(unavailable, "no-store")
-        return self._answer(r.space, decision)
+        return self._answer(r, decision)
 
     def _read(
-        self, space_id: str, body: bytes, content_type: str | None, client: str
+        self,
+        space_id: str,
+        body: bytes,
+        content_type: str | None,
+        client: str,
+        host: bytes | str | None,
     ) -> HlsResponse | _Join:
         """The join as asked, or a 4xx. Someone in line or renewing a valid ticket is
         charged to the (wider) poll budget, a newcomer to the join budget."""
@@ -139,10 +169,18 @@ class JoinService:
             if space.recording_deleted:
                 raise gone_error()
             data = json_object(body, content_type)
+            check_fields(data)
         except ApiError as err:
             return error_answer(err, "no-store")
         known = self._known(space.id, data, now)
-        return _Join(space, data, known, "poll" if known else "join", network_of(client), now)
+        base = link_base(self.config, host)
+        quoted = self._bases.get(base)
+        if quoted is None:
+            if len(self._bases) > 1024:  # bounded: Host headers are the client's to choose
+                self._bases.clear()
+            quoted = self._bases[base] = json.dumps(base)[:-1]
+        budget = "poll" if known else "join"
+        return _Join(space, data, known, budget, network_of(client), now, quoted)
 
     def _decide(self, r: _Join, limited: HlsResponse | None) -> HlsResponse | _Join:
         """The answer, unless only the shared line can give it (then `r` back). Under
@@ -156,7 +194,7 @@ class JoinService:
                 return _puzzle(code, pow.challenge(r.space.id, r.now))
         self.guard.joins_passed += 1
         decision = self.gate.admit_now(self._ask(r))
-        return r if decision is None else self._answer(r.space, decision)
+        return r if decision is None else self._answer(r, decision)
 
     def _ask(self, r: _Join) -> Ask:
         return Ask(
@@ -181,7 +219,8 @@ class JoinService:
             return False
         return True
 
-    def _answer(self, space: Space, decision: str | Waiting) -> HlsResponse:
+    def _answer(self, r: _Join, decision: str | Waiting) -> HlsResponse:
+        space = r.space
         if isinstance(decision, Waiting):
             waiting = {
                 "space_id": space.id,
@@ -195,9 +234,9 @@ class JoinService:
             return HlsResponse(202, json.dumps(waiting).encode(), headers)
         # formatted, not json.dumps'd: every value is URL-safe text or a number, except the
         # configured base URL, which is JSON-encoded once
-        base = f"{self._base}/hls/{space.id}/t/{decision}"
+        base = f"{r.base}/hls/{space.id}/t/{decision}"
         if space.state is State.ENDED:  # the replay is public VOD: the same URL for everyone
-            listen = replay = f"{self._base}/hls/{space.id}/replay.m3u8"
+            listen = replay = f"{r.base}/hls/{space.id}/replay.m3u8"
         else:
             listen, replay = f"{base}/live.m3u8", f"{base}/replay.m3u8"
         ttl = self.gate.signer.ttl_s

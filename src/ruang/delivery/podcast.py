@@ -17,6 +17,7 @@ from urllib.parse import quote, urlsplit
 from ruang.config import Config
 from ruang.errors import ApiError
 from ruang.hls.recording import RECORDING_NAME
+from ruang.spaces.model import visible_text
 from ruang.spaces.podcast import MAX_EPISODES, Channel, Episode, render
 from ruang.store.base import Store
 
@@ -44,7 +45,7 @@ class PodcastFeeds:
     async def answer(self, tag: str | None) -> bytes:
         """The feed's XML."""
         if tag is not None:
-            tag = " ".join(tag.split()).lstrip("#")
+            tag = visible_text(tag).lstrip("#")  # XML holds no control characters
             if not tag or len(tag) > TAG_MAX:
                 raise ApiError(422, "invalid_tag", f"tag must be 1–{TAG_MAX} characters.")
         async with self._lock:  # one build at a time: the others wait and take its result

@@ -122,7 +122,7 @@ class Reactions:
 def _kind(body: bytes) -> str:
     try:
         data = json.loads(body or b"{}")
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # too deep is bad input too
         raise ApiError(400, "malformed_json", "The body is not JSON.") from None
     kind = data.get("kind") if isinstance(data, dict) else None
     if kind not in REACTION_KINDS:

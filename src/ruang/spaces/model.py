@@ -100,11 +100,18 @@ class Speaker:
     identity: str = ""  # the session of a listener approved to speak ("" if invited by token)
 
 
+def visible_text(raw: str) -> str:
+    """The text with its blanks collapsed and control characters (C0, DEL, C1) dropped: they
+    are not text anyone typed, and XML (the podcast feed) cannot hold them."""
+    text = "".join(c for c in raw if not (c < " " or "\x7f" <= c <= "\x9f") or c.isspace())
+    return " ".join(text.split())
+
+
 def clean_title(raw: object) -> str:
     """The title as given, trimmed; raises ValueError with the reason if unusable."""
     if not isinstance(raw, str):
         raise ValueError("title must be a string")
-    title = " ".join(raw.split())
+    title = visible_text(raw)
     if not title:
         raise ValueError("title must not be empty")
     if len(title) > TITLE_MAX_CHARS:
@@ -118,7 +125,7 @@ def clean_name(raw: object, default: str) -> str:
         return default
     if not isinstance(raw, str):
         raise ValueError("name must be a string")
-    name = " ".join(raw.split())[:NAME_MAX_CHARS]
+    name = visible_text(raw)[:NAME_MAX_CHARS]
     return name or default
 
 
@@ -129,11 +136,13 @@ def clean_tags(raw: object) -> tuple[str, ...]:
         return ()
     if not isinstance(raw, list):
         raise ValueError("tags must be a list of strings")
+    if len(raw) > TAGS_MAX:  # counted as sent, so that the documented maxItems is the rule
+        raise ValueError(f"{len(raw)} tags; at most {TAGS_MAX}")
     tags: list[str] = []
     for item in raw:
         if not isinstance(item, str):
             raise ValueError(f"tags must be strings, not {item!r}")
-        tag = " ".join(item.split()).lstrip("#")
+        tag = visible_text(item).lstrip("#")
         if len(tag) > TAG_MAX_CHARS:
             raise ValueError(f"tag {tag!r} is {len(tag)} characters; at most {TAG_MAX_CHARS}")
         if tag and tag.casefold() not in {t.casefold() for t in tags}:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
+import re
 from typing import Any
 
 from starlette.exceptions import HTTPException
@@ -24,6 +26,33 @@ NO_STORE = {"Cache-Control": "no-store"}
 CORS = {
     "Access-Control-Allow-Origin": "*",
     "Access-Control-Expose-Headers": "Location, Retry-After, Link",
+}
+
+
+# The pages load only this server's own scripts (no inline script anywhere). hls.js feeds
+# Media Source Extensions from blob: URLs and may start its workers from blob:; the
+# proof-of-work worker is /static/pow.js. Inline styles are allowed for the incident report,
+# which the studio opens as a blob: document (it inherits this policy); scripts stay strict.
+CSP = "; ".join(
+    (
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self' 'unsafe-inline'",
+        "img-src 'self' data: blob:",
+        "media-src 'self' blob:",
+        "worker-src 'self' blob:",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    )
+)
+PAGE_SECURITY = {
+    "Content-Security-Policy": CSP,
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",  # frame-ancestors for browsers that predate it
 }
 
 
@@ -71,7 +100,9 @@ async def on_http_exception(request: Request, exc: Exception) -> Response:
         404: f"Nothing is served at {request.url.path}.",
         405: f"{request.method} is not allowed on {request.url.path}.",
     }.get(exc.status_code, str(exc.detail))
-    err = ApiError(exc.status_code, codes.get(exc.status_code, "http_error"), message)
+    # Starlette's 405 carries Allow (RFC 9110 requires it)
+    headers = dict(exc.headers or {})
+    err = ApiError(exc.status_code, codes.get(exc.status_code, "http_error"), message, headers)
     return error_response(err, "public, max-age=1" if exc.status_code == 404 else "no-store")
 
 
@@ -128,8 +159,14 @@ def json_object(body: bytes, content_type: str | None) -> dict[str, Any]:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ApiError(400, "invalid_json", f"The body is not valid JSON: {exc}") from None
+    except RecursionError:  # nested deeper than the parser's stack: bad input, not a bug
+        raise ApiError(400, "invalid_json", "The body nests too deeply.") from None
     if not isinstance(data, dict):
         raise ApiError(400, "invalid_json", "The body must be a JSON object.")
+    try:  # a lone surrogate (\ud800) is valid JSON but no text: it cannot be stored or sent
+        json.dumps(data, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        raise ApiError(400, "invalid_json", "The body holds a lone UTF-16 surrogate.") from None
     return data
 
 
@@ -140,9 +177,48 @@ def bearer(request: Request) -> str | None:
     return token.strip() or None if scheme.lower() == "bearer" else None
 
 
-def space_urls(config: Config, space_id: str) -> dict[str, str]:
-    """The public links of a space."""
-    base = config.base_url
+# A Host header worth building links on: a DNS name or IPv4 address, or a bracketed IPv6
+# address, with an optional port. Anything else (a path, credentials, spaces, a second host)
+# is someone trying to make the server hand out links to elsewhere: the default is used.
+_SANE_HOST = re.compile(
+    r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}\.?)*|\[[0-9A-Fa-f:.]{2,45}\])(?::\d{1,5})?"
+)
+FOLLOWS_HOST = {"Vary": "Host"}  # on cacheable answers whose links follow the Host header
+
+
+@functools.lru_cache(maxsize=256)
+def _base_for_host(default: str, host: str) -> str:
+    if len(host) > 261 or not _SANE_HOST.fullmatch(host):
+        return default
+    return f"http://{host.lower()}"
+
+
+def link_base(config: Config, host: str | bytes | None) -> str:
+    """The URL prefix of the links handed to this client: the configured public URL when there
+    is one (behind an edge, with TLS); else the request's own Host when it is a sane
+    host[:port] (so a phone on the LAN gets links it can open), else the default."""
+    if config.public_url or not host:
+        return config.base_url
+    if isinstance(host, bytes):
+        host = host.decode("latin-1")
+    return _base_for_host(config.base_url, host)
+
+
+def request_base(config: Config, request: Request) -> str:
+    """`link_base` for a request to the public port: its own Host (never a client's
+    X-Forwarded-Host, which would let anyone choose the links a cache then keeps)."""
+    return link_base(config, request.headers.get("host"))
+
+
+def forwarded_base(config: Config, request: Request) -> str:
+    """`link_base` in the media process: the Host the delivery worker saw, which it sets as
+    X-Forwarded-Host itself (the control socket is reachable from this machine only)."""
+    return link_base(config, request.headers.get("x-forwarded-host"))
+
+
+def space_urls(config: Config, space_id: str, base: str | None = None) -> dict[str, str]:
+    """The public links of a space (under `base`, by default the configured one)."""
+    base = base or config.base_url
     return {
         "page_url": f"{base}/s/{space_id}",
         "whip_url": f"{base}/whip/{space_id}",
@@ -163,10 +239,15 @@ def member_view(s: Speaker) -> dict[str, Any]:
 
 
 def space_view(
-    config: Config, db: Store, space: Space, viewer: Speaker | None = None
+    config: Config,
+    db: Store,
+    space: Space,
+    viewer: Speaker | None = None,
+    base: str | None = None,
 ) -> dict[str, Any]:
     """A space as JSON: public fields, who is on stage; plus `you` (and for the host, every
-    invited speaker) when a stage member asks — the host or a co-host."""
+    invited speaker) when a stage member asks — the host or a co-host. Links under `base`."""
+    base = base or config.base_url
     members = db.speakers(space.id)
     view: dict[str, Any] = {
         "id": space.id,
@@ -178,7 +259,7 @@ def space_view(
         "ended_at": iso(space.ended_at),
         "tags": list(space.tags),
         "visibility": "public" if space.listed else "unlisted",
-        **space_urls(config, space.id),
+        **space_urls(config, space.id, base),
         "stage": [
             {"id": m.id, "name": m.name, "role": m.role.value, "muted": m.muted}
             for m in members
@@ -189,10 +270,10 @@ def space_view(
         del view["replay_url"]
         view["recording_deleted"] = True
     elif space.state is State.ENDED:
-        view["recording_url"] = f"{config.base_url}/hls/{space.id}/{RECORDING_NAME}"
+        view["recording_url"] = f"{base}/hls/{space.id}/{RECORDING_NAME}"
     captions = config.spaces_dir / space.id / CAPTIONS_FILE
     if not space.recording_deleted and captions.exists():  # where captions were made, live or ended
-        view["captions_url"] = f"{config.base_url}/api/spaces/{space.id}/captions.vtt"
+        view["captions_url"] = f"{base}/api/spaces/{space.id}/captions.vtt"
     if viewer is not None:
         view["you"] = member_view(viewer)
         if viewer.role in (Role.HOST, Role.COHOST):

@@ -40,6 +40,7 @@ from ruang.web.common import (
     EXCEPTION_HANDLERS,
     NO_STORE,
     bearer,
+    forwarded_base,
     read_body,
     read_json,
     space_view,
@@ -78,9 +79,10 @@ def build_control_app(studio: Studio) -> Starlette:
             raise ApiError(422, "invalid_field", str(exc)) from None
         key, source = bearer(request), _source(request)
         space, token = await studio.create_space(title, starts_at, key, source, tags, listed)
-        view = await studio.off_loop(space_view, config, db, space)
+        base = forwarded_base(config, request)
+        view = await studio.off_loop(space_view, config, db, space, None, base)
         view["host_token"] = token
-        view["host_url"] = f"{config.base_url}/s/{space.id}/host#token={token}"
+        view["host_url"] = f"{base}/s/{space.id}/host#token={token}"
         return _json(view, 201, {"Location": f"/api/spaces/{space.id}"})
 
     async def get_space(request: Request) -> Response:
@@ -88,7 +90,9 @@ def build_control_app(studio: Studio) -> Starlette:
         space = await studio.space(space_id)
         token = bearer(request)
         viewer = await studio.member(space_id, token) if token else None
-        view = await studio.off_loop(space_view, config, db, space, viewer)
+        view = await studio.off_loop(
+            space_view, config, db, space, viewer, forwarded_base(config, request)
+        )
         if viewer is not None and viewer.role is Role.HOST:
             ends_at = studio.reaper.ends_at(space, time.time())
             view["auto_end_at"] = None if ends_at is None else iso(utc(ends_at))
@@ -102,7 +106,14 @@ def build_control_app(studio: Studio) -> Starlette:
             space_id, bearer(request), Action.START, session_of(sessions, request)
         )
         return _json(
-            await studio.off_loop(space_view, config, db, await studio.start_space(space_id))
+            await studio.off_loop(
+                space_view,
+                config,
+                db,
+                await studio.start_space(space_id),
+                None,
+                forwarded_base(config, request),
+            )
         )
 
     reporting = asyncio.Lock()
@@ -148,7 +159,14 @@ def build_control_app(studio: Studio) -> Starlette:
             space_id, bearer(request), Action.END, session_of(sessions, request)
         )
         return _json(
-            await studio.off_loop(space_view, config, db, await studio.end_space(space_id))
+            await studio.off_loop(
+                space_view,
+                config,
+                db,
+                await studio.end_space(space_id),
+                None,
+                forwarded_base(config, request),
+            )
         )
 
     async def whip_publish(request: Request) -> Response:

@@ -6,8 +6,25 @@ from typing import Any
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
 _SPACE_ID = {"name": "space_id", "in": "path", "required": True, "schema": {"type": "string"}}
+_SESSION_ID = {"name": "session_id", "in": "path", "required": True, "schema": {"type": "string"}}
 _CLIP_ID = {"name": "clip_id", "in": "path", "required": True, "schema": {"type": "string"}}
+_TICKET = {"name": "ticket", "in": "path", "required": True, "schema": {"type": "string"}}
+_NAME = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
+_VISIBLE = "[^\\s\\x00-\\x1f\\x7f-\\x9f]"  # at least one character that shows
+_ANY_JSON: dict[str, Any] = {
+    "application/json": {"schema": {}}
+}  # any JSON: only its type matters (CSRF)
 _BEARER: list[dict[str, list[str]]] = [{"bearer": []}]
+
+
+# What any operation may answer besides its own codes: the fast path and the guard decide
+# these before the route runs (docs/GUARD.md).
+_COMMON = {
+    "400": "bad_request: the URL, a header or the body is malformed (invalid_json: not a JSON "
+    "object, or nested too deeply)",
+    "429": "rate_limited: this source's budget for the request class is spent (Retry-After)",
+    "503": "Shed under overload, draining, or the media process is restarting (Retry-After)",
+}
 
 
 def _op(
@@ -17,10 +34,17 @@ def _op(
     auth: bool = False,
     body: dict[str, Any] | None = None,
     params: list[dict[str, Any]] | None = None,
+    body_required: bool = False,
 ) -> dict[str, Any]:
+    params = params if params is not None else [_SPACE_ID]
+    codes = dict(responses)
+    if any(p["name"] == "space_id" for p in params):
+        codes.setdefault("404", "Unknown space")
+    for code, text in _COMMON.items():
+        codes.setdefault(code, text)
     op: dict[str, Any] = {
         "summary": summary,
-        "parameters": params if params is not None else [_SPACE_ID],
+        "parameters": params,
         "responses": {
             code: {
                 "description": text,
@@ -28,18 +52,21 @@ def _op(
                     {"content": {"application/json": {"schema": _ERROR}}} if code[0] in "45" else {}
                 ),
             }
-            for code, text in responses.items()
+            for code, text in sorted(codes.items())
         },
     }
     if auth:
         op["security"] = _BEARER
     if body is not None:
-        op["requestBody"] = {"required": False, "content": body}
+        op["requestBody"] = {"required": body_required, "content": body}
     return op
 
 
-def _json_body(props: dict[str, Any]) -> dict[str, Any]:
-    return {"application/json": {"schema": {"type": "object", "properties": props}}}
+def _json_body(props: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "object", "properties": props}
+    if required:
+        schema["required"] = required
+    return {"application/json": {"schema": schema}}
 
 
 OPENAPI: dict[str, Any] = {
@@ -47,7 +74,11 @@ OPENAPI: dict[str, Any] = {
     "info": {
         "title": "Ruang",
         "version": "0.1.0",
-        "description": "Live audio spaces: WHIP in, LL-HLS out, replay after.",
+        "description": "Live audio spaces: WHIP in, LL-HLS out, replay after. The links in "
+        "answers (page_url, whip_url, listen_url, …) are under the server's public URL when it "
+        "has one, else under the request's own Host when that is a sane host[:port] (else the "
+        "default); cacheable answers carrying them say Vary: Host. Pages (text/html) carry a "
+        "strict Content-Security-Policy, Referrer-Policy: no-referrer and nosniff.",
     },
     "components": {
         "securitySchemes": {
@@ -84,19 +115,33 @@ OPENAPI: dict[str, Any] = {
                         "(both with Retry-After)",
                     },
                     params=[],
+                    body_required=True,
                     body=_json_body(
                         {
-                            "title": {"type": "string"},
-                            "starts_at": {"type": "string", "format": "date-time"},
+                            "title": {
+                                "type": "string",
+                                "minLength": 1,
+                                "maxLength": 200,
+                                "pattern": _VISIBLE,
+                            },
+                            "starts_at": {
+                                "type": ["string", "null"],
+                                "format": "date-time",
+                                "minLength": 1,
+                            },
                             "tags": {
-                                "type": "array",
+                                "type": ["array", "null"],
                                 "description": "Topic tags: at most 5, each at most 24 "
                                 "characters (a leading # is dropped, repeats ignored)",
                                 "maxItems": 5,
                                 "items": {"type": "string", "maxLength": 24},
                             },
-                            "visibility": {"enum": ["public", "unlisted"], "default": "public"},
-                        }
+                            "visibility": {
+                                "enum": ["public", "unlisted", None],
+                                "default": "public",
+                            },
+                        },
+                        required=["title"],
                     ),
                 ),
                 "security": [{}, {"bearer": []}],  # open unless the server has a create key
@@ -204,7 +249,17 @@ OPENAPI: dict[str, Any] = {
                 "first, each recording an episode; ?tag= narrows to a topic",
                 {"200": "The feed (application/rss+xml)", "422": "invalid_tag"},
                 params=[
-                    {"name": "tag", "in": "query", "required": False, "schema": {"type": "string"}}
+                    {
+                        "name": "tag",
+                        "in": "query",
+                        "required": False,
+                        "schema": {
+                            "type": "string",
+                            "minLength": 1,
+                            "maxLength": 24,
+                            "pattern": _VISIBLE,
+                        },
+                    }
                 ],
             )
         },
@@ -257,8 +312,10 @@ OPENAPI: dict[str, Any] = {
                 },
                 auth=True,
                 body=_json_body(
-                    {"kind": {"type": "string", "enum": ["👏", "❤️", "😂", "🔥", "🙌", "😮"]}}
+                    {"kind": {"type": "string", "enum": ["👏", "❤️", "😂", "🔥", "🙌", "😮"]}},
+                    required=["kind"],
                 ),
+                body_required=True,
             )
         },
         "/api/spaces/{space_id}/calendar.ics": {
@@ -305,6 +362,7 @@ OPENAPI: dict[str, Any] = {
                     "{challenge, difficulty} — a nonce such that SHA-256(challenge + ':' + nonce) "
                     "has difficulty leading zero bits — and post {pow: {challenge, nonce}} again "
                     "(docs/GUARD.md); people in line and ticket renewals are not asked",
+                    "422": "invalid_field: ticket, queue or pow of the wrong type",
                     "429": "This source's join budget is spent: try again after Retry-After",
                     "503": "Shed under overload, or draining (the server is stopping): try "
                     "again after Retry-After",
@@ -352,8 +410,16 @@ OPENAPI: dict[str, Any] = {
         },
         "/whip/{space_id}/sessions/{session_id}": {
             "delete": _op(
-                "WHIP: end the session", {"200": "Ended", "404": "Unknown session"}, auth=True
-            )
+                "WHIP: end the session",
+                {"200": "Ended", "401": "No or wrong token", "404": "Unknown session"},
+                auth=True,
+                params=[_SPACE_ID, _SESSION_ID],
+            ),
+            "patch": _op(
+                "WHIP trickle ICE: not taken (gather every candidate before the offer)",
+                {"405": "trickle_not_supported (Allow: POST, DELETE, OPTIONS)"},
+                params=[_SPACE_ID, _SESSION_ID],
+            ),
         },
         "/hls/{space_id}/live.m3u8": {
             "get": _op(
@@ -398,9 +464,35 @@ OPENAPI: dict[str, Any] = {
                     "(Content-Range: bytes */size)",
                 },
             ),
-            "head": _op("The recording's headers (Content-Length)", {"200": "Headers"}),
+            "head": _op(
+                "The recording's headers (Content-Length), with GET's statuses",
+                {
+                    "200": "Headers",
+                    "206": "A range's headers",
+                    "404": "Unknown space, or nothing was recorded",
+                    "409": "not_ended",
+                    "410": "recording_deleted",
+                    "416": "range_not_satisfiable",
+                },
+            ),
+        },
+        "/hls/{space_id}/t/{ticket}/{name}": {
+            "get": _op(
+                "Ticketed live media, as listed by listen_url's playlist: live.m3u8 (the rules "
+                "of /hls/{space_id}/live.m3u8), init.mp4, parts and segments (immutable)",
+                {
+                    "200": "The playlist or media",
+                    "400": "Bad query, or unknown parameters (cache_bust)",
+                    "401": "ticket_expired",
+                    "403": "ticket_invalid: forged or for another space",
+                    "404": "No such space or media",
+                    "503": "Part late",
+                },
+                params=[_SPACE_ID, _TICKET, _NAME],
+            )
         },
         "/healthz": {"get": _op("Liveness", {"200": "ok"}, params=[])},
+        "/openapi.json": {"get": _op("This document", {"200": "OpenAPI 3.1"}, params=[])},
         "/metrics": {"get": _op("Prometheus metrics", {"200": "Text format"}, params=[])},
     },
 }
@@ -438,11 +530,28 @@ def _stage_paths() -> dict[str, Any]:
                         "422": "Bad name",
                     },
                     params=[],
-                    body=_json_body({"name": {"type": "string", "maxLength": 60}}),
+                    body_required=True,
+                    body=_json_body(
+                        {
+                            "name": {
+                                "type": "string",
+                                "minLength": 1,
+                                "pattern": _VISIBLE,
+                                "description": "Cut to 60 characters",
+                            }
+                        },
+                        required=["name"],
+                    ),
                 ),
             },
             "get": _op("Your session's name", {"200": "{name}", "404": "no_session"}, params=[]),
-            "delete": _op("Forget the session (clears the cookie)", {"204": "Done"}, params=[]),
+            "delete": _op(
+                "Forget the session (clears the cookie). " + _CSRF,
+                {"204": "Done", "403": "cross_site", "415": "json_required"},
+                params=[],
+                body=_ANY_JSON,
+                body_required=True,
+            ),
         },
         s + "/me": {
             "get": _op(
@@ -474,6 +583,8 @@ def _stage_paths() -> dict[str, Any]:
                         "429": "too_many_requests: 3 asks per person per hour, 50 pending per "
                         "space (Retry-After)",
                     },
+                    body=_json_body({}),
+                    body_required=True,
                 ),
                 "security": _SESSION,
             },
@@ -485,7 +596,18 @@ def _stage_paths() -> dict[str, Any]:
         },
         s + "/requests/mine": {
             "delete": {
-                **_op("Take back your pending request. " + _CSRF, {"204": "Done", "404": "None"}),
+                **_op(
+                    "Take back your pending request. " + _CSRF,
+                    {
+                        "204": "Done",
+                        "401": "session_required",
+                        "403": "cross_site",
+                        "404": "None",
+                        "415": "json_required",
+                    },
+                    body=_ANY_JSON,
+                    body_required=True,
+                ),
                 "security": _SESSION,
             }
         },
@@ -518,7 +640,7 @@ def _stage_paths() -> dict[str, Any]:
             "post": _op(
                 "Mute (host, co-hosts: others; anyone: themselves) or unmute (only oneself: "
                 "nobody unmutes someone else); enforced by the server's mixer",
-                {"200": "The speaker", **_STAGE},
+                {"200": "The speaker", **_STAGE, "422": "muted must be true or false"},
                 auth=True,
                 params=who,
                 body=_json_body({"muted": {"type": "boolean"}}),
@@ -559,10 +681,16 @@ def _stage_paths() -> dict[str, Any]:
         s + "/speakers/{speaker_id}/role": {
             "post": _op(
                 "Make a speaker co-host, or a co-host speaker (host only; at most 2 co-hosts)",
-                {"200": "The speaker", **_STAGE, "409": "cohosts_full; host_stays"},
+                {
+                    "200": "The speaker",
+                    **_STAGE,
+                    "409": "cohosts_full; host_stays",
+                    "422": "role must be cohost or speaker",
+                },
                 auth=True,
                 params=who,
-                body=_json_body({"role": {"enum": ["cohost", "speaker"]}}),
+                body=_json_body({"role": {"enum": ["cohost", "speaker"]}}, required=["role"]),
+                body_required=True,
             )
         },
         s + "/host": {
@@ -570,11 +698,30 @@ def _stage_paths() -> dict[str, Any]:
                 "Hand the host role to a co-host (host only); the host becomes a co-host",
                 {"200": "The new host", **_STAGE},
                 auth=True,
-                body=_json_body({"speaker": {"type": "string"}}),
+                body=_json_body({"speaker": {"type": "string"}}, required=["speaker"]),
+                body_required=True,
             )
         },
     }
     return paths
 
 
+def _page_paths() -> dict[str, Any]:
+    """The HTML pages (text/html, with a strict Content-Security-Policy)."""
+    s = "/s/{space_id}"
+    pages = {
+        "/": ("The front page: create a space", []),
+        s: ("The listener page", [_SPACE_ID]),
+        s + "/replay": ("The replay page", [_SPACE_ID]),
+        s + "/clips/{clip_id}": ("A clip's page", [_SPACE_ID, _CLIP_ID]),
+        s + "/host": ("The host's studio (the host token in the fragment)", [_SPACE_ID]),
+        s + "/speak": ("A speaker's studio (the invite token in the fragment)", [_SPACE_ID]),
+    }
+    return {
+        path: {"get": _op(summary, {"200": "The page (text/html)"}, params=params)}
+        for path, (summary, params) in pages.items()
+    }
+
+
 OPENAPI["paths"].update(_stage_paths())
+OPENAPI["paths"].update(_page_paths())

@@ -28,7 +28,15 @@ from ruang.guard.sessions import (
 from ruang.live.studio import Studio
 from ruang.spaces.model import Role, clean_name
 from ruang.spaces.permissions import Action
-from ruang.web.common import CORS, NO_STORE, bearer, member_view, read_json, space_urls
+from ruang.web.common import (
+    CORS,
+    NO_STORE,
+    bearer,
+    forwarded_base,
+    member_view,
+    read_json,
+    space_urls,
+)
 
 
 def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -44,14 +52,19 @@ def stage_routes(studio: Studio, signer: SessionSigner) -> list[Route]:
     """The routes, bound to a running Studio and the deployment's session signer."""
     config = studio.config
     limit = config.max_body_bytes
-    own_origin = origin_of(config.base_url)
     moderation = studio.moderation
+
+    def whip_url(request: Request, space_id: str) -> str:
+        return space_urls(config, space_id, forwarded_base(config, request))["whip_url"]
 
     def not_forged(request: Request) -> None:
         """Refuse a cookie-authenticated write that another site could have sent."""
         h = request.headers
         refusal = csrf_refusal(
-            h.get("origin"), h.get("sec-fetch-site"), h.get("content-type"), own_origin
+            h.get("origin"),
+            h.get("sec-fetch-site"),
+            h.get("content-type"),
+            origin_of(forwarded_base(config, request)),  # the page's own origin, as linked
         )
         if refusal is not None:
             raise refusal
@@ -106,7 +119,7 @@ def stage_routes(studio: Studio, signer: SessionSigner) -> list[Route]:
                 and seat.id == asked.speaker_id
             ):
                 body["token"] = asked.token
-                body["whip_url"] = space_urls(config, space_id)["whip_url"]
+                body["whip_url"] = whip_url(request, space_id)
         return _json(body)
 
     async def ask(request: Request) -> Response:
@@ -156,8 +169,8 @@ def stage_routes(studio: Studio, signer: SessionSigner) -> list[Route]:
         body = {
             **member_view(speaker),
             "token": token,
-            "whip_url": space_urls(config, space_id)["whip_url"],
-            "invite_url": f"{config.base_url}/s/{space_id}/speak#token={token}",
+            "whip_url": whip_url(request, space_id),
+            "invite_url": f"{forwarded_base(config, request)}/s/{space_id}/speak#token={token}",
         }
         return _json(body, 201)
 

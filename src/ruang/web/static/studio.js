@@ -448,6 +448,9 @@
     if (!spaceId) { stopped = true; setState("failed", tr("studio.no_id")); showError(tr("studio.no_id_long")); return; }
     if (!token) { stopped = true; setState("failed", tr("studio.no_key")); showError(tr("studio.no_key_long")); return; }
     setState("idle");
+    if (!window.isSecureContext) { // say why before anyone presses Go on stage
+      notify(notice, tr("mic.insecure", { origin: location.origin }), "error");
+    }
     // Live events (events.js): the listener count and who is heard, as they change.
     window.RuangEvents.follow(spaceId, {
       listeners: (n) => { // everyone on the studio sees the count, not only the host

@@ -14,6 +14,10 @@
   }
 
   async function getMic() {
+    if (!window.isSecureContext) {
+      // browsers hide navigator.mediaDevices on http:// pages other than localhost
+      throw new Error(t("mic.insecure", { origin: location.origin }));
+    }
     if (!navigator.mediaDevices || !window.RTCPeerConnection) {
       throw new Error(t("mic.unsupported"));
     }

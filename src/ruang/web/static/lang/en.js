@@ -329,4 +329,5 @@ window.RuangStrings.en = {
   "studio.delete_hint": "Deleting removes the replay, the download, its clips and captions for everyone. It cannot be undone.",
   "studio.confirm_delete": "Delete this space's recording for everyone? The replay, the download, its clips and captions go, and this cannot be undone.",
   "studio.deleted": "This space has ended and its recording is deleted.",
+  "mic.insecure": "Browsers share a microphone only with secure pages: open this studio over https (or on localhost), not {origin}. The README shows how to put TLS in front.",
 };

@@ -329,4 +329,5 @@ window.RuangStrings.id = {
   "studio.delete_hint": "Menghapus akan menghilangkan siaran ulang, unduhan, klip, dan teksnya untuk semua orang. Tidak bisa dibatalkan.",
   "studio.confirm_delete": "Hapus rekaman ruang ini untuk semua orang? Siaran ulang, unduhan, klip, dan teksnya hilang, dan ini tidak bisa dibatalkan.",
   "studio.deleted": "Ruang ini telah berakhir dan rekamannya dihapus.",
+  "mic.insecure": "Peramban hanya membagikan mikrofon ke halaman yang aman: buka studio ini lewat https (atau di localhost), bukan {origin}. README menjelaskan cara memasang TLS di depannya.",
 };
