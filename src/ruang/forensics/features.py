@@ -43,6 +43,7 @@ AGE_BUCKETS = len(AGE_EDGES_S) + 1
 PACKED_LISTENERS = 8  # a new network with this many active listeners in one second is packed
 GAP_BINS_PER_S = 100  # listeners' gaps between requests are counted in 10 ms bins…
 GAP_BINS = 100  # …up to 1 s (the last bin holds every longer gap)
+SHARED_FIELDS = ("tix", "src", "net", "req", "refused", "playlist", "media")
 TOP_KEPT = 3  # heaviest sources and networks quoted per second
 
 
@@ -73,12 +74,38 @@ def add_bins(histograms: Iterable[Mapping[Any, int]]) -> dict[str, int]:
     return dict(sorted(out.items(), key=lambda kv: int(kv[0])))
 
 
+def add_counts(tables: Iterable[Mapping[str, int]]) -> dict[str, int]:
+    """Sum {name: n} tables."""
+    out: dict[str, int] = {}
+    for table in tables:
+        for key, n in table.items():
+            out[key] = out.get(key, 0) + int(n)
+    return dict(sorted(out.items()))
+
+
 def regularity(gaps: Mapping[str, int]) -> float | None:
     """Share of listeners' gaps in the two most common 10 ms bins (None under 50 gaps): near 1
     when every flow ticks like the same timer, lower when players' timing varies."""
     counts = sorted(gaps.values(), reverse=True)
     total = sum(counts)
     return round(sum(counts[:2]) / total, 3) if total >= 50 else None
+
+
+def grid_excess(window: Mapping[str, int], baseline: Mapping[str, int]) -> float | None:
+    """How much more of the window's gaps than of the baseline's fall in some pair of adjacent
+    10 ms bins (share, 0–1; None under 50 gaps on either side). Players' own rhythm is in the
+    baseline, so only a new timing grid — one program's timer — stands out, even when a real
+    crowd's varied gaps surround it."""
+    wn, bn = sum(window.values()), sum(baseline.values())
+    if wn < 50 or bn < 50:
+        return None
+    keys = {int(k) for k in window}
+    best = 0.0
+    for k in keys:
+        w = (window.get(str(k), 0) + window.get(str(k + 1), 0)) / wn
+        b = (baseline.get(str(k), 0) + baseline.get(str(k + 1), 0)) / bn
+        best = max(best, w - b)
+    return round(best, 3)
 
 
 def percentile(ordered: list[int], q: float) -> int:
@@ -195,6 +222,10 @@ def merge(stats: list[Mapping[str, Any]]) -> dict[str, Any]:
             sum(int(s.get(key, [0] * AGE_BUCKETS)[i]) for s in stats) for i in range(AGE_BUCKETS)
         ]
     out["gaps"] = add_bins(s.get("gaps", {}) for s in stats)
+    out["carried"] = add_counts(s.get("carried", {}) for s in stats)
+    out["shared"] = {
+        k: sum(int(s.get("shared", {}).get(k, 0)) for s in stats) for k in SHARED_FIELDS
+    }
     return out
 
 

@@ -12,7 +12,9 @@ import statistics
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ruang.forensics.features import AGE_EDGES_S, add_bins, regularity
+from ruang.forensics.features import AGE_EDGES_S, SHARED_FIELDS, add_bins, regularity
+from ruang.guard.attack import Second as GuardSecond
+from ruang.guard.attack import evidence
 
 BASELINE_S = 60  # seconds before a window that describe "normal"
 SURGE_FACTOR = 2.0  # a second is unusual at this multiple of the baseline median…
@@ -115,6 +117,47 @@ def known(s: Second, key: str, since: int | None) -> int:
     return sum(s.get(key, ())[known_from(int(s["t"]), since) :])
 
 
+_ALARM_WORDS = (  # a word of each of the guard's phrases -> the sign's name
+    ("were refused", "refused"),
+    ("tickets", "bad_tickets"),
+    ("budget", "rate_limited"),
+    ("proof of work", "pow_failed"),
+    ("cache", "cache_busting"),
+)
+
+
+def alarm_reasons(s: Second) -> list[str]:
+    """Attack mode's own tests (`ruang.guard.attack.evidence`) applied to a recorded second:
+    why the guard was alarmed, in its words (the record keeps the counts, not the phrases)."""
+    fail, by = s.get("fail", {}), s.get("by", {})
+    joins = sum(int(v) for o, v in by.get("join", {}).items() if o == "ok")
+    second = GuardSecond(
+        requests=int(s.get("req", 0)),
+        refused=sum(int(fail.get(k, 0)) for k in ABUSIVE if k != "timeout"),
+        ticket_failures=int(fail.get("ticket", 0)),
+        rate_limited=int(fail.get("rate_limited", 0)),
+        pow_failures=int(fail.get("pow", 0)),
+        cache_busts=int(fail.get("cache_bust", 0)),
+        joins=joins,
+        join_capacity_per_s=0.0,
+        shed_level=0,
+        new_network_share=None,
+    )
+    active = float(s.get("signals", {}).get("attack_mode", 0)) > 0
+    found = " | ".join(evidence(second, active))
+    return [name for word, name in _ALARM_WORDS if word in found]
+
+
+def _alarm(seconds: Sequence[Second]) -> dict[str, int]:
+    """How often each of the guard's signs held in the seconds attack mode was on."""
+    counts: dict[str, int] = {}
+    for s in seconds:
+        if float(s.get("signals", {}).get("attack_mode", 0)) > 0:
+            for phrase in alarm_reasons(s):
+                counts[phrase] = counts.get(phrase, 0) + 1
+    return dict(sorted(counts.items(), key=lambda kv: -kv[1]))
+
+
 def summarise(seconds: Sequence[Second], since: int | None = None) -> dict[str, Any]:
     """Means per second and shares over a stretch of seconds (empty stretch: all zeros).
     Networks count as known when first seen before `since`, or a minute ago if None."""
@@ -152,6 +195,12 @@ def summarise(seconds: Sequence[Second], since: int | None = None) -> dict[str, 
             "src_ps": round(sum(float(s["groups"][g].get("src", 0)) for s in gs) / n, 2),
         }
     signals = [s.get("signals", {}) for s in seconds]
+    gaps = add_bins(s.get("gaps", {}) for s in seconds)
+    carried: dict[str, float] = {}
+    for s in seconds:
+        for k, v in s.get("carried", {}).items():
+            carried[k] = carried.get(k, 0.0) + float(v)
+    shared = {k: sum(float(s.get("shared", {}).get(k, 0)) for s in seconds) for k in SHARED_FIELDS}
     return {
         "seconds": len(seconds),
         "rps": round(req / n, 2),
@@ -180,7 +229,8 @@ def summarise(seconds: Sequence[Second], since: int | None = None) -> dict[str, 
         "lis_packed_ps": round(packed_new / n, 2),
         "tix": int(tix),
         "conversion": round(min(1.0, listen / tix), 3) if tix >= 10 else None,
-        "regularity": regularity(add_bins(s.get("gaps", {}) for s in seconds)),
+        "regularity": regularity(gaps),
+        "gap_hist": gaps,
         "late_share": round(parts_late / parts_ok, 4) if parts_ok else 0.0,
         "parts_ok": int(parts_ok),
         "fail_ps": {
@@ -198,6 +248,18 @@ def summarise(seconds: Sequence[Second], since: int | None = None) -> dict[str, 
         },
         "lag_max_s": round(max((float(g.get("loop_lag_s", 0)) for g in signals), default=0), 3),
         "shed_level_max": max((float(g.get("shed_level", 0)) for g in signals), default=0.0),
+        # what requests carried, whichever check refused them (a rate limit may come first)
+        "forged_any_ps": round((fail("forged") + carried.get("forged", 0.0)) / n, 2),
+        "expired_any_ps": round(
+            (fail("ticket") - fail("forged") + carried.get("expired", 0.0)) / n, 2
+        ),
+        "carried_valid_ps": round(carried.get("valid", 0.0) / n, 2),
+        "shared_ps": {k: round(v / n, 2) for k, v in shared.items()},
+        "alarm": _alarm(seconds),
+        "rate_limited_by": {
+            c: sum(int(s.get("by", {}).get(c, {}).get("rate_limited", 0)) for s in seconds)
+            for c in by_cls
+        },
         "attack_mode_s": sum(1 for g in signals if float(g.get("attack_mode", 0)) > 0),
         "distress_s": sum(1 for s in seconds if distress(s)),
         "learned": total_known("net_age") > 0,
