@@ -122,7 +122,8 @@ class Players:
                 t = t0 + latency + rng.expovariate(1 / 0.03)
                 cls = "segment" if segments else "part"
                 yield (t, "playlist", src, net, lid, self.kind, "")
-                yield (t + rng.uniform(0.002, 0.04) + latency / 2, cls, src, net, lid, self.kind, "")
+                t += rng.uniform(0.002, 0.04) + latency / 2
+                yield (t, cls, src, net, lid, self.kind, "")
 
 
 class Hammer:
@@ -152,13 +153,20 @@ def draw(seed: int) -> Scenario:
     """The scenario of a seed."""
     rng = random.Random(seed)
     nets = _Nets()
-    calm_end, start, end = T0 + CALM_S, T0 + CALM_S, T0 + CALM_S + EVENT_S
+    start, end = T0 + CALM_S, T0 + CALM_S + EVENT_S
     n_audience = rng.randint(20, 60)
     audience_nets = nets.take(n_audience)
     actors: list[Any] = [
         # listening since before the records begin (a minute and more before the event)
-        Players(_addresses(n_audience, audience_nets, rng), T0 - 20, end, "a", rng, ramp_s=20,
-                segment_share=rng.uniform(0, 0.3))  # fmt: skip
+        Players(
+            _addresses(n_audience, audience_nets, rng),
+            T0 - 20,
+            end,
+            "a",
+            rng,
+            ramp_s=20,
+            segment_share=rng.uniform(0, 0.3),
+        )  # fmt: skip
     ]
     shape = rng.random()
     crowd = shape < 0.55
@@ -237,8 +245,10 @@ def _attack(kind: str, rps: float, rng: random.Random, nets: _Nets, start: int,
         return (Hammer(sources(n), start, end, per_s, "other", special="timeout"),
                 f"{n} sources × {per_s:.1f} timeouts/s")  # fmt: skip
     n = max(40, int(rps / 4))  # bot listeners: real tickets, one program's timer
-    return (Players(sources(n), start, end, "b", rng, ramp_s=5, grid=True),
-            f"{n} bots, {spread}/network, on a timer grid")
+    return (
+        Players(sources(n), start, end, "b", rng, ramp_s=5, grid=True),
+        f"{n} bots, {spread}/network, on a timer grid",
+    )
 
 
 class GuardModel:
@@ -330,14 +340,15 @@ def judge(scenario: Scenario, records: list[dict[str, Any]]) -> dict[str, Any]:
     start, end = T0 + CALM_S, T0 + CALM_S + EVENT_S
     incs = build_report(records)["incidents"]
     best = max(incs, key=lambda i: min(end, i["end"] + 1) - max(start, i["start"]), default=None)
+    grid = None
     if best is None or best["end"] < start:
         got, kinds, named = "none", [], []
     else:
-        got, kinds = best["verdict"], list(best["kinds"])
+        got, kinds, grid = best["verdict"], list(best["kinds"]), best["grid"]
         named = [k for k in kinds if k in scenario.kinds]
     right = got == scenario.truth and (not scenario.kinds or bool(named))
     return {"seed": scenario.seed, "truth": scenario.truth, "kinds": scenario.kinds,
-            "verdict": got, "named": kinds, "right": right,
+            "verdict": got, "named": kinds, "right": right, "grid": grid,
             "false_attack": scenario.truth == "organic_surge" and got in ("attack", "mixed"),
             "parts": scenario.parts}  # fmt: skip
 
@@ -361,7 +372,8 @@ def table(rows: list[dict[str, Any]]) -> str:
     for t in truths:
         mine = [r for r in rows if r["truth"] == t]
         cells = [str(sum(1 for r in mine if r["verdict"] == v)) for v in verdicts]
-        lines.append(f"{t} | " + " | ".join(cells) + f" | {sum(r['right'] for r in mine)}/{len(mine)}")
+        right = sum(r["right"] for r in mine)
+        lines.append(f"{t} | " + " | ".join(cells) + f" | {right}/{len(mine)}")
     right = sum(r["right"] for r in rows)
     lines.append(f"accuracy {right}/{len(rows)}; real audiences called an attack: "
                  f"{sum(r['false_attack'] for r in rows)}")  # fmt: skip

@@ -194,4 +194,5 @@ def test_what_refused_requests_carried_and_shared_tickets_are_recorded(tmp_path:
     assert space["carried"] == {"forged": 5, "valid": 10}
     assert space["shared"] == {
         "tix": 1, "src": 12, "net": 4, "req": 12, "refused": 10, "playlist": 12, "media": 0,
+        "hot_tix": 0, "hot_req": 0, "hot_playlist": 0, "hot_media": 0,
     }  # fmt: skip

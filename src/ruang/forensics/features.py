@@ -43,7 +43,11 @@ AGE_BUCKETS = len(AGE_EDGES_S) + 1
 PACKED_LISTENERS = 8  # a new network with this many active listeners in one second is packed
 GAP_BINS_PER_S = 100  # listeners' gaps between requests are counted in 10 ms bins…
 GAP_BINS = 100  # …up to 1 s (the last bin holds every longer gap)
-SHARED_FIELDS = ("tix", "src", "net", "req", "refused", "playlist", "media")
+HOT_TICKET = 16  # requests on one ticket in one second past which it is "hot": 2× the paced max
+SHARED_FIELDS = (
+    "tix", "src", "net", "req", "refused", "playlist", "media",
+    "hot_tix", "hot_req", "hot_playlist", "hot_media",
+)  # fmt: skip
 TOP_KEPT = 3  # heaviest sources and networks quoted per second
 
 
@@ -93,13 +97,14 @@ def regularity(gaps: Mapping[str, int]) -> float | None:
 
 def grid_excess(window: Mapping[str, int], baseline: Mapping[str, int]) -> float | None:
     """How much more of the window's gaps than of the baseline's fall in some pair of adjacent
-    10 ms bins (share, 0–1; None under 50 gaps on either side). Players' own rhythm is in the
-    baseline, so only a new timing grid — one program's timer — stands out, even when a real
-    crowd's varied gaps surround it."""
+    10 ms bins below 0.99 s (share, 0–1; None under 50 gaps on either side). Players' own
+    rhythm is in the baseline, so only a new timing grid — one program's timer — stands out,
+    even when a real crowd's varied gaps surround it. Longer gaps are segment players' and
+    idle ones, whose share moves with the mix of players: left out."""
     wn, bn = sum(window.values()), sum(baseline.values())
     if wn < 50 or bn < 50:
         return None
-    keys = {int(k) for k in window}
+    keys = {int(k) for k in window} - {GAP_BINS - 1, GAP_BINS}  # ≥ 1 s: segment players
     best = 0.0
     for k in keys:
         w = (window.get(str(k), 0) + window.get(str(k + 1), 0)) / wn

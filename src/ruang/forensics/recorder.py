@@ -31,7 +31,9 @@ Definitions (docs/FORENSICS.md has the reasons):
 - shared tickets (`shared`): tickets (by listener id, valid or not, answered or refused) used
   by at least SHARED_SOURCES sources in the second: how many, their sources, networks and
   requests (refused, playlist and media among them). One player is one source; a phone
-  moving from Wi-Fi to mobile data is two.
+  moving from Wi-Fi to mobile data is two. `hot_*`: tickets with more than HOT_TICKET
+  requests in the second, and their requests — one ticket is one player, whatever address
+  (or carrier NAT) it comes from.
 - conversion: `tix` = listener ids given a ticket (join answered ok) new to this worker,
   `listen` = listener ids fetching media for the first time on this worker, `conv` = those
   whose ticket this worker issued within CONVERSION_S.
@@ -50,6 +52,7 @@ from ruang.forensics.features import (
     GAP_BINS,
     GAP_BINS_PER_S,
     GROUPS,
+    HOT_TICKET,
     MEDIA,
     PACKED_LISTENERS,
     SHARED_FIELDS,
@@ -449,6 +452,11 @@ def _shared(buckets: list[_Bucket]) -> dict[str, int]:
     out = dict.fromkeys(SHARED_FIELDS, 0)
     for b in buckets:
         for sources, nets, req, refused, playlist, media in b.tickets.values():
+            if req > HOT_TICKET:
+                out["hot_tix"] += 1
+                out["hot_req"] += req
+                out["hot_playlist"] += playlist
+                out["hot_media"] += media
             if len(sources) >= SHARED_SOURCES:
                 out["tix"] += 1
                 out["src"] += len(sources)

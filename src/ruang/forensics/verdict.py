@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ruang.forensics.features import PACKED_LISTENERS, grid_excess
+from ruang.forensics.features import HOT_TICKET, PACKED_LISTENERS, grid_excess
 
 ATTACK_KINDS = (
     "join_flood", "playlist_flood", "segment_flood", "cache_busting", "forged_tickets",
@@ -27,14 +27,15 @@ PER_SOURCE_MAX = {"join": 2.0, "playlist": 5.0, "media": 5.0}
 GROWTH = 3.0  # a class "grew" at this multiple of its baseline rate…
 CLASS_FLOOR = {"join": 10.0, "playlist": 50.0, "media": 50.0}  # …and at least this rate
 ABUSE_FLOOR_PS = 5.0  # forged tickets, cache busting: per second, and…
-ABUSE_SHARE = 0.05  # …this share of all requests
+ABUSE_SHARE = 0.02  # …this share of all requests (docs/FORENSICS.md: from the random matrix)
 SPREAD = 3.0  # sources per network at or below which new sources are spread like an audience
 REGULAR = 0.6  # share of listeners' gaps in the two commonest 10 ms bins that is too regular…
 REGULAR_RISE = 0.25  # …when it is also this much above the baseline's
 LISTENER_FLOOR = 20.0  # listeners more per second than the baseline to speak of growth
 SHARED_FLOOR_PS = 20.0  # requests per second on shared tickets, above the baseline's…
 SHARED_PER_TICKET = 5.0  # …with this many sources per shared ticket on average
-GRID = 0.15  # share of gaps in two adjacent 10 ms bins above the baseline's: a timing grid
+SLOW_FLOOR_PS = 1.0  # header timeouts per second (over the window) that are slowloris
+GRID = 0.12  # share of gaps in two adjacent 10 ms bins above the baseline's: a timing grid
 DENSITY_ONLY = 0.3  # density clues (new, packed networks, entropy) without a behaviour clue
 ALARM_SHARE = 0.3  # the guard's attack mode on for this share of a window is its alarm
 
@@ -101,6 +102,14 @@ def _shared(w: dict[str, Any], b: dict[str, Any], hyp: dict[str, Hypothesis]) ->
     """Tickets used by many sources at once: one ticket is one player, so a ticket fetched
     from dozens of addresses is a flood borrowing a real listener's identity."""
     sh, base = w["shared_ps"], b["shared_ps"]
+    hot = sh["hot_req"] - base["hot_req"]
+    if hot >= ABUSE_FLOOR_PS and hot >= ABUSE_SHARE * max(w["rps"], 1e-9):
+        kind = "playlist_flood" if sh["hot_playlist"] >= sh["hot_media"] else "segment_flood"
+        per = sh["hot_req"] / max(sh["hot_tix"], 1e-9)
+        hyp[kind].add(0.7, f"{sh['hot_tix']:.1f} tickets per second were each presented "
+                      f"{per:.0f} times in a second ({sh['hot_req']:.0f} requests/s, baseline "
+                      f"{base['hot_req']:.0f}/s): a player presents its ticket at most "
+                      f"{HOT_TICKET} times a second, whatever address it comes from.")  # fmt: skip
     req, added = sh["req"], sh["req"] - base["req"]
     if sh["tix"] <= 0 or added < SHARED_FLOOR_PS or req < ABUSE_SHARE * max(w["rps"], 1e-9):
         return False
@@ -136,7 +145,7 @@ def _refusals(w: dict[str, Any], b: dict[str, Any], hyp: dict[str, Hypothesis]) 
                           f"{rate_w:.0f}/s {what} ({_pct(share)} of all requests; baseline "
                           f"{rate_b:.1f}/s): {why}.")  # fmt: skip
     to_w, to_b = w["fail_ps"]["timeout"], b["fail_ps"]["timeout"]
-    if _grew(to_w, to_b, 2.0, 5.0):
+    if _grew(to_w, to_b, SLOW_FLOOR_PS, 5.0):
         hyp["slowloris"].add(0.6 + 0.35 * min(1.0, to_w / 20),
                              f"{to_w:.1f} connections per second were closed for sending their "
                              f"headers too slowly (baseline {to_b:.1f}/s).")  # fmt: skip
@@ -162,7 +171,7 @@ def _bots(w: dict[str, Any], b: dict[str, Any], hyp: dict[str, Hypothesis], shar
               f"10 ms bins (baseline {_pct(reg_b) if reg_b is not None else 'n/a'}): flows "
               "ticking alike, like one program's timers (Yu et al.: bot flows resemble each "
               "other more than a crowd's do).")  # fmt: skip
-    grid = grid_excess(w["gap_hist"], b["gap_hist"])
+    grid = w["grid"]
     if not behaved and grid is not None and grid >= GRID:  # the same evidence, diluted
         behaved = True
         h.add(0.5, f"{_pct(grid)} more of the listeners' gaps between requests than in the "
@@ -187,14 +196,21 @@ def _bots(w: dict[str, Any], b: dict[str, Any], hyp: dict[str, Hypothesis], shar
               f"(normalised): a few sources carry the traffic{tail}.")  # fmt: skip
 
 
-def _players(w: dict[str, Any], b: dict[str, Any]) -> str | None:
+def _players(w: dict[str, Any], b: dict[str, Any]) -> tuple[str, bool] | None:
     """Listeners that behave like players: their own tickets, a player's pace, natural timing
-    jitter, tickets that lead to listening — a sentence saying so, else None."""
+    jitter, tickets that lead to listening — a sentence saying so and whether they were told
+    apart from listeners on a timing grid beside them; else None."""
     added = w["lis_ps"] - b["lis_ps"]
     reg = w["regularity"]
     conv = w["conversion"]
     shared_src = w["shared_ps"]["src"]
-    grid = grid_excess(w["gap_hist"], b["gap_hist"])
+    grid = w["grid"]
+    beside = ""
+    if grid is not None and grid >= GRID and (reg is None or reg < REGULAR):
+        # a timing grid holds about `grid` of the gaps, so about that share of the listeners:
+        # the others, beyond the baseline's, are judged on their own
+        added = w["lis_ps"] * (1 - grid) - b["lis_ps"]
+        grid, beside = None, f" beside the {w['lis_ps'] * w['grid']:.0f} on the timing grid"
     if (
         added >= LISTENER_FLOOR
         and w["paced_share"] >= 0.8
@@ -203,11 +219,13 @@ def _players(w: dict[str, Any], b: dict[str, Any]) -> str | None:
         and (conv is None or conv >= 0.6)
         and shared_src <= 0.05 * w["lis_ps"]
     ):
-        return (f"{added:.0f} more listeners per second behaved like players, whatever their "
-                f"networks ({w['src_per_net']:.1f} sources a network): {_pct(w['paced_share'])} "
-                "paced like players, each on its own ticket, with natural timing jitter "
-                f"({_pct(reg) if reg is not None else 'n/a'} of gaps in the commonest two 10 ms "
-                "bins).")  # fmt: skip
+        jitter = _pct(reg) if reg is not None else "n/a"
+        sentence = (f"{added:.0f} more listeners per second{beside} behaved like players, "
+                    f"whatever their networks ({w['src_per_net']:.1f} sources a network): "
+                    f"{_pct(w['paced_share'])} paced like players, each on its own ticket, "
+                    f"with natural timing jitter ({jitter} of gaps in the commonest two 10 ms "
+                    "bins).")  # fmt: skip
+        return sentence, bool(beside)
     return None
 
 
@@ -239,8 +257,9 @@ def _organic(w: dict[str, Any], b: dict[str, Any], bots: bool) -> tuple[Hypothes
               "to a network.")  # fmt: skip
     behaving = _players(w, b)
     if behaving is not None:
-        who = who or not bots
-        h.add(0.45, behaving)
+        # beside bots, only listeners told apart from them (off the timing grid) are a crowd
+        who = who or not bots or behaving[1]
+        h.add(0.45, behaving[0])
     normal = all(
         w["groups"][g]["p90"] <= lim and w["groups"][g]["p99"] <= 2 * lim
         for g, lim in PER_SOURCE_MAX.items()
@@ -318,6 +337,7 @@ def word(confidence: float) -> str:
 def judge(w: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
     """The verdict for a window's features `w` against its baseline's `b`."""
     hyp = {k: Hypothesis(k) for k in ATTACK_KINDS}
+    w = {**w, "grid": grid_excess(w["gap_hist"], b["gap_hist"])}
     _floods(w, b, hyp)
     _refusals(w, b, hyp)
     shared = _shared(w, b, hyp)
@@ -358,6 +378,7 @@ def judge(w: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
         "kind": attacks[0].name if attacks else None,
         "kinds": [h.name for h in attacks],
         "confidence": round(confidence, 3),
+        "grid": w["grid"],
         "attack_mode_s": w["attack_mode_s"],
         "false_alarm": false_alarm,
         "confidence_word": word(confidence),

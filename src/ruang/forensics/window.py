@@ -19,12 +19,16 @@ from ruang.guard.attack import evidence
 BASELINE_S = 60  # seconds before a window that describe "normal"
 SURGE_FACTOR = 2.0  # a second is unusual at this multiple of the baseline median…
 MIN_RPS = 20.0  # …and at least this many requests per second (small sites stay quiet)
+CLASS_MIN = 20  # …or one class (or the listeners) grew by this much and 2× its median
+LISTENER_GROWTH = 1.25  # active listeners: CLASS_MIN more and this multiple of their median
 MIN_REFUSED = 10  # or when this many more requests than usual were refused as abusive
 LAG_DISTRESS_S = 0.150  # mean event-loop lag from which the shedder refuses (level 2)
 LATE_DISTRESS = 0.01  # share of parts answered late
 MERGE_GAP_S = 10  # flagged seconds this close belong to one window
 MIN_WINDOW_S = 3  # shorter windows are dropped unless the server was in distress
 LEVEL_S = 60  # a level flagged for its volume alone this long becomes the new normal
+MIN_HOSTILE = 2  # refusals a second for what no player does (HOSTILE) flag it on their own
+HOSTILE = ("forged", "cache_bust", "timeout")
 ABUSIVE = ("ticket", "pow", "cache_bust", "timeout", "rate_limited", "bad")
 
 Second = Mapping[str, Any]
@@ -42,23 +46,44 @@ def distress(s: Second) -> bool:
     )
 
 
+def _hostile(s: Second) -> int:
+    """Refusals for what no player does: forged tickets, cache-busting names, slow headers."""
+    fail = s.get("fail", {})
+    return sum(int(fail.get(k, 0)) for k in HOSTILE) + int(s.get("carried", {}).get("forged", 0))
+
+
 def _refused(s: Second) -> int:
     fail = s.get("fail", {})
     return sum(int(fail.get(k, 0)) for k in ABUSIVE)
 
 
+def _volumes(s: Second) -> tuple[float, float, float]:
+    """Joins, playlist + media requests, and active listeners of a second."""
+    by = s.get("by", {})
+    joins = float(sum(by.get("join", {}).values()))
+    hls = float(sum(sum(by.get(c, {}).values()) for c in ("playlist", "part", "segment")))
+    return joins, hls, float(s.get("lis", 0))
+
+
 def find_windows(seconds: Sequence[Second]) -> list[tuple[int, int]]:
     """Incident windows as (first, last) second, over a contiguous per-second series."""
     flagged: list[int] = []
-    calm: list[tuple[float, float]] = []  # (requests, refused) of recent unflagged seconds
-    level: list[tuple[float, float]] = []  # consecutive seconds flagged for their volume alone
+    calm: list[tuple[float, ...]] = []  # (requests, refused, classes…) of unflagged seconds
+    level: list[tuple[float, ...]] = []  # consecutive seconds flagged for their volume alone
     for s in seconds:
         req, refused = float(s.get("req", 0)), float(_refused(s))
+        row = (req, refused, *_volumes(s))
         recent = calm[-BASELINE_S:]
-        base = statistics.median(r for r, _ in recent) if recent else 0.0
-        base_refused = statistics.median(f for _, f in recent) if recent else 0.0
-        busy = req >= MIN_RPS and req >= SURGE_FACTOR * base
-        abusive = refused >= SURGE_FACTOR * base_refused + MIN_REFUSED
+        medians = [statistics.median(r[i] for r in recent) if recent else 0.0 for i in range(5)]
+        base, base_refused = medians[0], medians[1]
+        # one class (joins, playlists, media) or the listeners growing: a flood that hides
+        # in the total, or bots beside a regular audience, should not feed the baseline
+        factors = (SURGE_FACTOR, SURGE_FACTOR, LISTENER_GROWTH)
+        grown = any(
+            v >= CLASS_MIN + f * m for v, m, f in zip(row[2:], medians[2:], factors, strict=True)
+        )
+        busy = (req >= MIN_RPS and req >= SURGE_FACTOR * base) or grown
+        abusive = refused >= SURGE_FACTOR * base_refused + MIN_REFUSED or _hostile(s) >= MIN_HOSTILE
         strained = distress(s)
         if busy or abusive or strained:
             flagged.append(int(s["t"]))
@@ -66,14 +91,14 @@ def find_windows(seconds: Sequence[Second]) -> list[tuple[int, int]]:
             # after LEVEL_S at the new level, without refusals or distress, that level is the
             # baseline, or every later second would be compared with the quiet before it.
             if busy and not (abusive or strained):
-                level.append((req, refused))
+                level.append(row)
             else:
                 level = []
             if len(level) >= LEVEL_S:
                 calm += level
                 level = []
         else:
-            calm.append((req, refused))
+            calm.append(row)
             level = []
     windows: list[list[int]] = []
     for t in flagged:
