@@ -96,21 +96,24 @@ def regularity(gaps: Mapping[str, int]) -> float | None:
 
 
 def grid_excess(window: Mapping[str, int], baseline: Mapping[str, int]) -> float | None:
-    """How much more of the window's gaps than of the baseline's fall in some pair of adjacent
-    10 ms bins below 0.99 s (share, 0–1; None under 50 gaps on either side). Players' own
-    rhythm is in the baseline, so only a new timing grid — one program's timer — stands out,
-    even when a real crowd's varied gaps surround it. Longer gaps are segment players' and
-    idle ones, whose share moves with the mix of players: left out."""
+    """The share of the window's gaps on a timing grid the baseline did not have: over the two
+    10 ms bins below 0.99 s where the window's share most exceeds the baseline's (a program's
+    loop has a gap or two: request to request, and the loop's turn), w and b the window's and
+    the baseline's shares there, f = (w − b) / (1 − b) — the window as a mix of f on the grid
+    and 1 − f gapped like the baseline (0–1; None under 50 gaps on either side). Players' own
+    rhythm is in the baseline, so only a new grid stands out, even inside a real crowd's
+    varied gaps. Gaps ≥ 0.99 s are segment players' and idle ones, whose share moves with the
+    mix of players: left out."""
     wn, bn = sum(window.values()), sum(baseline.values())
     if wn < 50 or bn < 50:
         return None
-    keys = {int(k) for k in window} - {GAP_BINS - 1, GAP_BINS}  # ≥ 1 s: segment players
-    best = 0.0
-    for k in keys:
-        w = (window.get(str(k), 0) + window.get(str(k + 1), 0)) / wn
-        b = (baseline.get(str(k), 0) + baseline.get(str(k + 1), 0)) / bn
-        best = max(best, w - b)
-    return round(best, 3)
+    excess = sorted(
+        ((n / wn - baseline.get(k, 0) / bn, k) for k, n in window.items() if int(k) < GAP_BINS - 1),
+        reverse=True,
+    )[:2]
+    w = sum(window[k] for _, k in excess) / wn
+    b = sum(baseline.get(k, 0) for _, k in excess) / bn
+    return round(max(0.0, (w - b) / (1.0 - b)), 3) if b < 1.0 else 0.0
 
 
 def percentile(ordered: list[int], q: float) -> int:

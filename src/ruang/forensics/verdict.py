@@ -98,7 +98,7 @@ def _floods(w: dict[str, Any], b: dict[str, Any], hyp: dict[str, Hypothesis]) ->
                   "second, where a player needs about 2.")  # fmt: skip
 
 
-def _shared(w: dict[str, Any], b: dict[str, Any], hyp: dict[str, Hypothesis]) -> bool:
+def _shared(w: dict[str, Any], b: dict[str, Any], hyp: dict[str, Hypothesis]) -> None:
     """Tickets used by many sources at once: one ticket is one player, so a ticket fetched
     from dozens of addresses is a flood borrowing a real listener's identity."""
     sh, base = w["shared_ps"], b["shared_ps"]
@@ -112,17 +112,16 @@ def _shared(w: dict[str, Any], b: dict[str, Any], hyp: dict[str, Hypothesis]) ->
                       f"{HOT_TICKET} times a second, whatever address it comes from.")  # fmt: skip
     req, added = sh["req"], sh["req"] - base["req"]
     if sh["tix"] <= 0 or added < SHARED_FLOOR_PS or req < ABUSE_SHARE * max(w["rps"], 1e-9):
-        return False
+        return
     per_ticket = sh["src"] / sh["tix"]
     if per_ticket < SHARED_PER_TICKET:
-        return False
+        return
     kind = "playlist_flood" if sh["playlist"] >= sh["media"] else "segment_flood"
     refused = sh["refused"] / req if req else 0.0
     hyp[kind].add(0.8, f"{req:.0f} requests per second came on {sh['tix']:.1f} tickets, each "
                   f"used by {per_ticket:.0f} sources from {sh['net'] / sh['tix']:.0f} networks at "
                   f"once ({_pct(refused)} of them refused by the per-ticket budget): a ticket is "
                   "one player's.")  # fmt: skip
-    return True
 
 
 def _refusals(w: dict[str, Any], b: dict[str, Any], hyp: dict[str, Hypothesis]) -> None:
@@ -155,7 +154,7 @@ def _refusals(w: dict[str, Any], b: dict[str, Any], hyp: dict[str, Hypothesis]) 
                                   "ticket.")  # fmt: skip
 
 
-def _bots(w: dict[str, Any], b: dict[str, Any], hyp: dict[str, Hypothesis], shared: bool) -> None:
+def _bots(w: dict[str, Any], b: dict[str, Any], hyp: dict[str, Hypothesis]) -> None:
     """Listeners that act like one program: timing on a grid, shared tickets. Where they come
     from (new networks, packed ones, fewer sources) supports that but is no evidence alone —
     carrier-grade NAT packs a real audience into a few networks."""
@@ -163,7 +162,7 @@ def _bots(w: dict[str, Any], b: dict[str, Any], hyp: dict[str, Hypothesis], shar
     if added < LISTENER_FLOOR or w["paced_share"] < 0.5:
         return
     h = hyp["bot_listeners"]
-    behaved = shared
+    behaved = False
     reg_w, reg_b = w["regularity"], b["regularity"]
     if reg_w is not None and reg_w >= REGULAR and (reg_b is None or reg_w >= reg_b + REGULAR_RISE):
         behaved = True
@@ -197,16 +196,15 @@ def _bots(w: dict[str, Any], b: dict[str, Any], hyp: dict[str, Hypothesis], shar
 
 
 def _players(w: dict[str, Any], b: dict[str, Any]) -> tuple[str, bool] | None:
-    """Listeners that behave like players: their own tickets, a player's pace, natural timing
-    jitter, tickets that lead to listening — a sentence saying so and whether they were told
-    apart from listeners on a timing grid beside them; else None."""
+    """Listeners that behave like players — each on its own ticket (`lis` counts ticket ids),
+    a player's pace, natural timing jitter — a sentence saying so and whether they were told
+    apart from listeners on a timing grid beside them; else None. Conversion is left out: a
+    join flood beside a crowd dilutes it, and is named by it (join_flood)."""
     added = w["lis_ps"] - b["lis_ps"]
     reg = w["regularity"]
-    conv = w["conversion"]
-    shared_src = w["shared_ps"]["src"]
     grid = w["grid"]
     beside = ""
-    if grid is not None and grid >= GRID and (reg is None or reg < REGULAR):
+    if grid is not None and grid >= GRID:
         # a timing grid holds about `grid` of the gaps, so about that share of the listeners:
         # the others, beyond the baseline's, are judged on their own
         added = w["lis_ps"] * (1 - grid) - b["lis_ps"]
@@ -214,10 +212,8 @@ def _players(w: dict[str, Any], b: dict[str, Any]) -> tuple[str, bool] | None:
     if (
         added >= LISTENER_FLOOR
         and w["paced_share"] >= 0.8
-        and (reg is None or reg < REGULAR)
         and (grid is None or grid < GRID)
-        and (conv is None or conv >= 0.6)
-        and shared_src <= 0.05 * w["lis_ps"]
+        and (beside or reg is None or reg < REGULAR)
     ):
         jitter = _pct(reg) if reg is not None else "n/a"
         sentence = (f"{added:.0f} more listeners per second{beside} behaved like players, "
@@ -259,7 +255,7 @@ def _organic(w: dict[str, Any], b: dict[str, Any], bots: bool) -> tuple[Hypothes
     if behaving is not None:
         # beside bots, only listeners told apart from them (off the timing grid) are a crowd
         who = who or not bots or behaving[1]
-        h.add(0.45, behaving[0])
+        h.add(0.5, behaving[0])
     normal = all(
         w["groups"][g]["p90"] <= lim and w["groups"][g]["p99"] <= 2 * lim
         for g, lim in PER_SOURCE_MAX.items()
@@ -340,8 +336,8 @@ def judge(w: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
     w = {**w, "grid": grid_excess(w["gap_hist"], b["gap_hist"])}
     _floods(w, b, hyp)
     _refusals(w, b, hyp)
-    shared = _shared(w, b, hyp)
-    _bots(w, b, hyp, shared)
+    _shared(w, b, hyp)
+    _bots(w, b, hyp)
     alarm = _alarm(w, hyp)
     organic, organic_present = _organic(w, b, hyp["bot_listeners"].score >= PRESENT)
     strained = _distress(w)
@@ -373,6 +369,8 @@ def judge(w: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
         reasons.append(f"traffic rose to {w['rps']:.0f} requests/s (baseline {b['rps']:.0f}/s) "
                        "but matched no rule for a crowd or an attack.")  # fmt: skip
     weak = [h for h in hyp.values() if 0 < h.score < PRESENT]
+    if verdict == "attack":  # the signs of a crowd that did not make one
+        weak.append(organic)
     return {
         "verdict": verdict,
         "kind": attacks[0].name if attacks else None,
