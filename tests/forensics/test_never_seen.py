@@ -94,3 +94,23 @@ def test_the_random_matrix(tmp_path: Path) -> None:
     summary = table(rows)
     assert not any(r["false_attack"] for r in rows), summary
     assert sum(r["right"] for r in rows) >= ACCURACY_BAR * len(rows), summary
+
+
+def test_a_space_report_shows_the_node_wide_incidents_that_overlapped_it(tmp_path: Path) -> None:
+    from forensics_sim import Run, addresses, hammer, players, prefixes
+
+    from ruang.forensics.render import render_html
+
+    event, end = T0 + 90, T0 + 125
+    audience = players(addresses(30, prefixes(0, 30)), T0, end, "a", ramp_s=10)
+    slow = hammer(addresses(10, prefixes(2000, 2)), event, end, 3, "other", ("timeout",), None,
+                  None)  # fmt: skip
+    run = Run(tmp_path)
+    run.play(T0, end, [audience, slow])
+    run.close()
+    report = build_report(run.records, space="sp1")
+    assert not [i for i in report["incidents"] if i["end"] >= event]  # the space saw nothing…
+    (node,) = [i for i in report["node_incidents"] if i["end"] >= event]  # …the node did
+    assert node["node_wide"] and node["kind"] == "slowloris", node["verdict"]
+    assert node["spaceless_rps"] >= 20
+    assert "Node-wide incidents while this space ran" in render_html(report)
