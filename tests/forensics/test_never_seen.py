@@ -114,3 +114,17 @@ def test_a_space_report_shows_the_node_wide_incidents_that_overlapped_it(tmp_pat
     assert node["node_wide"] and node["kind"] == "slowloris", node["verdict"]
     assert node["spaceless_rps"] >= 20
     assert "Node-wide incidents while this space ran" in render_html(report)
+
+
+def test_an_organic_verdict_under_attack_mode_says_why_the_alarm_was_false(tmp_path: Path) -> None:
+    from forensics_sim import Run, addresses, players, prefixes
+
+    event, end = T0 + 90, T0 + 125
+    audience = players(addresses(30, prefixes(0, 30)), T0, end, "a", ramp_s=10)
+    crowd = players(addresses(300, prefixes(1000, 300)), event, end, "c", ramp_s=10)
+    run = Run(tmp_path)
+    run.play(T0, end, [audience, crowd], lambda sec: {"attack_mode": float(sec >= event + 3)})
+    run.close()
+    (inc,) = [i for i in build_report(run.records)["incidents"] if i["end"] >= event]
+    assert inc["verdict"] == "organic_surge" and inc["false_alarm"], inc["verdict"]
+    assert any("a false alarm here" in r and "rate-limited" in r for r in inc["reasons"])

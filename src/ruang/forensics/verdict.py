@@ -155,9 +155,10 @@ def _refusals(w: dict[str, Any], b: dict[str, Any], hyp: dict[str, Hypothesis]) 
 
 
 def _bots(w: dict[str, Any], b: dict[str, Any], hyp: dict[str, Hypothesis]) -> None:
-    """Listeners that act like one program: timing on a grid, shared tickets. Where they come
+    """Listeners that act like one program: timing on a grid, or ticking alike. Where they come
     from (new networks, packed ones, fewer sources) supports that but is no evidence alone —
-    carrier-grade NAT packs a real audience into a few networks."""
+    carrier-grade NAT packs a real audience into a few networks. (Shared and hot tickets are
+    named as the floods they carry.)"""
     added = w["lis_ps"] - b["lis_ps"]
     if added < LISTENER_FLOOR or w["paced_share"] < 0.5:
         return
