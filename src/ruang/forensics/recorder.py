@@ -100,7 +100,8 @@ class _Bucket:
         self.tix = self.listen = self.conv = 0
         self.gaps: dict[int, int] = {}  # 10 ms bin of a listener's gap between requests -> n
         self.carried: dict[str, int] = {}  # what refused requests carried -> n
-        # ticket's listener id -> [sources, networks, requests, refused, playlist, media]
+        # ticket's listener id -> [first source, network, requests, refused, playlist, media,
+        # sources, networks] (see TrafficRecorder._ticket)
         self.tickets: dict[str, list[Any]] = {}
 
 
@@ -195,14 +196,20 @@ class TrafficRecorder:
     def _ticket(
         self, b: _Bucket, ticket: str, source: str, network: str, outcome: str, group: str | None
     ) -> None:
+        # [first source, its network, requests, refused, playlist, media, other sources and
+        # networks as sets or None]: a ticket used by one player (the common case) costs a
+        # string comparison, no set
         t = b.tickets.get(ticket)
         if t is None:
             if len(b.tickets) >= self._cap:
                 return
-            t = b.tickets[ticket] = [{source}, {network}, 0, 0, 0, 0]
-        elif len(t[0]) < SHARED_KEPT:
-            t[0].add(source)
-            t[1].add(network)
+            t = b.tickets[ticket] = [source, network, 0, 0, 0, 0, None, None]
+        elif source != t[0]:
+            if t[6] is None:
+                t[6], t[7] = {t[0]}, {t[1]}
+            if len(t[6]) < SHARED_KEPT:
+                t[6].add(source)
+                t[7].add(network)
         t[2] += 1
         if outcome != "ok":
             t[3] += 1
@@ -451,13 +458,13 @@ def _shared(buckets: list[_Bucket]) -> dict[str, int]:
     """Tickets used by SHARED_SOURCES or more sources this second, and what they carried."""
     out = dict.fromkeys(SHARED_FIELDS, 0)
     for b in buckets:
-        for sources, nets, req, refused, playlist, media in b.tickets.values():
+        for _, _, req, refused, playlist, media, sources, nets in b.tickets.values():
             if req > HOT_TICKET:
                 out["hot_tix"] += 1
                 out["hot_req"] += req
                 out["hot_playlist"] += playlist
                 out["hot_media"] += media
-            if len(sources) >= SHARED_SOURCES:
+            if sources is not None and len(sources) >= SHARED_SOURCES:
                 out["tix"] += 1
                 out["src"] += len(sources)
                 out["net"] += len(nets)
