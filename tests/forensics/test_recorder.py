@@ -173,3 +173,26 @@ def test_a_second_arriving_late_is_counted_in_the_open_second(tmp_path: Path) ->
 def test_bad_bounds_are_refused(tmp_path: Path, bad: dict[str, int]) -> None:
     with pytest.raises(ValueError):
         TrafficRecorder(tmp_path, "n1", 0, **bad)
+
+
+def test_what_refused_requests_carried_and_shared_tickets_are_recorded(tmp_path: Path) -> None:
+    rec = TrafficRecorder(tmp_path, "n1", 0)
+    t = 1_800_000_000.0
+    for i in range(12):  # one real ticket fetched from 12 sources in 4 networks
+        src = f"10.0.{i % 4}.{i}"
+        outcome = "ok" if i < 2 else "rate_limited"
+        carried = None if outcome == "ok" else "valid"
+        rec.request(t + 0.01 * i, "sp", "playlist", outcome, src, f"10.0.{i % 4}", None, False,
+                    "shared1", carried)  # fmt: skip
+    for i in range(5):  # forged tickets refused by a rate limit before their check
+        rec.request(t + 0.5, "sp", "part", "rate_limited", f"10.9.{i}.1", f"10.9.{i}",
+                    None, False, f"f{i}", "forged")  # fmt: skip
+    rec.request(t + 0.6, "sp", "part", "ok", "10.8.0.1", "10.8.0", "solo", False, "solo")
+    (record,) = rec.flush(t + 1.5)
+    rec.close()
+    space = record["spaces"]["sp"]
+    assert space["carried"] == {"forged": 5, "valid": 10}
+    assert space["shared"] == {
+        "tix": 1, "src": 12, "net": 4, "req": 12, "refused": 10, "playlist": 12, "media": 0,
+        "hot_tix": 0, "hot_req": 0, "hot_playlist": 0, "hot_media": 0,
+    }  # fmt: skip

@@ -116,11 +116,22 @@ def test_slowloris(tmp_path: Path) -> None:
     assert (inc["verdict"], inc["kind"]) == ("attack", "slowloris"), inc
 
 
-def test_bots_that_pace_like_players(tmp_path: Path) -> None:
-    bots = players(addresses(200, prefixes(3000, 5)), EVENT, END, "b", ramp_s=5)
+def test_bots_that_pace_like_players_in_packed_networks(tmp_path: Path) -> None:
+    # packed in 5 new networks *and* ticking on one program's timer: the timing is the
+    # evidence, the density supports it (issue #11: density alone is carrier-grade NAT too)
+    bots = players(addresses(200, prefixes(3000, 5)), EVENT, END, "b", ramp_s=5, regular=True)
     inc = only(incidents(tmp_path, [audience(), bots]))
     assert (inc["verdict"], inc["kind"]) == ("attack", "bot_listeners"), inc
     assert any("never seen before" in r for r in inc["reasons"])
+    assert any("same two 10 ms bins" in r for r in inc["reasons"])
+
+
+def test_a_real_audience_packed_behind_carrier_nat_is_organic(tmp_path: Path) -> None:
+    # issue #11 (c): hundreds of real listeners from two new /24s (carrier-grade NAT)
+    crowd = players(addresses(300, prefixes(3000, 2)), EVENT, END, "c", ramp_s=10)
+    inc = only(incidents(tmp_path, [audience(), crowd]))
+    assert inc["verdict"] == "organic_surge", inc
+    assert any("behaved like players" in r for r in inc["reasons"])
 
 
 def test_bots_on_timers_spread_one_per_network(tmp_path: Path) -> None:
@@ -143,7 +154,7 @@ def test_playlist_flood_hidden_in_a_real_surge_is_mixed(tmp_path: Path) -> None:
 
 
 def test_bot_listeners_hidden_in_a_real_surge_are_mixed(tmp_path: Path) -> None:
-    bots = players(addresses(200, prefixes(3000, 5)), EVENT, END, "b", ramp_s=5)
+    bots = players(addresses(200, prefixes(3000, 5)), EVENT, END, "b", ramp_s=5, regular=True)
     inc = only(incidents(tmp_path, [audience(), crowd(), bots]))
     assert (inc["verdict"], inc["kind"]) == ("mixed", "bot_listeners"), inc
 

@@ -59,3 +59,12 @@ def test_key_file_is_created_once_and_private(tmp_path: Path) -> None:
     assert load_or_create_key(tmp_path / "x", "s" * 40) == b"s" * 40
     with pytest.raises(ValueError):
         load_or_create_key(tmp_path / "x", "short")
+
+
+def test_classify_says_what_a_ticket_is_for_the_evidence() -> None:
+    s = TicketSigner(KEY, ttl_s=60)
+    t = s.issue("space00001", NOW)
+    assert s.classify(t, "space00001", NOW) == "valid"
+    assert s.classify(t, "space00001", NOW + 61) == "expired"
+    assert s.classify(t, "space00002", NOW) == "forged"  # another space's
+    assert s.classify("garbage", "space00001", NOW) == "forged"

@@ -177,7 +177,9 @@ def build_delivery_app(config: Config, backends: Backends, worker: int = 0) -> S
 
     shedder = Shedder()
     hls_service = HlsService(config, files, gate, find_space, shedder, remote)
-    guard = Guard(config, key, gate.admission, shedder, worker, backends.shared_limiter())
+    guard = Guard(
+        config, key, gate.admission, shedder, worker, backends.shared_limiter(), gate.signer
+    )
     joins = JoinService(config, gate, find_space, shedder, guard)
     creation = creation_gate(config, db)
     events = EventStream(config.spaces_dir, find_space, remote)

@@ -393,19 +393,30 @@ class HttpProtocol(asyncio.Protocol):
         network: str = "",
         listener: str = "",
         late: bool = False,
+        ticket: str | None = None,
+        carried: str | None = None,
     ) -> None:
         """Tell the traffic recorder how a request ended."""
         if self._guard is not None:
             network = network or network_of(ip)
-            self._guard.record(time.time(), about, outcome, ip, network, listener or None, late)
+            self._guard.record(
+                time.time(), about, outcome, ip, network, listener or None, late, ticket, carried
+            )
 
     def _write_hls(self, request: Request, r: HlsResponse, late: bool = False) -> None:
         if self._guard is not None:
             outcome = outcome_of(r.status, r.code)
             listener = r.listener
-            if not listener and outcome == "ok" and request.about.ticket:
-                listener = request.about.ticket.split(".", 1)[0]
-            self._note(request.about, outcome, request.ip, request.network, listener, late)
+            ticket, carried, about = None, None, request.about
+            if about.ticket:
+                ticket = about.ticket.split(".", 1)[0]
+                if not listener and outcome == "ok":
+                    listener = ticket
+                elif outcome == "rate_limited" and about.space:
+                    # refused before its ticket was checked: what did it carry? (the
+                    # evidence of a flood the per-ticket budget stopped first, issue #11)
+                    carried = self._guard.carried(about.ticket, about.space, time.time())
+            self._note(about, outcome, request.ip, request.network, listener, late, ticket, carried)
         if self._transport is None or self._transport.is_closing():
             return
         status = STATUS_LINES.get(r.status) or b"HTTP/1.1 %d %s\r\n" % (

@@ -26,6 +26,7 @@ from ruang.guard.attack import AttackMode
 from ruang.guard.pow import DifficultyController, ProofOfWork
 from ruang.guard.ratelimit import Budget, RateLimiter, SharedRateLimiter
 from ruang.guard.shedding import Shedder
+from ruang.guard.tickets import TicketSigner
 
 log = logging.getLogger(__name__)
 
@@ -195,9 +196,12 @@ class Guard:
         shedder: Shedder,
         worker: int,
         shared: SharedRateLimiter | None = None,
+        signer: TicketSigner | None = None,
     ) -> None:
-        """`shared`: the budgets several nodes share (Redis), None on one node."""
+        """`shared`: the budgets several nodes share (Redis), None on one node; `signer`: the
+        gate's, to tell what a rate-limited request's ticket was (`carried`)."""
         self.config = config
+        self.signer = signer
         self.admission = admission
         self.shedder = shedder
         per_ticket = Budget(config.listener_rate_per_s, config.listener_burst)
@@ -270,10 +274,20 @@ class Guard:
         network: str,
         listener: str | None = None,
         late: bool = False,
+        ticket: str | None = None,
+        carried: str | None = None,
     ) -> None:
         """One answered request, for the evidence (`late`: media the player waited too long
-        for)."""
-        self.recorder.request(now, d.space, d.cls, outcome, ip, network, listener, late)
+        for; `ticket`: the listener id its ticket names; `carried`: what a request refused by
+        a rate limit carried — its ticket "valid", "expired" or "forged")."""
+        self.recorder.request(
+            now, d.space, d.cls, outcome, ip, network, listener, late, ticket, carried
+        )
+
+    def carried(self, ticket: str, space: str, now: float) -> str | None:
+        """What a request refused before its ticket was checked carried: "valid", "expired"
+        or "forged" (None without a signer). A good ticket's check is cached."""
+        return None if self.signer is None else self.signer.classify(ticket, space, now)
 
     # -- once a second ---------------------------------------------------------------------------
     def tick(self, now: float) -> None:

@@ -43,6 +43,11 @@ AGE_BUCKETS = len(AGE_EDGES_S) + 1
 PACKED_LISTENERS = 8  # a new network with this many active listeners in one second is packed
 GAP_BINS_PER_S = 100  # listeners' gaps between requests are counted in 10 ms bins…
 GAP_BINS = 100  # …up to 1 s (the last bin holds every longer gap)
+HOT_TICKET = 16  # requests on one ticket in one second past which it is "hot": 2× the paced max
+SHARED_FIELDS = (
+    "tix", "src", "net", "req", "refused", "playlist", "media",
+    "hot_tix", "hot_req", "hot_playlist", "hot_media",
+)  # fmt: skip
 TOP_KEPT = 3  # heaviest sources and networks quoted per second
 
 
@@ -73,12 +78,42 @@ def add_bins(histograms: Iterable[Mapping[Any, int]]) -> dict[str, int]:
     return dict(sorted(out.items(), key=lambda kv: int(kv[0])))
 
 
+def add_counts(tables: Iterable[Mapping[str, int]]) -> dict[str, int]:
+    """Sum {name: n} tables."""
+    out: dict[str, int] = {}
+    for table in tables:
+        for key, n in table.items():
+            out[key] = out.get(key, 0) + int(n)
+    return dict(sorted(out.items()))
+
+
 def regularity(gaps: Mapping[str, int]) -> float | None:
     """Share of listeners' gaps in the two most common 10 ms bins (None under 50 gaps): near 1
     when every flow ticks like the same timer, lower when players' timing varies."""
     counts = sorted(gaps.values(), reverse=True)
     total = sum(counts)
     return round(sum(counts[:2]) / total, 3) if total >= 50 else None
+
+
+def grid_excess(window: Mapping[str, int], baseline: Mapping[str, int]) -> float | None:
+    """The share of the window's gaps on a timing grid the baseline did not have: over the two
+    10 ms bins below 0.99 s where the window's share most exceeds the baseline's (a program's
+    loop has a gap or two: request to request, and the loop's turn), w and b the window's and
+    the baseline's shares there, f = (w − b) / (1 − b) — the window as a mix of f on the grid
+    and 1 − f gapped like the baseline (0–1; None under 50 gaps on either side). Players' own
+    rhythm is in the baseline, so only a new grid stands out, even inside a real crowd's
+    varied gaps. Gaps ≥ 0.99 s are segment players' and idle ones, whose share moves with the
+    mix of players: left out."""
+    wn, bn = sum(window.values()), sum(baseline.values())
+    if wn < 50 or bn < 50:
+        return None
+    excess = sorted(
+        ((n / wn - baseline.get(k, 0) / bn, k) for k, n in window.items() if int(k) < GAP_BINS - 1),
+        reverse=True,
+    )[:2]
+    w = sum(window[k] for _, k in excess) / wn
+    b = sum(baseline.get(k, 0) for _, k in excess) / bn
+    return round(max(0.0, (w - b) / (1.0 - b)), 3) if b < 1.0 else 0.0
 
 
 def percentile(ordered: list[int], q: float) -> int:
@@ -195,6 +230,10 @@ def merge(stats: list[Mapping[str, Any]]) -> dict[str, Any]:
             sum(int(s.get(key, [0] * AGE_BUCKETS)[i]) for s in stats) for i in range(AGE_BUCKETS)
         ]
     out["gaps"] = add_bins(s.get("gaps", {}) for s in stats)
+    out["carried"] = add_counts(s.get("carried", {}) for s in stats)
+    out["shared"] = {
+        k: sum(int(s.get("shared", {}).get(k, 0)) for s in stats) for k in SHARED_FIELDS
+    }
     return out
 
 

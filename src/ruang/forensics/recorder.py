@@ -25,6 +25,15 @@ Definitions (docs/FORENSICS.md has the reasons):
   PACKED_LISTENERS active listeners in the second, by the network's age bucket.
 - gaps: for ticketed listeners' playlist and media requests, the time since the same
   listener's previous one, counted in 10 ms bins (`gaps`: {bin: n}, the last bin ≥ 1 s).
+- evidence carried (`carried`): what a request refused by a cheaper check first (a rate limit)
+  carried — its ticket classified as `forged`, `expired` or `valid` by the caller — so a
+  flood refused before its tickets were checked still shows what it carried.
+- shared tickets (`shared`): tickets (by listener id, valid or not, answered or refused) used
+  by at least SHARED_SOURCES sources in the second: how many, their sources, networks and
+  requests (refused, playlist and media among them). One player is one source; a phone
+  moving from Wi-Fi to mobile data is two. `hot_*`: tickets with more than HOT_TICKET
+  requests in the second, and their requests — one ticket is one player, whatever address
+  (or carrier NAT) it comes from.
 - conversion: `tix` = listener ids given a ticket (join answered ok) new to this worker,
   `listen` = listener ids fetching media for the first time on this worker, `conv` = those
   whose ticket this worker issued within CONVERSION_S.
@@ -43,9 +52,12 @@ from ruang.forensics.features import (
     GAP_BINS,
     GAP_BINS_PER_S,
     GROUPS,
+    HOT_TICKET,
     MEDIA,
     PACKED_LISTENERS,
+    SHARED_FIELDS,
     add_bins,
+    add_counts,
     age_bucket,
     entropy,
     failures,
@@ -62,6 +74,8 @@ MAX_NETWORKS = 200_000  # networks remembered, per table (young, established)
 PACE_MAX_PER_S = 8  # 2× an LL-HLS player: a playlist and a part per 0.512 s part ≈ 3.9/s
 PACE_WINDOW_S = 4.0  # a player fetches both a playlist and media within 8 parts
 CONVERSION_S = 10.0  # a ticket followed by media within this long counts as converted
+SHARED_SOURCES = 3  # a ticket used by this many sources in one second is shared
+SHARED_KEPT = 16  # distinct sources and networks told apart per ticket and second
 MAX_PENDING_S = 120  # unflushed seconds kept if flush() stops being called
 _NEVER = -1e18
 _GROUP_OF = {"join": "join", "playlist": "playlist", **{c: "media" for c in MEDIA}}
@@ -73,7 +87,7 @@ class _Bucket:
 
     __slots__ = (
         "counts", "sources", "networks", "groups", "listeners", "src_over", "net_over",
-        "late", "tix", "listen", "conv", "gaps",
+        "late", "tix", "listen", "conv", "gaps", "carried", "tickets",
     )  # fmt: skip
 
     def __init__(self) -> None:
@@ -85,6 +99,10 @@ class _Bucket:
         self.src_over = self.net_over = self.late = 0
         self.tix = self.listen = self.conv = 0
         self.gaps: dict[int, int] = {}  # 10 ms bin of a listener's gap between requests -> n
+        self.carried: dict[str, int] = {}  # what refused requests carried -> n
+        # ticket's listener id -> [first source, network, requests, refused, playlist, media,
+        # sources, networks] (see TrafficRecorder._ticket)
+        self.tickets: dict[str, list[Any]] = {}
 
 
 def _count(table: dict[str, int], key: str, cap: int) -> bool:
@@ -143,8 +161,12 @@ class TrafficRecorder:
         network: str,
         listener: str | None = None,
         late: bool = False,
+        ticket: str | None = None,
+        carried: str | None = None,
     ) -> None:
-        """Count one request (answered or refused). No I/O; a few dict updates."""
+        """Count one request (answered or refused). No I/O; a few dict updates. `ticket`: the
+        listener id the request's ticket names, valid or not; `carried`: what a request that
+        a cheaper check refused carried (its ticket `forged`, `expired` or `valid`)."""
         sec = int(now)
         if sec > self._sec:
             self._roll(sec)
@@ -166,6 +188,35 @@ class TrafficRecorder:
             self._listener(b, now, cls, outcome, listener, network)
         if late:
             b.late += 1
+        if carried is not None:
+            b.carried[carried] = b.carried.get(carried, 0) + 1
+        if ticket is not None:
+            self._ticket(b, ticket, source, network, outcome, group)
+
+    def _ticket(
+        self, b: _Bucket, ticket: str, source: str, network: str, outcome: str, group: str | None
+    ) -> None:
+        # [first source, its network, requests, refused, playlist, media, other sources and
+        # networks as sets or None]: a ticket used by one player (the common case) costs a
+        # string comparison, no set
+        t = b.tickets.get(ticket)
+        if t is None:
+            if len(b.tickets) >= self._cap:
+                return
+            t = b.tickets[ticket] = [source, network, 0, 0, 0, 0, None, None]
+        elif source != t[0]:
+            if t[6] is None:
+                t[6], t[7] = {t[0]}, {t[1]}
+            if len(t[6]) < SHARED_KEPT:
+                t[6].add(source)
+                t[7].add(network)
+        t[2] += 1
+        if outcome != "ok":
+            t[3] += 1
+        if group == "playlist":
+            t[4] += 1
+        elif group == "media":
+            t[5] += 1
 
     def _listener(
         self, b: _Bucket, now: float, cls: str, outcome: str, listener: str, network: str
@@ -374,6 +425,8 @@ class TrafficRecorder:
             "parts_ok": parts_ok,
             "parts_late": sum(b.late for b in buckets),
             "gaps": add_bins(b.gaps for b in buckets),
+            "carried": add_counts(b.carried for b in buckets),
+            "shared": _shared(buckets),
         }
 
     def statistics(self) -> dict[str, Any]:
@@ -399,6 +452,27 @@ class TrafficRecorder:
     def close(self) -> None:
         """Flush the file and fsync it (call on shutdown after a last flush())."""
         self._writer.close()
+
+
+def _shared(buckets: list[_Bucket]) -> dict[str, int]:
+    """Tickets used by SHARED_SOURCES or more sources this second, and what they carried."""
+    out = dict.fromkeys(SHARED_FIELDS, 0)
+    for b in buckets:
+        for _, _, req, refused, playlist, media, sources, nets in b.tickets.values():
+            if req > HOT_TICKET:
+                out["hot_tix"] += 1
+                out["hot_req"] += req
+                out["hot_playlist"] += playlist
+                out["hot_media"] += media
+            if sources is not None and len(sources) >= SHARED_SOURCES:
+                out["tix"] += 1
+                out["src"] += len(sources)
+                out["net"] += len(nets)
+                out["req"] += req
+                out["refused"] += refused
+                out["playlist"] += playlist
+                out["media"] += media
+    return out
 
 
 def _add_capped(into: dict[str, int], counts: dict[str, int], cap: int) -> None:

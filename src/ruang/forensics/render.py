@@ -122,6 +122,26 @@ Confidence <b>{inc["confidence"]:.2f}</b> ({_e(inc["confidence_word"])}).</p>
 </section>"""  # noqa: E501
 
 
+def _node_wide(incidents: list[Mapping[str, Any]]) -> str:
+    if not incidents:
+        return ""
+    sections = "".join(
+        _incident({**inc, "id": f"node-wide {inc['id']}"}).replace(
+            "<h3>Reasons</h3>",
+            f"<p><em>Node-wide: judged on the whole node's traffic, of which "
+            f"{inc.get('spaceless_rps', 0):.0f} requests/s named no space.</em></p>"
+            "<h3>Reasons</h3>",
+            1,
+        )
+        for inc in incidents
+    )
+    return (
+        "<h2>Node-wide incidents while this space ran</h2><p>What hit the node as a whole "
+        "during this space's records, some of it naming no space (a slowloris holds "
+        f"connections before any path is read).</p>{sections}"
+    )
+
+
 def render_html(report: Mapping[str, Any]) -> str:
     """The whole report as one HTML page (no external resources)."""
     chains = "".join(
@@ -165,6 +185,7 @@ table.series{{display:block;max-height:420px;overflow:auto}}
 {"" if report["incidents"] else "<p>No incident windows: traffic stayed near its baseline.</p>"}
 {f'<img alt="overview" src="data:image/png;base64,{overview}">' if overview else ""}
 {"".join(_incident(inc) for inc in report["incidents"])}
+{_node_wide(report.get("node_incidents", []))}
 <h2>Chains</h2>
 <p>To check this report, recompute each record's hash (SHA-256 of its canonical JSON without
 <code>hash</code>) and follow <code>prev</code> from the anchor to the head

@@ -113,6 +113,41 @@ def build_report(
         if (since is None or r["t"] >= since) and (until is None or r["t"] <= until)
     ]
     seconds = per_second(chosen, space)
+    incidents = _incidents(seconds)
+    node_wide: list[dict[str, Any]] = []
+    if space is not None and seconds:
+        # what hit the node while this space ran, though it named no space (slowloris holds
+        # connections before any path is read), marked as node-wide
+        first, last = seconds[0]["t"], seconds[-1]["t"]
+        spaceless = _spaceless(chosen)
+        for inc in _incidents(per_second(chosen, None)):
+            if inc["end"] >= first and inc["start"] <= last:
+                inside = [spaceless.get(t, 0) for t in range(inc["start"], inc["end"] + 1)]
+                inc["node_wide"] = True
+                inc["spaceless_rps"] = round(sum(inside) / len(inside), 2)
+                node_wide.append(inc)
+    spaces: dict[str, int] = {}
+    for r in chosen:
+        for sid, st in r.get("spaces", {}).items():
+            spaces[sid] = spaces.get(sid, 0) + int(st.get("req", 0))
+    return {
+        "version": REPORT_VERSION,
+        "generated_at": round(time.time(), 3),
+        "scope": space or "node-wide (every space and request)",
+        "space": space,
+        "range": [seconds[0]["t"], seconds[-1]["t"]] if seconds else None,
+        "verified": not problems,
+        "problems": list(problems),
+        "chains": list(chains),
+        "spaces": dict(sorted(spaces.items(), key=lambda kv: -kv[1])),
+        "incidents": incidents,
+        "node_incidents": node_wide,
+        "series": columns(seconds),
+    }
+
+
+def _incidents(seconds: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The incident windows of a per-second series, each judged against its baseline."""
     by_t = {s["t"]: i for i, s in enumerate(seconds)}
     windows = find_windows(seconds)
     flagged = {t for a, b in windows for t in range(a, b + 1)}
@@ -137,23 +172,17 @@ def build_report(
                 "series": columns(seconds[lo:hi]),
             }
         )
-    spaces: dict[str, int] = {}
-    for r in chosen:
-        for sid, st in r.get("spaces", {}).items():
-            spaces[sid] = spaces.get(sid, 0) + int(st.get("req", 0))
-    return {
-        "version": REPORT_VERSION,
-        "generated_at": round(time.time(), 3),
-        "scope": space or "node-wide (every space and request)",
-        "space": space,
-        "range": [seconds[0]["t"], seconds[-1]["t"]] if seconds else None,
-        "verified": not problems,
-        "problems": list(problems),
-        "chains": list(chains),
-        "spaces": dict(sorted(spaces.items(), key=lambda kv: -kv[1])),
-        "incidents": incidents,
-        "series": columns(seconds),
-    }
+    return incidents
+
+
+def _spaceless(records: Iterable[Mapping[str, Any]]) -> dict[int, int]:
+    """Per second, the requests that named no space (node-wide total minus every space's)."""
+    out: dict[int, int] = {}
+    for r in records:
+        named = sum(int(st.get("req", 0)) for st in r.get("spaces", {}).values())
+        t = int(r["t"])
+        out[t] = out.get(t, 0) + int(r.get("total", {}).get("req", 0)) - named
+    return out
 
 
 def write_report(report: Mapping[str, Any], out: Path) -> tuple[Path, Path]:
