@@ -47,6 +47,7 @@ from ruang.delivery.remote import FORWARDED, RemoteOrigin
 from ruang.delivery.timeline import Timelines
 from ruang.errors import ApiError, media_unavailable, not_found
 from ruang.guard.admission import Limits
+from ruang.guard.cells import NodeMemory
 from ruang.guard.creation import creation_gate
 from ruang.guard.sessions import SessionSigner, cookie_value, csrf_refusal, origin_of
 from ruang.guard.shedding import Shedder
@@ -122,9 +123,11 @@ def supervisor_status(config: Config) -> dict[str, Any] | None:
         return None
 
 
-def build_delivery_app(config: Config, backends: Backends, worker: int = 0) -> Starlette:
+def build_delivery_app(
+    config: Config, backends: Backends, worker: int = 0, memory: NodeMemory | None = None
+) -> Starlette:
     """The Starlette app delivery worker number `worker` serves on the public port, on the
-    process's shared services (`backends`)."""
+    process's shared services (`backends`) and the node's shared guard memory (`memory`)."""
     db = backends.store()
     files = SpaceFiles(config.spaces_dir)
     key = load_or_create_key(config.ticket_key_path, config.ticket_key)
@@ -174,7 +177,9 @@ def build_delivery_app(config: Config, backends: Backends, worker: int = 0) -> S
 
     shedder = Shedder()
     hls_service = HlsService(config, files, gate, find_space, shedder, remote)
-    guard = Guard(config, key, gate.admission, shedder, worker, backends.shared_limiter())
+    memory = memory if memory is not None else NodeMemory()
+    shared = backends.shared_limiter(memory.limits())
+    guard = Guard(config, key, gate.admission, shedder, worker, shared, memory)
     joins = JoinService(config, gate, find_space, shedder, guard)
     creation = creation_gate(config, db)
     events = EventStream(config.spaces_dir, find_space, remote)
