@@ -270,6 +270,20 @@ class Guard:
         wait = await self.shared.check_async(_BUDGET[cls], ip, network, now)
         return None if wait <= 0.0 else _rate_limited(wait)
 
+    def shared_request(
+        self, cls: str, ip: str, network: str, now: float
+    ) -> tuple[list[str], list[str]]:
+        """The Redis script's keys and arguments for a shared class's check, for a caller that
+        runs it in a larger script (`shared_result` then counts it); needs `shares(cls)`."""
+        assert self.shared is not None
+        return self.shared.request(_BUDGET[cls], ip, network, now)
+
+    def shared_result(self, cls: str, wait: float) -> HlsResponse | None:
+        """Count a `shared_request` check's outcome; a 429 when it was over budget."""
+        assert self.shared is not None
+        self.shared.counted(_BUDGET[cls], wait)
+        return None if wait <= 0.0 else _rate_limited(wait)
+
     def record(
         self,
         now: float,

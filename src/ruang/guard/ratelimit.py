@@ -229,7 +229,8 @@ class RateLimiter(_Budgets):
         return {**self._counts(), "node_wide": self.cells.shared, "evicted": self.evicted}
 
 
-# KEYS: the address's and the network's state; ARGV: now, then T and τ for each.
+# KEYS: the address's and the network's state; ARGV: now, then T and τ for each (the five
+# values of `SharedRateLimiter.request`).
 # Returns "0" (allowed, both counted) or the wait in seconds, as strings (Lua numbers would be
 # truncated to integers on the way out). A key expires when its tat has passed: an expired key
 # is exactly a fresh one, so Redis memory holds only sources that are still "in debt".
@@ -247,6 +248,7 @@ redis.call('SET', KEYS[1], string.format('%.17g', a), 'PX', math.ceil((a - now) 
 redis.call('SET', KEYS[2], string.format('%.17g', b), 'PX', math.ceil((b - now) * 1000) + 1)
 return '0'
 """
+GCRA_LUA = _GCRA
 
 SHARED_CLASSES = ("join", "whip", "api")  # classes whose budgets are shared through Redis
 
@@ -284,13 +286,27 @@ class SharedRateLimiter(_Budgets):
         super().tighten(factor)
         self.local.tighten(factor)
 
+    def request(self, cls: str, ip: str, network: str, now: float) -> tuple[list[str], list[str]]:
+        """The keys and arguments of `GCRA_LUA` for one check of a shared class (for a caller
+        that runs it inside a larger script, in the same round trip: see `counted`)."""
+        rule = self._rules[cls]
+        keys = [f"{self._prefix}{cls}:{ip}", f"{self._prefix}{cls}:{network}"]
+        args = [repr(now), repr(rule.ip_t), repr(rule.ip_tau), repr(rule.net_t), repr(rule.net_tau)]
+        return keys, args
+
+    def counted(self, cls: str, wait: float) -> float:
+        """Count the outcome of a check run elsewhere (`request`); returns `wait`."""
+        if wait > 0.0:
+            self.refused[cls] += 1
+        else:
+            self.allowed[cls] += 1
+        return wait
+
     async def check_async(self, cls: str, ip: str, network: str, now: float) -> float:
         """As `RateLimiter.check`, consulting Redis for the shared classes."""
         if cls not in self.shared_classes:
             return self.local.check(cls, ip, network, now)
-        rule = self._rules[cls]
-        keys = [f"{self._prefix}{cls}:{ip}", f"{self._prefix}{cls}:{network}"]
-        args = [repr(now), repr(rule.ip_t), repr(rule.ip_tau), repr(rule.net_t), repr(rule.net_tau)]
+        keys, args = self.request(cls, ip, network, now)
         try:
             wait = float(await self._script(keys=keys, args=args))
         except redis.RedisError as exc:
@@ -298,11 +314,7 @@ class SharedRateLimiter(_Budgets):
             if self.redis_errors == 1 or self.redis_errors % 1000 == 0:
                 log.warning("rate limits: Redis failed (%s), deciding locally", exc)
             return self.local.check(cls, ip, network, now)
-        if wait > 0.0:
-            self.refused[cls] += 1
-        else:
-            self.allowed[cls] += 1
-        return wait
+        return self.counted(cls, wait)
 
     def statistics(self) -> dict[str, Any]:
         """Shared-class counts, the local limiter's snapshot, and Redis failures."""
