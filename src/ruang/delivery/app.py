@@ -45,7 +45,7 @@ from ruang.delivery.reactions import Reactions, ticket_holder
 from ruang.delivery.recordings import NothingRecorded, Recordings, unsatisfiable
 from ruang.delivery.remote import FORWARDED, RemoteOrigin
 from ruang.delivery.timeline import Timelines
-from ruang.errors import ApiError, media_unavailable, not_found
+from ruang.errors import ApiError, media_unavailable, not_found, store_unavailable
 from ruang.guard.admission import Limits
 from ruang.guard.cells import NodeMemory
 from ruang.guard.creation import creation_gate
@@ -163,7 +163,12 @@ def build_delivery_app(
                 return hit[1]
             seen_version[0] = version
             spaces.clear()
-        space = db.get_space(space_id)
+        try:
+            space = db.get_space(space_id)
+        except Exception as exc:
+            if hit is None or store_unavailable(exc) is None:
+                raise
+            return hit[1]  # the shared store is unreachable: admitted listeners keep playing
         if space is not None:
             if len(spaces) > SPACE_CACHE_MAX:
                 spaces.clear()
