@@ -19,6 +19,7 @@ from ruang.guard.admission import Admission, Limits
 from ruang.store.base import Store
 
 if TYPE_CHECKING:
+    from ruang.guard.cells import Cells
     from ruang.guard.ratelimit import SharedRateLimiter
     from ruang.shared_audience import SharedAudience
 
@@ -72,13 +73,14 @@ class Backends:
 
         return SharedAudience(self._sync, self.config.node)
 
-    def shared_limiter(self) -> SharedRateLimiter | None:
-        """Per-source budgets of the rare, valuable classes shared by every node, or None."""
+    def shared_limiter(self, cells: Cells | None = None) -> SharedRateLimiter | None:
+        """Per-source budgets of the rare, valuable classes shared by every node, or None;
+        the other classes in `cells` (the node's shared memory, see guard.cells)."""
         if self._async is None:
             return None
         from ruang.guard.ratelimit import SharedRateLimiter
 
-        return SharedRateLimiter(self._async)
+        return SharedRateLimiter(self._async, cells=cells)
 
     def space_events(
         self, on_change: Callable[[str, str], None]

@@ -20,6 +20,7 @@ import contextlib
 import json
 import logging
 import os
+import secrets
 import signal
 import socket
 import sys
@@ -28,6 +29,7 @@ from dataclasses import dataclass, field
 
 from ruang.backends import Backends
 from ruang.config import Config
+from ruang.guard.cells import NodeMemory, create_memory
 from ruang.guard.tickets import load_or_create_key
 from ruang.spaces.model import State
 
@@ -102,7 +104,12 @@ class Supervisor:
             **os.environ,
             **config.to_env(),
             "RUANG_MEDIA_PROCESSES": str(config.media_count),
+            # the workers' shared guard cells are keyed by hash(): one seed for the node's
+            # processes, random per node (guard.cells)
+            "PYTHONHASHSEED": str(secrets.randbelow(2**32 - 1) + 1),
         }
+        # one guard per node: the memory every delivery worker maps (budgets, attack mode)
+        self.guard_fd = create_memory(NodeMemory.SIZE)
         self.children: dict[tuple[str, int], Child] = {}
         self.restarts: dict[str, int] = {"media": 0, "worker": 0}
         self.stopping = asyncio.Event()
@@ -162,7 +169,8 @@ class Supervisor:
             "ruang.delivery.worker",
             str(fd),
             str(index),
-            pass_fds=(fd,),
+            str(self.guard_fd),
+            pass_fds=(fd, self.guard_fd),
             env=self.env,
         )
 

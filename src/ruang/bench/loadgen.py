@@ -175,7 +175,7 @@ async def run_wrk(
         raise RuntimeError(f"wrk failed ({proc.returncode}): {out.decode()} {err.decode()}")
     raw = json.loads(m.group(1))
     secs = raw["duration_us"] / 1e6
-    extra = {k: raw[k] for k in ("not_200",) if k in raw}  # scripts that count statuses
+    extra = {k: raw[k] for k in ("not_200", "passed") if k in raw}  # scripts that count
     return {
         **extra,
         "requests": raw["requests"],

@@ -45,8 +45,9 @@ from ruang.delivery.reactions import Reactions, ticket_holder
 from ruang.delivery.recordings import NothingRecorded, Recordings, unsatisfiable
 from ruang.delivery.remote import FORWARDED, RemoteOrigin
 from ruang.delivery.timeline import Timelines
-from ruang.errors import ApiError, media_unavailable, not_found
+from ruang.errors import ApiError, media_unavailable, not_found, store_unavailable
 from ruang.guard.admission import Limits
+from ruang.guard.cells import NodeMemory
 from ruang.guard.creation import creation_gate
 from ruang.guard.sessions import SessionSigner, cookie_value, csrf_refusal, origin_of
 from ruang.guard.shedding import Shedder
@@ -125,9 +126,11 @@ def supervisor_status(config: Config) -> dict[str, Any] | None:
         return None
 
 
-def build_delivery_app(config: Config, backends: Backends, worker: int = 0) -> Starlette:
+def build_delivery_app(
+    config: Config, backends: Backends, worker: int = 0, memory: NodeMemory | None = None
+) -> Starlette:
     """The Starlette app delivery worker number `worker` serves on the public port, on the
-    process's shared services (`backends`)."""
+    process's shared services (`backends`) and the node's shared guard memory (`memory`)."""
     db = backends.store()
     files = SpaceFiles(config.spaces_dir)
     key = load_or_create_key(config.ticket_key_path, config.ticket_key)
@@ -163,7 +166,12 @@ def build_delivery_app(config: Config, backends: Backends, worker: int = 0) -> S
                 return hit[1]
             seen_version[0] = version
             spaces.clear()
-        space = db.get_space(space_id)
+        try:
+            space = db.get_space(space_id)
+        except Exception as exc:
+            if hit is None or store_unavailable(exc) is None:
+                raise
+            return hit[1]  # the shared store is unreachable: admitted listeners keep playing
         if space is not None:
             if len(spaces) > SPACE_CACHE_MAX:
                 spaces.clear()
@@ -177,9 +185,9 @@ def build_delivery_app(config: Config, backends: Backends, worker: int = 0) -> S
 
     shedder = Shedder()
     hls_service = HlsService(config, files, gate, find_space, shedder, remote)
-    guard = Guard(
-        config, key, gate.admission, shedder, worker, backends.shared_limiter(), gate.signer
-    )
+    memory = memory if memory is not None else NodeMemory()
+    shared = backends.shared_limiter(memory.limits())
+    guard = Guard(config, key, gate.admission, shedder, worker, shared, memory, gate.signer)
     joins = JoinService(config, gate, find_space, shedder, guard)
     creation = creation_gate(config, db)
     events = EventStream(config.spaces_dir, find_space, remote)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ruang.guard.admission import Admission, Limits, Waiting
+from ruang.guard.shared import SharedAdmission
 from ruang.guard.tickets import TicketError, TicketSigner
 from ruang.spaces.model import State
 
@@ -52,6 +53,22 @@ class Gate:
             if isinstance(decision, Waiting):
                 return decision
         return self._ticket(ask, listener)
+
+    def limits_in_line(self) -> bool:
+        """True if the line can check a shared per-source budget in its own round trip."""
+        return isinstance(self.admission, SharedAdmission)
+
+    async def admit_limited(
+        self, ask: Ask, limit: tuple[list[str], list[str]]
+    ) -> str | Waiting | float:
+        """`admit` for a newcomer (nothing to renew) with its shared per-source budget checked
+        in the same round trip (`limits_in_line`): over budget, the seconds to wait."""
+        admission = self.admission
+        assert isinstance(admission, SharedAdmission)
+        decision = await admission.join_limited_async(limit, *self._line(ask))
+        if isinstance(decision, float | Waiting):
+            return decision
+        return self._ticket(ask, None)
 
     def _renewing(self, ask: Ask) -> str | None:
         if not isinstance(ask.renew, str):

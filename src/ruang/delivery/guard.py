@@ -23,6 +23,8 @@ from ruang.delivery.hls import HlsResponse, encode_headers
 from ruang.forensics import TrafficRecorder
 from ruang.guard.admission import Admission
 from ruang.guard.attack import AttackMode
+from ruang.guard.board import Board
+from ruang.guard.cells import NodeMemory
 from ruang.guard.pow import DifficultyController, ProofOfWork
 from ruang.guard.ratelimit import Budget, RateLimiter, SharedRateLimiter
 from ruang.guard.shedding import Shedder
@@ -81,8 +83,7 @@ _TICKET_FAILURES = ("ticket_missing", "ticket_forged", "ticket_expired")
 # One ticket, one player: an LL-HLS player asks ~4 times a second (a blocking playlist reload
 # and a part per 0.512 s), more while it starts or catches up: 5x that, and a start's burst
 # (Config.listener_rate_per_s, listener_burst: 20/s, 60).
-_UNLIMITED = Budget(1e9, 10**9)  # the limiter's second key (a network) does not apply here
-ALL_LISTENERS = "listeners/"
+_UNLIMITED = Budget(1e9, 10**9)  # a ticket has no network: `check_key` checks the one key
 MAX_RETRY_S = 3600  # the longest Retry-After a 429 names
 _TICKETED = frozenset({"playlist", "replay", "part", "segment", "init"})
 # without a ticket, these are an ended space's public replay (or refused: media of a live space
@@ -186,7 +187,8 @@ def budget_class(d: Described) -> str:
 
 
 class Guard:
-    """One delivery worker's defences and its evidence."""
+    """One delivery worker's defences and its evidence. With the node's shared memory, the
+    budgets, attack mode and difficulty are the node's, whatever its worker count."""
 
     def __init__(
         self,
@@ -196,18 +198,24 @@ class Guard:
         shedder: Shedder,
         worker: int,
         shared: SharedRateLimiter | None = None,
+        memory: NodeMemory | None = None,
         signer: TicketSigner | None = None,
     ) -> None:
-        """`shared`: the budgets several nodes share (Redis), None on one node; `signer`: the
-        gate's, to tell what a rate-limited request's ticket was (`carried`)."""
+        """`shared`: the budgets several nodes share (Redis), None on one node; `memory`: what
+        the node's workers share (None: this worker's own, as a node of one worker); `signer`:
+        the gate's, to tell what a rate-limited request's ticket was (`carried`)."""
         self.config = config
         self.signer = signer
         self.admission = admission
         self.shedder = shedder
         per_ticket = Budget(config.listener_rate_per_s, config.listener_burst)
-        self.per_listener = RateLimiter({"ticket": (per_ticket, _UNLIMITED)})
+        memory = memory if memory is not None else NodeMemory()
+        self.per_listener = RateLimiter(
+            {"ticket": (per_ticket, _UNLIMITED)}, cells=memory.tickets()
+        )
         self.shared = shared
-        self.limiter = shared.local if shared is not None else RateLimiter()
+        self.limiter = shared.local if shared is not None else RateLimiter(cells=memory.limits())
+        self.board = Board(memory.board(), worker)
         self.pow = ProofOfWork(key)
         self.difficulty = DifficultyController()
         self.attack = AttackMode()
@@ -215,6 +223,7 @@ class Guard:
         self._trusted = _trusted(config.trusted_proxies)
         self.trusts_edges = bool(self._trusted)
         self._trusted_hosts: dict[str, bool] = {}
+        self._asks: dict[str, float] = {"pow_difficulty": 0, "limit_factor": 1.0}
         self.joins_passed = 0  # joins that got past proof-of-work (all, while it sleeps)
         self._joins_mark = 0
 
@@ -246,7 +255,7 @@ class Guard:
         """A 429 when one ticket asks for far more than one player does (a ticket shared by a
         crowd of bots); the ticket's listener id is the key (a forged one is refused anyway)."""
         listener = ticket.split(".", 1)[0]
-        wait = self.per_listener.check("ticket", listener, ALL_LISTENERS, now)
+        wait = self.per_listener.check_key("ticket", listener, now)
         return None if wait <= 0.0 else _rate_limited(wait)
 
     def limit(self, cls: str, ip: str, network: str, now: float) -> HlsResponse | None:
@@ -263,6 +272,20 @@ class Guard:
         if self.shared is None:
             return self.limit(cls, ip, network, now)
         wait = await self.shared.check_async(_BUDGET[cls], ip, network, now)
+        return None if wait <= 0.0 else _rate_limited(wait)
+
+    def shared_request(
+        self, cls: str, ip: str, network: str, now: float
+    ) -> tuple[list[str], list[str]]:
+        """The Redis script's keys and arguments for a shared class's check, for a caller that
+        runs it in a larger script (`shared_result` then counts it); needs `shares(cls)`."""
+        assert self.shared is not None
+        return self.shared.request(_BUDGET[cls], ip, network, now)
+
+    def shared_result(self, cls: str, wait: float) -> HlsResponse | None:
+        """Count a `shared_request` check's outcome; a 429 when it was over budget."""
+        assert self.shared is not None
+        self.shared.counted(_BUDGET[cls], wait)
         return None if wait <= 0.0 else _rate_limited(wait)
 
     def record(
@@ -300,6 +323,7 @@ class Guard:
         except OSError as exc:  # the evidence is worth a warning, not the worker
             log.warning("traffic recorder could not write: %s", exc)
             records = []
+        mine: dict[str, float] = {"joins": joins}
         for record in records[-1:]:  # the latest finished second
             total = record.get("total", {})
             by: dict[str, dict[str, int]] = total.get("by", {})
@@ -308,30 +332,56 @@ class Guard:
                 for outcome, n in per.items():
                     outcomes[outcome] = outcomes.get(outcome, 0) + n
             ages = total.get("net_age") or []
-            self.attack.update(
-                now,
+            mine.update(
                 requests=int(total.get("req", 0)),
                 refused=sum(n for o, n in outcomes.items() if o in _REFUSED),
                 ticket_failures=sum(outcomes.get(o, 0) for o in _TICKET_FAILURES),
                 rate_limited=outcomes.get("rate_limited", 0),
                 pow_failures=outcomes.get("pow_failed", 0),
                 cache_busts=outcomes.get("cache_bust", 0),
-                joins=joins,
+                new_networks=ages[0] if ages else 0,
+                networks=sum(ages),
+            )
+        # the node's second: every worker's latest, so attack mode and the difficulty judge
+        # the node's traffic whatever its worker count (guard.board)
+        second = float(math.floor(now) - 1)
+        self.board.post(second, {**mine, **self._asks})
+        node = self.board.totals(now)
+        if records:
+            self.attack.update(
+                now,
+                requests=int(node["requests"]),
+                refused=int(node["refused"]),
+                ticket_failures=int(node["ticket_failures"]),
+                rate_limited=int(node["rate_limited"]),
+                pow_failures=int(node["pow_failures"]),
+                cache_busts=int(node["cache_busts"]),
+                joins=int(node["joins"]),
                 join_capacity_per_s=capacity,
                 shed_level=self.shedder.level,
-                new_network_share=(ages[0] / sum(ages)) if ages and sum(ages) else None,
+                new_network_share=(
+                    node["new_networks"] / node["networks"] if node["networks"] else None
+                ),
             )
         wanted = self.difficulty.update(
             now,
-            joins_per_s=joins,
+            joins_per_s=node["joins"],
             join_capacity_per_s=capacity,
             waiting=self.admission.waiting(),
             shed_level=self.shedder.level,
             attack=self.attack.active,
         )
-        self.pow.difficulty = min(max(wanted, self.attack.pow_floor), self.config.pow_max_bits)
-        (self.shared or self.limiter).tighten(self.attack.limit_factor)
-        self.per_listener.tighten(self.attack.limit_factor)
+        self._asks = {
+            "pow_difficulty": min(max(wanted, self.attack.pow_floor), self.config.pow_max_bits),
+            "limit_factor": self.attack.limit_factor,
+        }
+        self.board.post(second, {**mine, **self._asks})
+        # the strictest any worker asks for: one difficulty and one tightness for the node
+        # (the same evidence gives the same answer; this settles the rest)
+        bits, factor = self.board.strictest(now)
+        self.pow.difficulty = min(bits, self.config.pow_max_bits)
+        (self.shared or self.limiter).tighten(factor)
+        self.per_listener.tighten(factor)
         self.recorder.signals(
             now,
             loop_lag_s=self.shedder.lag_s,

@@ -128,6 +128,8 @@ class JoinService:
             r = self._read(space_id, body, content_type, client, host)
             if isinstance(r, HlsResponse):
                 return r
+            if self._one_trip(r):
+                return await self._limit_and_admit(r, client)
             limited = await self.guard.limit_async(r.budget, client, r.network, r.now)
             decided = self._decide(r, limited)
             if isinstance(decided, HlsResponse):
@@ -181,6 +183,28 @@ class JoinService:
             quoted = self._bases[base] = json.dumps(base)[:-1]
         budget = "poll" if known else "join"
         return _Join(space, data, known, budget, network_of(client), now, quoted)
+
+    def _one_trip(self, r: _Join) -> bool:
+        """A newcomer with no puzzle to check, whose budget and line are both in Redis: one
+        script checks the budget and takes the place (a puzzle, when asked for, is verified
+        between the two, so then they stay two round trips)."""
+        return (
+            self.gate.limits_in_line()
+            and self.guard.shares(r.budget)
+            and not r.known  # a renewal keeps its listener id; a place in line: its poll budget
+            and self.guard.pow.difficulty == 0
+        )
+
+    async def _limit_and_admit(self, r: _Join, client: str) -> HlsResponse:
+        limit = self.guard.shared_request(r.budget, client, r.network, r.now)
+        ask = self._ask(r)
+        decision = await self.gate.admit_limited(ask, limit)
+        limited = self.guard.shared_result(r.budget, decision if isinstance(decision, float) else 0)
+        if limited is not None:
+            return limited
+        assert not isinstance(decision, float)
+        self.guard.joins_passed += 1
+        return self._answer(r, decision)
 
     def _decide(self, r: _Join, limited: HlsResponse | None) -> HlsResponse | _Join:
         """The answer, unless only the shared line can give it (then `r` back). Under

@@ -17,6 +17,7 @@ from ruang.backends import Backends
 from ruang.config import Config
 from ruang.delivery.app import build_delivery_app
 from ruang.delivery.fastserver import Handlers, HttpProtocol
+from ruang.guard.cells import NodeMemory
 
 LISTEN_BACKLOG = 4096  # pending connections; create_server would listen() again with 100
 LAG_PROBE_S = 0.05  # event-loop lag is measured by oversleep of a 50 ms timer
@@ -36,10 +37,12 @@ def die_with_parent() -> None:
         log.warning("prctl unavailable: workers may outlive a crash")
 
 
-async def serve(config: Config, sock: socket.socket, worker: int = 0) -> None:
-    """Accept on `sock` until SIGTERM/SIGINT."""
+async def serve(
+    config: Config, sock: socket.socket, worker: int = 0, memory: NodeMemory | None = None
+) -> None:
+    """Accept on `sock` until SIGTERM/SIGINT; `memory`: what the node's workers share."""
     backends = Backends(config)  # this process's one set of shared services
-    app = build_delivery_app(config, backends, worker)
+    app = build_delivery_app(config, backends, worker, memory)
     guard = app.state.guard
     loop = asyncio.get_running_loop()
     shedder = app.state.shedder
@@ -105,13 +108,15 @@ async def serve(config: Config, sock: socket.socket, worker: int = 0) -> None:
 
 
 def main() -> None:
-    """Entry point: `python -m ruang.delivery.worker FD [INDEX]`."""
+    """Entry point: `python -m ruang.delivery.worker FD [INDEX [MEMORY_FD]]` (MEMORY_FD: the
+    node's shared guard memory, from the supervisor)."""
     die_with_parent()
     logging.basicConfig(
         level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     fd = int(sys.argv[1])
     worker = int(sys.argv[2]) if len(sys.argv) > 2 else 0
+    memory = NodeMemory(int(sys.argv[3])) if len(sys.argv) > 3 else None
     os.nice(NICENESS)
     config = Config.from_env()
     sock = socket.socket(fileno=fd)
@@ -122,7 +127,7 @@ def main() -> None:
     except ImportError:
         pass
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(config, sock, worker))
+        asyncio.run(serve(config, sock, worker, memory))
 
 
 if __name__ == "__main__":

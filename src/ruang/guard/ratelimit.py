@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import logging
 import math
-from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import redis
 import redis.asyncio
+
+from ruang.guard.cells import Cells, slots_for
 
 log = logging.getLogger(__name__)
 
@@ -66,9 +67,7 @@ DEFAULT_BUDGETS: Mapping[str, tuple[Budget, Budget]] = {
     "api": (Budget(10.0, 50), Budget(100.0, 500)),
     "whip": (Budget(10.0, 40), Budget(50.0, 200)),
 }
-MAX_KEYS = 200_000  # (class, source) entries per process: ~30 MB at most
-SWEEP_EVERY = 8  # allowed requests between two sweeps of the table's oldest entries
-SWEEP_MAX = 2 * SWEEP_EVERY  # entries a sweep may drop: as many as the requests could add
+MAX_KEYS = 200_000  # sources in debt a table holds at once: 2^19 cells, 8 MB
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,42 +121,57 @@ class _Budgets:
 
 
 class RateLimiter(_Budgets):
-    """In-memory GCRA limits for one worker process; `check` costs about a microsecond.
+    """GCRA limits in a table of cells (`guard.cells`); `check` costs about a microsecond.
 
-    One table per class, keyed by the address or network string itself (a network contains a
-    "/", an address never does), in least-recently-allowed order. Memory is bounded: every 8
-    allowed requests, up to 16 entries that have fully recovered (their state equals a fresh
-    key's) are dropped from the old end of that class's table and of one other table in turn,
-    and beyond `max_keys` entries in all the least recently allowed are forgotten — which can
-    only make a limit more lenient for them, never refuse anyone.
+    With `cells` mapped from the node's shared memory, every delivery worker of the node
+    spends the same budgets (one guard per node); without, the table is this process's own.
+    Memory is fixed by the table's size; a source that has recovered takes no room, and when
+    a key's cells are all held by sources in debt the one nearest to recovering is forgotten
+    (`evicted`), which can only make a limit more lenient for it, never refuse anyone.
     """
 
     def __init__(
         self,
         budgets: Mapping[str, tuple[Budget, Budget]] | None = None,
         max_keys: int = MAX_KEYS,
+        cells: Cells | None = None,
     ) -> None:
         super().__init__(budgets)
         if max_keys < 2:
             raise ValueError(f"max_keys must be at least 2, got {max_keys}")
-        self.max_keys = max_keys
-        self._tables: dict[str, OrderedDict[str, float]] = {c: OrderedDict() for c in self.budgets}
-        self._rotation = list(self._tables.values())
-        self._turn = 0
-        self._keys = 0
-        self._since_sweep = 0
-        self.evicted = 0  # entries forgotten at max_keys before they had recovered
+        self.cells = cells if cells is not None else Cells(slots_for(max_keys))
+        # one salt per class, so one source's classes are separate keys (hash() is seeded
+        # the same in every worker of a node, see guard.cells)
+        self._salts = {c: hash(("ruang-rl", c)) for c in self.budgets}
+        self._now = 0.0
 
     def check(self, cls: str, ip: str, network: str, now: float) -> float:
         """0.0 if a request of class `cls` from `ip` (in `network`) may pass now, and it is
         counted; otherwise the seconds until it would pass (a Retry-After), and nothing is
-        counted. `now` is any monotonic clock in seconds. KeyError for an unknown class."""
+        counted. `now` is any monotonic clock in seconds, the same in every process sharing
+        the cells (the guard uses time.time()). KeyError for an unknown class."""
         rule = self._rules[cls]
-        tats = self._tables[cls]
-        tat_ip = tats.get(ip)
-        new_ip = (tat_ip if tat_ip is not None and tat_ip > now else now) + rule.ip_t
-        tat_net = tats.get(network)
-        new_net = (tat_net if tat_net is not None and tat_net > now else now) + rule.net_t
+        salt = self._salts[cls]
+        cells = self.cells
+        hashes, tats, mask = cells.hashes, cells.tats, cells.mask
+        h_ip = (hash(ip) ^ salt) or 1
+        i = h_ip & mask
+        if hashes[i] == h_ip:  # the common case: the key in its first cell
+            tat, fresh_ip = tats[i], False
+        else:
+            i = cells.find(h_ip, now)
+            fresh_ip = hashes[i] != h_ip
+            tat = now if fresh_ip else tats[i]
+        new_ip = (tat if tat > now else now) + rule.ip_t
+        h_net = (hash(network) ^ salt) or 1
+        j = h_net & mask
+        if hashes[j] == h_net:
+            tat, fresh_net = tats[j], False
+        else:
+            j = cells.find(h_net, now)
+            fresh_net = hashes[j] != h_net
+            tat = now if fresh_net else tats[j]
+        new_net = (tat if tat > now else now) + rule.net_t
         wait = new_ip - now - rule.ip_tau
         wait_net = new_net - now - rule.net_tau
         if wait_net > wait:
@@ -166,53 +180,57 @@ class RateLimiter(_Budgets):
             self.refused[cls] += 1
             return wait
         self.allowed[cls] += 1
-        tats[ip] = new_ip
-        tats[network] = new_net
-        if tat_ip is None:
-            self._keys += 1
-        else:
-            tats.move_to_end(ip)
-        if tat_net is None:
-            self._keys += network != ip  # a non-address "ip" may be its own "network"
-        else:
-            tats.move_to_end(network)
-        self._since_sweep += 1
-        if self._since_sweep >= SWEEP_EVERY:
-            self._sweep(tats, now)
+        tats[i] = new_ip  # the tat first: a reader of a new hash never sees another's tat
+        if fresh_ip:
+            hashes[i] = h_ip
+        tats[j] = new_net
+        if fresh_net:
+            hashes[j] = h_net
+        self._now = now
         return 0.0
 
-    def _sweep(self, tats: OrderedDict[str, float], now: float) -> None:
-        """Drop recovered entries from the old end of `tats` and of one other table in turn,
-        then the least recently allowed of `tats` beyond max_keys."""
-        self._since_sweep = 0
-        self._turn = (self._turn + 1) % len(self._rotation)
-        for table in (tats, self._rotation[self._turn]):
-            for _ in range(SWEEP_MAX):
-                if not table:
-                    break
-                oldest = next(iter(table))
-                if table[oldest] > now:
-                    break
-                del table[oldest]
-                self._keys -= 1
-        while self._keys > self.max_keys:
-            table = tats if tats else max(self._rotation, key=len)
-            if not table:  # cannot happen while the count is right; never loop on it
-                self._keys = 0
-                break
-            table.popitem(last=False)
-            self._keys -= 1
-            self.evicted += 1
+    def check_key(self, cls: str, key: str, now: float) -> float:
+        """`check` for a budget with one key and no network (a ticket's listener)."""
+        rule = self._rules[cls]
+        cells = self.cells
+        hashes, tats = cells.hashes, cells.tats
+        h = (hash(key) ^ self._salts[cls]) or 1
+        i = h & cells.mask
+        if hashes[i] == h:
+            tat, fresh = tats[i], False
+        else:
+            i = cells.find(h, now)
+            fresh = hashes[i] != h
+            tat = now if fresh else tats[i]
+        new = (tat if tat > now else now) + rule.ip_t
+        wait = new - now - rule.ip_tau
+        if wait > 1e-9:
+            self.refused[cls] += 1
+            return wait
+        self.allowed[cls] += 1
+        tats[i] = new
+        if fresh:
+            hashes[i] = h
+        self._now = now
+        return 0.0
 
     def __len__(self) -> int:
-        return self._keys
+        """Sources (and networks) still in debt at the latest allowed request."""
+        return self.cells.in_debt(self._now)
+
+    @property
+    def evicted(self) -> int:
+        """Sources this process forgot while they were in debt (the table was crowded)."""
+        return self.cells.evicted
 
     def statistics(self) -> dict[str, Any]:
-        """A snapshot: tightening factor, allowed and refused per class, keys held, evictions."""
-        return {**self._counts(), "keys": self._keys, "evicted": self.evicted}
+        """A snapshot: tightening factor, allowed and refused per class (this worker's),
+        whether the cells are the node's, evictions."""
+        return {**self._counts(), "node_wide": self.cells.shared, "evicted": self.evicted}
 
 
-# KEYS: the address's and the network's state; ARGV: now, then T and τ for each.
+# KEYS: the address's and the network's state; ARGV: now, then T and τ for each (the five
+# values of `SharedRateLimiter.request`).
 # Returns "0" (allowed, both counted) or the wait in seconds, as strings (Lua numbers would be
 # truncated to integers on the way out). A key expires when its tat has passed: an expired key
 # is exactly a fresh one, so Redis memory holds only sources that are still "in debt".
@@ -230,6 +248,7 @@ redis.call('SET', KEYS[1], string.format('%.17g', a), 'PX', math.ceil((a - now) 
 redis.call('SET', KEYS[2], string.format('%.17g', b), 'PX', math.ceil((b - now) * 1000) + 1)
 return '0'
 """
+GCRA_LUA = _GCRA
 
 SHARED_CLASSES = ("join", "whip", "api")  # classes whose budgets are shared through Redis
 
@@ -253,9 +272,10 @@ class SharedRateLimiter(_Budgets):
         shared_classes: Iterable[str] = SHARED_CLASSES,
         max_keys: int = MAX_KEYS,
         prefix: str = "ruang:rl:",
+        cells: Cells | None = None,
     ) -> None:
         super().__init__(budgets)
-        self.local = RateLimiter(self.budgets, max_keys)
+        self.local = RateLimiter(self.budgets, max_keys, cells)
         self.shared_classes = frozenset(shared_classes) & set(self.budgets)
         self._script: Any = client.register_script(_GCRA)
         self._prefix = prefix
@@ -266,13 +286,27 @@ class SharedRateLimiter(_Budgets):
         super().tighten(factor)
         self.local.tighten(factor)
 
+    def request(self, cls: str, ip: str, network: str, now: float) -> tuple[list[str], list[str]]:
+        """The keys and arguments of `GCRA_LUA` for one check of a shared class (for a caller
+        that runs it inside a larger script, in the same round trip: see `counted`)."""
+        rule = self._rules[cls]
+        keys = [f"{self._prefix}{cls}:{ip}", f"{self._prefix}{cls}:{network}"]
+        args = [repr(now), repr(rule.ip_t), repr(rule.ip_tau), repr(rule.net_t), repr(rule.net_tau)]
+        return keys, args
+
+    def counted(self, cls: str, wait: float) -> float:
+        """Count the outcome of a check run elsewhere (`request`); returns `wait`."""
+        if wait > 0.0:
+            self.refused[cls] += 1
+        else:
+            self.allowed[cls] += 1
+        return wait
+
     async def check_async(self, cls: str, ip: str, network: str, now: float) -> float:
         """As `RateLimiter.check`, consulting Redis for the shared classes."""
         if cls not in self.shared_classes:
             return self.local.check(cls, ip, network, now)
-        rule = self._rules[cls]
-        keys = [f"{self._prefix}{cls}:{ip}", f"{self._prefix}{cls}:{network}"]
-        args = [repr(now), repr(rule.ip_t), repr(rule.ip_tau), repr(rule.net_t), repr(rule.net_tau)]
+        keys, args = self.request(cls, ip, network, now)
         try:
             wait = float(await self._script(keys=keys, args=args))
         except redis.RedisError as exc:
@@ -280,11 +314,7 @@ class SharedRateLimiter(_Budgets):
             if self.redis_errors == 1 or self.redis_errors % 1000 == 0:
                 log.warning("rate limits: Redis failed (%s), deciding locally", exc)
             return self.local.check(cls, ip, network, now)
-        if wait > 0.0:
-            self.refused[cls] += 1
-        else:
-            self.allowed[cls] += 1
-        return wait
+        return self.counted(cls, wait)
 
     def statistics(self) -> dict[str, Any]:
         """Shared-class counts, the local limiter's snapshot, and Redis failures."""

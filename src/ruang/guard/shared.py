@@ -9,10 +9,13 @@ tokens are signed with the shared ticket key, so a place taken on one node is ho
 
 from __future__ import annotations
 
+import asyncio
+import re
 from typing import Any
 
 from ruang.audience import WorkerAudience
 from ruang.guard.admission import Admission, Admitted, Limits, Waiting, _Line
+from ruang.guard.ratelimit import GCRA_LUA
 
 LINE_TTL_S = 2 * 24 * 3600  # a line nobody touched for this long is forgotten
 BUCKET_TTL_S = 3600
@@ -68,6 +71,75 @@ return {admitted, out_kind, string.format('%.0f', out_n), string.format('%.0f', 
 """
 
 
+def _limited_join() -> str:
+    """A newcomer's join in one round trip: the per-source GCRA check (KEYS[1..2],
+    ARGV[1..5], as ratelimit's script), then, if it passed, the join (its keys and arguments
+    shifted after those). Over budget: {-1, wait}, and the line is not touched."""
+    gcra = GCRA_LUA.replace(
+        "return string.format('%.6f', wait)", "return {-1, string.format('%.6f', wait)}"
+    )
+    gcra = gcra.replace("return '0'", "")
+    join = re.sub(r"KEYS\[(\d+)\]", lambda m: f"KEYS[{int(m.group(1)) + 2}]", _JOIN)
+    join = re.sub(r"ARGV\[(\d+)\]", lambda m: f"ARGV[{int(m.group(1)) + 5}]", join)
+    return "do\n" + gcra + "end\n" + join
+
+
+_LIMITED_JOIN = _limited_join()
+
+
+class ScriptBatch:
+    """Script calls made in the same event-loop turn sent as one pipeline: one write, one
+    read and one pass of the client's machinery for all of them, instead of one each (what
+    a join costs the worker in Redis is mostly redis-py's per-command work, not Redis's)."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self._pending: list[tuple[Any, list[str], list[Any], asyncio.Future[Any]]] = []
+        self._flushing: set[asyncio.Task[None]] = set()
+        self.pipelines = 0
+        self.calls = 0
+
+    async def call(self, script: Any, keys: list[str], args: list[Any]) -> Any:
+        """`script(keys=keys, args=args)`, in the next pipeline."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        self._pending.append((script, keys, args, future))
+        if len(self._pending) == 1:  # the first of this turn: send them all once it ends
+            loop.call_soon(self._flush)
+        return await future
+
+    def _flush(self) -> None:
+        batch, self._pending = self._pending, []
+        task = asyncio.get_running_loop().create_task(self._send(batch))
+        self._flushing.add(task)  # owned until done
+        task.add_done_callback(self._flushing.discard)
+
+    async def _send(
+        self, batch: list[tuple[Any, list[str], list[Any], asyncio.Future[Any]]]
+    ) -> None:
+        self.pipelines += 1
+        self.calls += len(batch)
+        try:
+            pipe = self._client.pipeline(transaction=False)
+            for script, keys, args, _ in batch:
+                await script(keys=keys, args=args, client=pipe)  # queued, not sent
+            results = await pipe.execute(raise_on_error=False)
+            if len(results) != len(batch):
+                raise RuntimeError(f"{len(batch)} scripts in a pipeline, {len(results)} answers")
+        except Exception as exc:  # every caller gets the failure (they answer 503)
+            for *_, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        for (*_, future), result in zip(batch, results, strict=True):
+            if future.done():  # the caller was cancelled (its client went away)
+                continue
+            if isinstance(result, Exception):
+                future.set_exception(result)
+            else:
+                future.set_result(result)
+
+
 class SharedAdmission(Admission):
     """`Admission` with its line and pace in Redis (`node` names this node's token bucket)."""
 
@@ -87,6 +159,8 @@ class SharedAdmission(Admission):
         super().__init__(limits, key, now, audience)
         self._script = client.register_script(_JOIN)
         self._ascript = aclient.register_script(_JOIN)
+        self._alimited = aclient.register_script(_LIMITED_JOIN)
+        self._batch = ScriptBatch(aclient)
         self._bucket = f"ruang:bucket:{node}"
         self._started: dict[str, bool] = {}
 
@@ -111,7 +185,25 @@ class SharedAdmission(Admission):
         """`join` with the Redis round trip awaited (redis.asyncio): the worker's event loop
         keeps serving listeners while the line is consulted."""
         keys, args = self._request(space_id, network, token, now, crowded)
-        out = await self._ascript(keys=keys, args=args)
+        out = await self._batch.call(self._ascript, keys, args)
+        return self._decide(space_id, out, now)
+
+    async def join_limited_async(
+        self,
+        limit: tuple[list[str], list[str]],
+        space_id: str,
+        network: str,
+        token: str | None,
+        now: float,
+        crowded: bool = False,
+    ) -> Admitted | Waiting | float:
+        """`join_async` for a newcomer whose per-source budget is shared too: `limit` (from
+        `SharedRateLimiter.request`) is checked in the same script, one round trip for both.
+        Over budget: the seconds to wait (a float), and the line is not touched."""
+        keys, args = self._request(space_id, network, token, now, crowded)
+        out = await self._batch.call(self._alimited, [*limit[0], *keys], [*limit[1], *args])
+        if int(out[0]) == -1:
+            return float(out[1])
         return self._decide(space_id, out, now)
 
     def _request(

@@ -1,0 +1,102 @@
+"""`ruang bench budget`: one source's effective budget with 1 and with 2 delivery workers.
+
+A fresh server per worker count; wrk, from one address on a new connection per request (the
+workers take turns accepting them), asks as fast as it can for an API path whose class has
+a small per-address budget (`api`: 10/s, burst 50). What passes (any answer but 429) is
+compared with the configured budget, burst + rate × seconds: 1.0× is one guard per node, 2.0×
+with two workers is each worker keeping its own budgets (as before the shared cells).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from ruang.bench.common import add_server_arguments, emit, start_server
+from ruang.bench.loadgen import run_wrk
+from ruang.guard.ratelimit import DEFAULT_BUDGETS
+
+_LUA = """-- written by ruang bench budget: count what is not refused with 429; a new connection per
+-- request, so the kernel hands them to every worker (keep-alive ones may all go to one)
+wrk.headers["Connection"] = "close"
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
+passed = 0
+function response(status, headers, body)
+  if status ~= 429 then passed = passed + 1 end
+end
+done = function(summary, latency, requests)
+  local ok = 0
+  for _, t in ipairs(threads) do ok = ok + t:get("passed") end
+  local e = summary.errors
+  io.write(string.format(
+    'WRKJSON {"requests":%d,"duration_us":%d,"bytes":%d,"connect_errors":%d,' ..
+    '"read_errors":%d,"write_errors":%d,"status_errors":%d,"timeouts":%d,' ..
+    '"p50_us":%d,"p90_us":%d,"p99_us":%d,"max_us":%d,"mean_us":%.1f,"passed":%d}\\n',
+    summary.requests, summary.duration, summary.bytes, e.connect, e.read, e.write,
+    e.status, e.timeout, latency:percentile(50), latency:percentile(90),
+    latency:percentile(99), latency.max, latency.mean, ok))
+end
+"""
+CLASS = "api"
+PATH = "/api/spaces/nosuchspace"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The benchmark's options."""
+    add_server_arguments(p)
+    p.add_argument("--worker-counts", default="1,2", help="comma-separated worker counts")
+    p.add_argument(
+        "--duration",
+        type=float,
+        default=2.0,
+        help="seconds of asking per count (under 3: attack mode, which tightens every budget "
+        "after 3 hostile seconds, stays out of the figure)",
+    )
+    p.add_argument("--connections", type=int, default=16, help="wrk connections at once")
+
+
+async def measure(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
+    """One fresh server per worker count."""
+    if args.url:
+        raise SystemExit("budget starts its own servers")
+    ip = DEFAULT_BUDGETS[CLASS][0]
+    runs: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="ruang-bench-") as tmp:
+        script = Path(tmp) / "budget.lua"
+        script.write_text(_LUA)
+        for n in [int(x) for x in args.worker_counts.split(",") if x]:
+            server = start_server(Path(tmp) / f"data-{n}", workers=n)
+            try:
+                r = await run_wrk(server.url + PATH, script, args.duration, args.connections)
+            finally:
+                server.stop()
+            seconds = r["requests"] / r["requests_per_s"] if r["requests_per_s"] else 0.0
+            budget = ip.burst + ip.rate_per_s * seconds
+            runs[f"workers_{n}"] = {
+                "asked": r["requests"],
+                "passed": r["passed"],
+                "budget": round(budget),
+                "times_budget": round(r["passed"] / budget, 3),
+                "seconds": round(seconds, 2),
+                "command": r["command"],
+            }
+            print(f"  --workers {n}: {runs[f'workers_{n}']}", file=sys.stderr)
+    result = {"class": CLASS, "per_address": {"rate_per_s": ip.rate_per_s, "burst": ip.burst}}
+    result["runs"] = runs
+    each = "; ".join(
+        f"--workers {k.split('_')[1]}: {v['passed']} passed of {v['asked']} = "
+        f"{v['times_budget']}x the budget"
+        for k, v in runs.items()
+    )
+    return result, f"budget ({CLASS}, one address): {each}"
+
+
+def run(args: argparse.Namespace) -> None:
+    """Entry point."""
+    result, summary = asyncio.run(measure(args))
+    emit("budget", args, result, summary)
