@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -17,6 +19,29 @@ from ruangtest import RuangServer, free_port
 # missing one fails the run at once rather than skipping what it would have tested.
 NEEDED_BINARIES = ("ffmpeg", "ffprobe", "nginx", "redis-server", "chromium", "wrk", "espeak-ng")
 NEEDED_FILES = (Path("/usr/lib/nginx/modules/ngx_http_lua_module.so"),)
+
+
+_FUNCTION = re.compile(r"^\s*(?:async\s+)?(?:function\b|\([^)]*\)\s*=>|\w+\s*=>)")
+
+
+def _wait_for_functions_without_eval() -> None:
+    """Ruang's pages forbid eval (Content-Security-Policy `script-src 'self'`), and Playwright
+    evaluates a bare expression given to `wait_for_function` with eval, a function without:
+    so the tests' bare expressions are handed to Playwright as `() => (expression)`."""
+    from playwright.async_api import Page
+
+    original = Page.wait_for_function
+
+    async def wait_for_function(self: Page, expression: str, *args: Any, **kwargs: Any) -> Any:
+        bare = not _FUNCTION.match(expression)
+        return await original(
+            self, f"() => ({expression})" if bare else expression, *args, **kwargs
+        )
+
+    Page.wait_for_function = wait_for_function  # type: ignore[method-assign]
+
+
+_wait_for_functions_without_eval()
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

@@ -193,7 +193,7 @@ async def measure(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
                         await page.add_init_script(EAR_SCRIPT)
                         await page.goto(page_url)
                         await page.wait_for_function(
-                            "window.ruangListener && window.ruangListener.state === 'playing'",
+                            "() => window.ruangListener?.state === 'playing'",
                             timeout=30_000,
                         )
                         to_playing = time.monotonic() - opened
