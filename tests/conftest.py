@@ -17,7 +17,17 @@ from ruangtest import RuangServer, free_port
 
 # What the tests start for real; the README's test command installs every one of them. A
 # missing one fails the run at once rather than skipping what it would have tested.
-NEEDED_BINARIES = ("ffmpeg", "ffprobe", "nginx", "redis-server", "chromium", "wrk", "espeak-ng")
+NEEDED_BINARIES = (
+    "ffmpeg",
+    "ffprobe",
+    "nginx",
+    "redis-server",
+    "chromium",
+    "wrk",
+    "espeak-ng",
+    "openssl",
+    "curl",
+)
 NEEDED_FILES = (Path("/usr/lib/nginx/modules/ngx_http_lua_module.so"),)
 
 
