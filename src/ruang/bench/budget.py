@@ -17,31 +17,14 @@ from pathlib import Path
 from typing import Any
 
 from ruang.bench.common import add_server_arguments, emit, start_server
-from ruang.bench.loadgen import run_wrk
+from ruang.bench.loadgen import counting_lua, run_wrk
 from ruang.guard.ratelimit import DEFAULT_BUDGETS
 
-_LUA = """-- written by ruang bench budget: count what is not refused with 429; a new connection per
--- request, so the kernel hands them to every worker (keep-alive ones may all go to one)
-wrk.headers["Connection"] = "close"
-local threads = {}
-function setup(thread) table.insert(threads, thread) end
-passed = 0
-function response(status, headers, body)
-  if status ~= 429 then passed = passed + 1 end
-end
-done = function(summary, latency, requests)
-  local ok = 0
-  for _, t in ipairs(threads) do ok = ok + t:get("passed") end
-  local e = summary.errors
-  io.write(string.format(
-    'WRKJSON {"requests":%d,"duration_us":%d,"bytes":%d,"connect_errors":%d,' ..
-    '"read_errors":%d,"write_errors":%d,"status_errors":%d,"timeouts":%d,' ..
-    '"p50_us":%d,"p90_us":%d,"p99_us":%d,"max_us":%d,"mean_us":%.1f,"passed":%d}\\n',
-    summary.requests, summary.duration, summary.bytes, e.connect, e.read, e.write,
-    e.status, e.timeout, latency:percentile(50), latency:percentile(90),
-    latency:percentile(99), latency.max, latency.mean, ok))
-end
-"""
+_LUA = (
+    "-- written by ruang bench budget: count what is not refused with 429; a new connection per\n"
+    "-- request, so the kernel hands them to every worker (keep-alive ones may all go to one)\n"
+    'wrk.headers["Connection"] = "close"' + counting_lua("passed", "status ~= 429")
+)
 CLASS = "api"
 PATH = "/api/spaces/nosuchspace"
 

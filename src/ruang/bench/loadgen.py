@@ -57,27 +57,34 @@ end
 """ + _LUA[_LUA.index("done = function") :]
 
 
-COUNT_NOT_200_LUA = """
--- count every answer that is not a 200, and report it in the JSON line (`done` redefined)
-local threads = {}
+def counting_lua(field: str, condition: str) -> str:
+    """A wrk script part that counts the answers for which the Lua `condition` on `status`
+    holds, over every thread, and reports the count as `field` in the JSON line (`done`
+    redefined)."""
+    return f"""
+-- count every answer with {condition}, and report it as {field} in the JSON line
+local threads = {{}}
 function setup(thread) table.insert(threads, thread) end
-not_200 = 0
+{field} = 0
 function response(status, headers, body)
-  if status ~= 200 then not_200 = not_200 + 1 end
+  if {condition} then {field} = {field} + 1 end
 end
 done = function(summary, latency, requests)
-  local bad = 0
-  for _, t in ipairs(threads) do bad = bad + t:get("not_200") end
+  local n = 0
+  for _, t in ipairs(threads) do n = n + t:get("{field}") end
   local e = summary.errors
   io.write(string.format(
-    'WRKJSON {"requests":%d,"duration_us":%d,"bytes":%d,"connect_errors":%d,' ..
+    'WRKJSON {{"requests":%d,"duration_us":%d,"bytes":%d,"connect_errors":%d,' ..
     '"read_errors":%d,"write_errors":%d,"status_errors":%d,"timeouts":%d,' ..
-    '"p50_us":%d,"p90_us":%d,"p99_us":%d,"max_us":%d,"mean_us":%.1f,"not_200":%d}\\n',
+    '"p50_us":%d,"p90_us":%d,"p99_us":%d,"max_us":%d,"mean_us":%.1f,"{field}":%d}}\\n',
     summary.requests, summary.duration, summary.bytes, e.connect, e.read, e.write,
     e.status, e.timeout, latency:percentile(50), latency:percentile(90),
-    latency:percentile(99), latency.max, latency.mean, bad))
+    latency:percentile(99), latency.max, latency.mean, n))
 end
 """
+
+
+COUNT_NOT_200_LUA = counting_lua("not_200", "status ~= 200")
 """Appended to a wrk script (not %-formatted): its runs report `not_200` (see `run_wrk`)."""
 
 
