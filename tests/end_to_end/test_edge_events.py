@@ -16,8 +16,9 @@ from sse_client import Subscriber
 SECONDS = 6.0
 
 
-async def audience(nginx: Edge, space_id: str, n: int) -> list[Subscriber]:
-    """n subscribers, each reconnecting with its last id, while listeners react."""
+async def audience(nginx: Edge, space_id: str, n: int) -> tuple[Subscriber, list[Subscriber]]:
+    """The first subscriber, then n more, each reconnecting with its last id, while
+    listeners react."""
     signer = TicketSigner(KEY.encode())
     limits = httpx.Limits(max_connections=n + 4, max_keepalive_connections=n + 4)
     async with (
@@ -48,7 +49,7 @@ async def audience(nginx: Edge, space_id: str, n: int) -> list[Subscriber]:
                 await asyncio.sleep(0.2)
 
         await asyncio.gather(react(), *(follow(s) for s in subs))
-    return subs
+    return first, subs
 
 
 @pytest.mark.parametrize("n", [300])
@@ -56,12 +57,13 @@ def test_subscribers_coalesce_at_the_edge(edge, n: int) -> None:  # noqa: F811
     nginx, _ = edge
     with httpx.Client(base_url=nginx.url, timeout=20) as api:
         space = api.post("/api/spaces", json={"title": "Edge events"}).json()
-    subs = asyncio.run(audience(nginx, space["id"], n))
+    first, subs = asyncio.run(audience(nginx, space["id"], n))
     longest = max(subs, key=lambda s: len(s.events)).events
     assert len([e for e in longest if e["type"] == "reaction"]) >= 2, longest  # several batches
     for s in subs:  # the same story for everyone, without a gap or a duplicate
         assert s.events == longest[: len(s.events)]
-    positions = set().union(*(s.asked for s in subs))  # one per batch the crowd went through
+    # one per batch the crowd went through, and those the first subscriber asked alone
+    positions = set().union(first.asked, *(s.asked for s in subs))
     answers = sum(s.answers for s in subs)
     seen, origin = nginx.requests(f"/api/spaces/{space['id']}/events")
     # per batch, one request held at the origin until it is written; at most 2
