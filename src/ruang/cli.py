@@ -238,7 +238,8 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 def _bench_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "bench",
-        help="run a benchmark (latency, s2s, cpu, listeners, isolation); see bench/README.md",
+        help="run a benchmark (latency, listeners, joins, flood, attack, ...): the separate "
+        "ruang-bench package in the repository's bench/ folder; see bench/README.md",
         add_help=False,
     )
     p.add_argument("bench_args", nargs=argparse.REMAINDER)
@@ -273,8 +274,14 @@ def main(argv: list[str] | None = None) -> None:
     _report_parser(sub)
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["bench"]:  # its own parser takes every option after the word
-        from ruang.bench import main as bench_main
-
+        try:
+            from ruang_bench import main as bench_main
+        except ImportError:
+            sys.exit(
+                "ruang bench: the benchmark tools are a separate package, not part of the "
+                "server; install them from a checkout with `pip install -e ./bench` (or "
+                "`scripts/setup --test`)"
+            )
         bench_main(argv[1:])
         return
     args = parser.parse_args(argv)

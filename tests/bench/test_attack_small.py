@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from ruang.bench.attack import SCENARIOS, confusion, label
-from ruang.bench.attackers import cache_bust_paths, forged_tickets, packed_address, wrk_script
 from ruang.delivery.hls import HLS_PARAMS
+from ruang_bench.attack import SCENARIOS, confusion, label
+from ruang_bench.attackers import cache_bust_paths, forged_tickets, packed_address, wrk_script
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -22,7 +22,7 @@ def test_forged_ticket_flood_is_refused_and_named(tmp_path: Path) -> None:
     out = tmp_path / "attack.json"
     proc = subprocess.run(
         [
-            sys.executable, "-m", "ruang.bench", "attack", "--scenario=forged_tickets",
+            sys.executable, "-m", "ruang_bench", "attack", "--scenario=forged_tickets",
             "--baseline-s=12", "--attack-s=8", "--gap-s=0", "--audience=4", "--speakers=0",
             "--flood-rps=3000", f"--keep={tmp_path / 'run'}", f"--out={out}",
         ],

@@ -18,7 +18,7 @@ def test_edge_small_answers_every_ticketed_request_from_its_cache(tmp_path: Path
         [
             sys.executable,
             "-m",
-            "ruang.bench",
+            "ruang_bench",
             "edge",
             "--duration=1",
             "--rounds=1",

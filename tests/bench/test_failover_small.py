@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_failover_small_finds_the_new_run_and_the_bystander_unbroken(tmp_path: Path) -> None:
     out = tmp_path / "failover.json"
     proc = subprocess.run(
-        [sys.executable, "-m", "ruang.bench", "failover", "--kills=1", "--every-s=4",
+        [sys.executable, "-m", "ruang_bench", "failover", "--kills=1", "--every-s=4",
          f"--out={out}"],
         cwd=ROOT, capture_output=True, text=True, timeout=120,
     )  # fmt: skip

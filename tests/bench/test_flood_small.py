@@ -9,8 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ruang.bench.flood import arrival_times, fifo_check, source_address
-from ruang.bench.player import PlayerBuffer, parse_live
+from ruang_bench.flood import arrival_times, fifo_check, source_address
+from ruang_bench.player import PlayerBuffer, parse_live
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -21,7 +21,7 @@ def test_flood_small_surge_waits_in_fifo_order_and_plays(tmp_path: Path) -> None
         [
             sys.executable,
             "-m",
-            "ruang.bench",
+            "ruang_bench",
             "flood",
             "--listeners=50",
             "--ramp-s=3",

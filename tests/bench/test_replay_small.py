@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_replay_small_downloads_whole_and_remuxes(tmp_path: Path) -> None:
     out = tmp_path / "replay.json"
     proc = subprocess.run(
-        [sys.executable, "-m", "ruang.bench", "replay", "--minutes=0.5", f"--out={out}"],
+        [sys.executable, "-m", "ruang_bench", "replay", "--minutes=0.5", f"--out={out}"],
         cwd=ROOT, capture_output=True, text=True, timeout=180,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ruang.bench.signals import Bursts, find_onsets, highpass
-from ruang.bench.stagefigures import capacity
-from ruang.bench.talk import all_talking, conversation, is_talking, talkers_at_once
-from ruang.tools.tones import SAMPLE_RATE, sine
+from ruang_bench.signals import Bursts, find_onsets, highpass
+from ruang_bench.stagefigures import capacity
+from ruang_bench.talk import all_talking, conversation, is_talking, talkers_at_once
+from ruang_bench.tools.tones import SAMPLE_RATE, sine
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -25,7 +25,7 @@ def test_stage_small_reports_every_figure(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "ruang.bench",
+            "ruang_bench",
             "stage",
             "--speakers=3",
             "--max-stages=1",

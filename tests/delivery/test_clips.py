@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from ruang.bench.replay import synthesize
 from ruang.delivery import clips as clips_module
 from ruang.delivery.clips import LIVE_WINDOW_S, PER_PERSON, Clips
 from ruang.errors import ApiError
 from ruang.spaces.model import Space, State, utcnow
+from ruang_bench.replay import synthesize
 
 SID = "abcdefghij"
 

@@ -8,10 +8,10 @@ from typing import Any
 
 import numpy as np
 
-from ruang.tools.chromium import AUTOPLAY, CHROMIUM, HEADLESS_ARGS
+from ruang_bench.tools.chromium import AUTOPLAY, CHROMIUM, HEADLESS_ARGS
 
 __all__ = ["BROWSER_HZ", "CHROMIUM", "chromium_args", "watch_csp", "write_wav"]
-from ruang.tools.tones import sine
+from ruang_bench.tools.tones import sine
 
 BROWSER_HZ = 880.0  # the tone of the fake microphone
 

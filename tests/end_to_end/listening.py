@@ -11,7 +11,7 @@ import httpx
 import m3u8
 import numpy as np
 
-from ruang.tools.tones import SAMPLE_RATE, Samples
+from ruang_bench.tools.tones import SAMPLE_RATE, Samples
 
 
 async def ffmpeg_decode(url: str, seconds: float | None = None, timeout: float = 60) -> Samples:

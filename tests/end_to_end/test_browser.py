@@ -11,7 +11,7 @@ import httpx
 from browser import BROWSER_HZ, CHROMIUM, chromium_args, watch_csp, write_wav
 from listening import ffmpeg_decode
 
-from ruang.tools.tones import tone_levels_db
+from ruang_bench.tools.tones import tone_levels_db
 from ruangtest import ajoin
 
 

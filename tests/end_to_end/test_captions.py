@@ -17,7 +17,7 @@ import pytest
 from browser import CHROMIUM, chromium_args
 
 from ruang.captions.webvtt import parse
-from ruang.tools.whip_client import SignalTrack, WhipPublisher
+from ruang_bench.tools.whip_client import SignalTrack, WhipPublisher
 from ruangtest import RuangServer, free_port
 from speech import found, speak
 from sse_client import Subscriber

@@ -14,8 +14,8 @@ from typing import Any
 import httpx
 from listening import parts_with_times
 
-from ruang.tools.tones import sine
-from ruang.tools.whip_client import SignalTrack, WhipPublisher
+from ruang_bench.tools.tones import sine
+from ruang_bench.tools.whip_client import SignalTrack, WhipPublisher
 from ruangtest import ajoin, from_address
 
 MAX_SPACES = 20  # this node's capacity in spaces for the test (the live one included)

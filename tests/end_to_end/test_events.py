@@ -11,8 +11,8 @@ from typing import Any
 
 import httpx
 
-from ruang.tools.tones import sine
-from ruang.tools.whip_client import SignalTrack, WhipPublisher
+from ruang_bench.tools.tones import sine
+from ruang_bench.tools.whip_client import SignalTrack, WhipPublisher
 from ruangtest import ajoin
 from sse_client import Subscriber
 

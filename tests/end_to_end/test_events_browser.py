@@ -7,8 +7,8 @@ from __future__ import annotations
 import httpx
 from browser import CHROMIUM, chromium_args, write_wav
 
-from ruang.tools.tones import sine
-from ruang.tools.whip_client import SignalTrack, WhipPublisher
+from ruang_bench.tools.tones import sine
+from ruang_bench.tools.whip_client import SignalTrack, WhipPublisher
 from ruangtest import ajoin
 from sse_client import parse_sse
 

@@ -12,8 +12,8 @@ import httpx
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from ruang.codecs.opus import OpusEncoder
-from ruang.tools.tones import sine, tone_levels_db
-from ruang.tools.whip_client import WhipPublisher
+from ruang_bench.tools.tones import sine, tone_levels_db
+from ruang_bench.tools.whip_client import WhipPublisher
 
 STAGE = 13
 # Multiples of 50 Hz loop seamlessly; prime multiples never sit on another tone's 2nd or 3rd

@@ -12,8 +12,8 @@ import m3u8
 import pytest
 from listening import decode_mp4, ffmpeg_decode, parts_with_times
 
-from ruang.tools.tones import sine, tone_levels_db
-from ruang.tools.whip_client import SignalTrack, WhipPublisher
+from ruang_bench.tools.tones import sine, tone_levels_db
+from ruang_bench.tools.whip_client import SignalTrack, WhipPublisher
 from ruangtest import ajoin
 
 HOST_HZ, SPEAKER_HZ = 440.0, 660.0

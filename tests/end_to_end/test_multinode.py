@@ -15,7 +15,7 @@ import m3u8
 from listening import ffmpeg_decode
 from test_live_space import HOST_HZ, SPEAKER_HZ, assert_tones, tone
 
-from ruang.tools.whip_client import WhipPublisher
+from ruang_bench.tools.whip_client import WhipPublisher
 from ruangtest import RuangServer, ajoin, from_address, join, post_join
 
 

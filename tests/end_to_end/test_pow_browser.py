@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from ruang.guard.pow import ProofOfWork
-from ruang.tools.chromium import CHROMIUM, HEADLESS_ARGS
+from ruang_bench.tools.chromium import CHROMIUM, HEADLESS_ARGS
 
 STATIC = Path(__file__).resolve().parents[2] / "src" / "ruang" / "web" / "static"
 CHROMIUM_ARGS = list(HEADLESS_ARGS)

@@ -19,8 +19,8 @@ import m3u8
 from listening import ffmpeg_decode
 from test_live_space import HOST_HZ, tone
 
-from ruang.tools.tones import tone_levels_db
-from ruang.tools.whip_client import WhipPublisher
+from ruang_bench.tools.tones import tone_levels_db
+from ruang_bench.tools.whip_client import WhipPublisher
 from ruangtest import ajoin
 
 SPEAK_S = 20.0  # ~10 segments: more than the lowered burst of requests per ticket

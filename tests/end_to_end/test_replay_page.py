@@ -16,8 +16,8 @@ import numpy as np
 from browser import CHROMIUM, chromium_args
 from listening import ffmpeg_decode
 
-from ruang.tools.tones import sine
-from ruang.tools.whip_client import SignalTrack, WhipPublisher
+from ruang_bench.tools.tones import sine
+from ruang_bench.tools.whip_client import SignalTrack, WhipPublisher
 from ruangtest import ajoin
 
 SPEAK_S = 4.0  # each speaker talks this long, then the other does

@@ -13,9 +13,9 @@ import httpx
 from browser import CHROMIUM, chromium_args, write_wav
 
 from icalcheck import parse_events
-from ruang.bench.page import EAR_SCRIPT
-from ruang.tools.tones import sine
-from ruang.tools.whip_client import SignalTrack, WhipPublisher
+from ruang_bench.page import EAR_SCRIPT
+from ruang_bench.tools.tones import sine
+from ruang_bench.tools.whip_client import SignalTrack, WhipPublisher
 
 DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}

@@ -10,8 +10,8 @@ import httpx
 import m3u8
 from listening import ffmpeg_decode
 
-from ruang.tools.tones import sine
-from ruang.tools.whip_client import SignalTrack, WhipPublisher
+from ruang_bench.tools.tones import sine
+from ruang_bench.tools.whip_client import SignalTrack, WhipPublisher
 from ruangtest import ajoin
 
 

@@ -30,7 +30,7 @@ import pytest
 from browser import BROWSER_HZ, CHROMIUM, chromium_args, write_wav
 from listening import ffmpeg_decode
 
-from ruang.tools.tones import tone_levels_db
+from ruang_bench.tools.tones import tone_levels_db
 from ruangtest import ajoin
 
 KEY = "a-create-key-for-the-story"

@@ -17,8 +17,8 @@ import m3u8
 from browser import BROWSER_HZ, CHROMIUM, chromium_args, write_wav
 from listening import ffmpeg_decode
 
-from ruang.tools.tones import sine, tone_levels_db
-from ruang.tools.whip_client import SignalTrack, WhipPublisher
+from ruang_bench.tools.tones import sine, tone_levels_db
+from ruang_bench.tools.whip_client import SignalTrack, WhipPublisher
 from ruangtest import ajoin
 
 A_HZ, B_HZ = 440.0, 660.0

@@ -14,8 +14,8 @@ import pytest
 from browser import BROWSER_HZ, CHROMIUM, chromium_args, watch_csp, write_wav
 from listening import decode_mp4, ffmpeg_decode, parts_with_times
 
-from ruang.tools.tones import sine, tone_levels_db
-from ruang.tools.whip_client import SignalTrack, WhipPublisher
+from ruang_bench.tools.tones import sine, tone_levels_db
+from ruang_bench.tools.whip_client import SignalTrack, WhipPublisher
 from ruangtest import ajoin
 
 KEY = "a-create-key-for-the-take-part-tests"

@@ -17,7 +17,7 @@ from ruang.hls.fmp4 import init_segment
 from ruang.hls.packager import UNITS_PER_PART, Packager
 from ruang.hls.recording import cut, remux, replay_segments
 from ruang.hls.store import PartRecord, SpaceMediaStore
-from ruang.tools.tones import sine
+from ruang_bench.tools.tones import sine
 
 RATE = 48_000
 STEP_S = 0.5  # the tone changes this often

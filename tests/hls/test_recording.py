@@ -12,10 +12,10 @@ import av
 import numpy as np
 import pytest
 
-from ruang.bench.replay import synthesize
 from ruang.delivery.recordings import NothingRecorded, Recordings, unsatisfiable
 from ruang.hls.recording import RECORDING_NAME, RecordingInfo, remux, replay_segments
-from ruang.tools.tones import tone_levels_db
+from ruang_bench.replay import synthesize
+from ruang_bench.tools.tones import tone_levels_db
 
 SECONDS = 12.0  # of stored tone
 

@@ -17,7 +17,7 @@ from ruang.hls.store import SpaceMediaStore
 from ruang.live.pipeline import SpacePipeline
 from ruang.live.program import DRAIN_SAMPLES, ProgramEncoder
 from ruang.media.buffer import SAMPLE_RATE, TICK_SAMPLES, InputBuffer
-from ruang.tools.tones import sine
+from ruang_bench.tools.tones import sine
 
 PART_SAMPLES = UNITS_PER_PART * AAC_FRAME_SAMPLES  # 0.512 s
 

@@ -7,7 +7,7 @@ import numpy as np
 from ruang.codecs.opus import OpusDecoder, OpusEncoder
 from ruang.live.stage import Stage
 from ruang.media.buffer import TICK_SAMPLES, InputBuffer
-from ruang.tools.tones import sine, tone_levels_db
+from ruang_bench.tools.tones import sine, tone_levels_db
 
 TONES = {"a": 450.0, "b": 650.0, "m": 850.0}
 TICKS = 100  # 2 s

@@ -8,7 +8,7 @@ import pytest
 from ruang.media.activity import HANGOVER_TICKS, OPEN_DBFS, VoiceGate, mean_square
 from ruang.media.buffer import TICK_SAMPLES
 from ruang.media.mixer import Mixer
-from ruang.tools.tones import sine
+from ruang_bench.tools.tones import sine
 
 
 def tick_at_dbfs(db: float, freq: float = 440.0) -> np.ndarray:

@@ -6,7 +6,7 @@ import numpy as np
 
 from ruang.media.buffer import MAX_DEPTH, START_DEPTH, TICK_SAMPLES, InputBuffer
 from ruang.media.mixer import LIMIT, Limiter, Mixer
-from ruang.tools.tones import sine, tone_levels_db
+from ruang_bench.tools.tones import sine, tone_levels_db
 
 
 def tick_of(freq: float, amp: float = 0.3, start: int = 0) -> np.ndarray:

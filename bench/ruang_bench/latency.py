@@ -22,7 +22,8 @@ from typing import Any
 
 import httpx
 
-from ruang.bench.common import (
+from ruang.rtc.ice import configure_host_addresses
+from ruang_bench.common import (
     MachineLoad,
     add_server_arguments,
     create_space,
@@ -32,11 +33,10 @@ from ruang.bench.common import (
     percentiles,
     server_for,
 )
-from ruang.bench.llhls import PartListener
-from ruang.bench.signals import Bursts, find_onsets
-from ruang.rtc.ice import configure_host_addresses
-from ruang.tools.tones import SAMPLE_RATE
-from ruang.tools.whip_client import SignalTrack, WhipPublisher
+from ruang_bench.llhls import PartListener
+from ruang_bench.signals import Bursts, find_onsets
+from ruang_bench.tools.tones import SAMPLE_RATE
+from ruang_bench.tools.whip_client import SignalTrack, WhipPublisher
 
 GOAL_P50_S = 2.0
 ONSET_THRESHOLD = 0.03  # tone envelope (linear); a 0.25-amplitude burst reads 0.125

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ruang.bench.s2s import GOAL_ADDED_S
+from ruang_bench.s2s import GOAL_ADDED_S
 
 RETURN_SHARE_OK = 0.95  # of the mix-minus frames owed to the speakers, for a "good" step
 ANCHORS = {  # DESIGN §6

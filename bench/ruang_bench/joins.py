@@ -26,7 +26,7 @@ from typing import Any
 
 import httpx
 
-from ruang.bench.common import (
+from ruang_bench.common import (
     CpuMeter,
     MachineLoad,
     add_server_arguments,
@@ -36,7 +36,7 @@ from ruang.bench.common import (
     need,
     start_server,
 )
-from ruang.bench.loadgen import COUNT_NOT_200_LUA, run_wrk
+from ruang_bench.loadgen import COUNT_NOT_200_LUA, run_wrk
 
 GOAL_JOINS_PER_S = 10_000
 GOAL_P99_MS = 200.0

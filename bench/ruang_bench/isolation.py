@@ -29,7 +29,8 @@ from typing import Any
 
 import httpx
 
-from ruang.bench.common import (
+from ruang.rtc.ice import configure_host_addresses
+from ruang_bench.common import (
     BenchServer,
     CpuMeter,
     MachineLoad,
@@ -44,11 +45,10 @@ from ruang.bench.common import (
     percentiles,
     server_for,
 )
-from ruang.bench.loadgen import listener_paths, run_wrk, write_script
-from ruang.bench.publishers import Lateness, OpusToneTrack
-from ruang.bench.signals import return_audio
-from ruang.rtc.ice import configure_host_addresses
-from ruang.tools.whip_client import WhipPublisher
+from ruang_bench.loadgen import listener_paths, run_wrk, write_script
+from ruang_bench.publishers import Lateness, OpusToneTrack
+from ruang_bench.signals import return_audio
+from ruang_bench.tools.whip_client import WhipPublisher
 
 A_HZ, B_HZ = 450.0, 700.0
 PART_S = 0.512

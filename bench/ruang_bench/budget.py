@@ -16,9 +16,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from ruang.bench.common import add_server_arguments, emit, start_server
-from ruang.bench.loadgen import counting_lua, run_wrk
 from ruang.guard.ratelimit import DEFAULT_BUDGETS
+from ruang_bench.common import add_server_arguments, emit, start_server
+from ruang_bench.loadgen import counting_lua, run_wrk
 
 _LUA = (
     "-- written by ruang bench budget: count what is not refused with 429; a new connection per\n"

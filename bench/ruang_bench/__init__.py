@@ -37,8 +37,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     sub = parser.add_subparsers(dest="bench", required=True, metavar="NAME")
     for name, help_text in BENCHMARKS.items():
-        module = importlib.import_module(f"ruang.bench.{name}")
+        module = importlib.import_module(f"ruang_bench.{name}")
         p = sub.add_parser(name, help=help_text, description=module.__doc__)
         module.add_arguments(p)
     args = parser.parse_args(argv)
-    importlib.import_module(f"ruang.bench.{args.bench}").run(args)
+    importlib.import_module(f"ruang_bench.{args.bench}").run(args)

@@ -8,15 +8,15 @@ ways they are made.
   each request names its attacker in `X-Forwarded-For`, drawn from a pool of 127.a.b.c
   addresses — the server's limits and evidence see those sources, as behind a CDN. The
   script counts the answers by status and prints them as one JSON line at the end.
-* **A slowloris process** (`python -m ruang.bench.attackers slowloris CONFIG RESULT`): raw
+* **A slowloris process** (`python -m ruang_bench.attackers slowloris CONFIG RESULT`): raw
   asyncio connections, each bound to its own 127.a.b.c source, that send a request line and
   then one header line every few seconds, never finishing; when the server hangs up, the
   connection is opened again.
-* **A CPU quota** for the under-provisioned node (`python -m ruang.bench.attackers throttle`):
+* **A CPU quota** for the under-provisioned node (`python -m ruang_bench.attackers throttle`):
   the delivery worker is stopped and continued (SIGSTOP/SIGCONT) so that it runs at most
   `share` of every 20 ms period, as CFS bandwidth control (a cgroup's cpu.max) would do.
 
-Bot listeners are `ruang.bench.player` processes (real LL-HLS pacing, honest proof-of-work)
+Bot listeners are `ruang_bench.player` processes (real LL-HLS pacing, honest proof-of-work)
 given packed source addresses. Everything is bounded: counts, durations, and every process is
 killed at its deadline.
 """
@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ruang.bench.player import IP_BIND_ADDRESS_NO_PORT
+from ruang_bench.player import IP_BIND_ADDRESS_NO_PORT
 
 MAX_PATHS = 20_000  # request paths in one wrk script
 MAX_SLOW_CONNECTIONS = 15_000  # below `ulimit -n` (20000 here)
@@ -293,7 +293,7 @@ def start_slowloris(folder: Path, config: dict[str, Any]) -> subprocess.Popen[by
     (folder / "slowloris-config.json").write_text(json.dumps(config))
     with open(folder / "slowloris.log", "wb") as log:
         return subprocess.Popen(
-            [sys.executable, "-m", "ruang.bench.attackers", "slowloris",
+            [sys.executable, "-m", "ruang_bench.attackers", "slowloris",
              str(folder / "slowloris-config.json"), str(folder / "slowloris.json")],
             stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
@@ -337,7 +337,7 @@ def start_throttle(
 ) -> subprocess.Popen[bytes]:
     """The CPU quota in its own small process."""
     return subprocess.Popen(
-        [sys.executable, "-m", "ruang.bench.attackers", "throttle", ",".join(map(str, pids)),
+        [sys.executable, "-m", "ruang_bench.attackers", "throttle", ",".join(map(str, pids)),
          str(share), str(period_s), str(duration_s)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
@@ -403,7 +403,7 @@ def cache_bust_paths(space: str, tickets: list[str], names: list[str], n: int) -
 
 
 def main(argv: list[str] | None = None) -> None:
-    """`python -m ruang.bench.attackers slowloris CONFIG RESULT` or `throttle PIDS SHARE
+    """`python -m ruang_bench.attackers slowloris CONFIG RESULT` or `throttle PIDS SHARE
     PERIOD DURATION`."""
     args = sys.argv[1:] if argv is None else argv
     if args[0] == "slowloris":

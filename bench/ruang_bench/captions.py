@@ -21,10 +21,10 @@ from typing import Any
 
 import numpy as np
 
-from ruang.bench.common import emit, need, process_cpu_s
 from ruang.captions.base import SAMPLE_RATE
 from ruang.captions.engines import DEFAULT_ENGINE, ENGINES, load
 from ruang.captions.feed import CaptionFeed
+from ruang_bench.common import emit, need, process_cpu_s
 
 SENTENCE = (
     "The people in the room talk about the music and the water every morning. "

@@ -27,7 +27,7 @@ from typing import Any
 
 import httpx
 
-from ruang.bench.common import (
+from ruang_bench.common import (
     MachineLoad,
     create_space,
     emit,

@@ -24,7 +24,7 @@ import av
 import httpx
 import numpy as np
 
-from ruang.tools.tones import SAMPLE_RATE, Samples
+from ruang_bench.tools.tones import SAMPLE_RATE, Samples
 
 PartKey = tuple[int, int]  # (msn, part index)
 

@@ -31,7 +31,11 @@ from typing import Any
 
 import httpx
 
-from ruang.bench.common import (
+from ruang.codecs.opus import OpusEncoder
+from ruang.hls.store import SpaceMediaStore
+from ruang.live.pipeline import SpacePipeline
+from ruang.media.buffer import SAMPLE_RATE, TICK_SAMPLES, InputBuffer
+from ruang_bench.common import (
     BenchServer,
     CpuMeter,
     MachineLoad,
@@ -44,13 +48,9 @@ from ruang.bench.common import (
     metric,
     server_for,
 )
-from ruang.bench.publishers import PublisherProcess
-from ruang.bench.silent import silent_spaces
-from ruang.codecs.opus import OpusEncoder
-from ruang.hls.store import SpaceMediaStore
-from ruang.live.pipeline import SpacePipeline
-from ruang.media.buffer import SAMPLE_RATE, TICK_SAMPLES, InputBuffer
-from ruang.tools.tones import sine
+from ruang_bench.publishers import PublisherProcess
+from ruang_bench.silent import silent_spaces
+from ruang_bench.tools.tones import sine
 
 STAGE = 13  # people per space, host included
 FULL_CORE = 0.95  # the media process counts as saturated from here (cores)

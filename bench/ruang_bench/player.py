@@ -9,7 +9,7 @@ for every next part a blocking playlist reload (`_HLS_msn`/`_HLS_part`) followed
 itself. A player buffer model turns part arrivals into playback: play once the start buffer
 is in, consume in real time, stall when the buffer runs dry, resume when the next part comes.
 
-Run as `python -m ruang.bench.player CONFIG.json RESULT.json` by `ruang bench flood`, which
+Run as `python -m ruang_bench.player CONFIG.json RESULT.json` by `ruang bench flood`, which
 writes the config (server address, space, the listeners with their arrival times and source
 addresses, the common start time on the monotonic clock) and reads the result (per-listener
 records, per-second counters, raw join request latencies).

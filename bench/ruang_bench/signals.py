@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from ruang.tools.tones import SAMPLE_RATE, Samples, band_envelope, sine
-from ruang.tools.whip_client import WhipPublisher
+from ruang_bench.tools.tones import SAMPLE_RATE, Samples, band_envelope, sine
+from ruang_bench.tools.whip_client import WhipPublisher
 
 FRAME = 960  # samples per 20 ms WebRTC frame; bursts start on a frame boundary
 ONSET_BLOCK = 48  # 1 ms analysis blocks for onset detection

@@ -14,7 +14,7 @@ step, over a steady window:
   4 kHz bursts (far above the talkers' tones: `s2s` with a high-pass), and the last speaker B
   records what the server sends back; against the same two aiortc clients connected directly
   (measured once, before the server starts);
-- the speakers' own figures: they are cheap publishers (`ruang.bench.publishers`: Opus encoded
+- the speakers' own figures: they are cheap publishers (`ruang_bench.publishers`: Opus encoded
   once, one process per stage) whose CPU is reported apart, whose frames must leave on time,
   and who report what they hear back (frames, frames with sound, arrival gaps).
 
@@ -42,7 +42,8 @@ from typing import Any
 
 import httpx
 
-from ruang.bench.common import (
+from ruang.rtc.ice import configure_host_addresses
+from ruang_bench.common import (
     ApiError,
     BenchServer,
     CpuMeter,
@@ -59,12 +60,11 @@ from ruang.bench.common import (
     server_for,
     tree_cpu_by_pid,
 )
-from ruang.bench.publishers import NOISE_DBFS, Lateness, OpusToneTrack, PublisherProcess, talk_of
-from ruang.bench.s2s import Probe, direct
-from ruang.bench.signals import Bursts
-from ruang.bench.stagefigures import ANCHORS, capacity, summary
-from ruang.bench.talk import PATTERNS, Spurts, pattern, talkers_at_once
-from ruang.rtc.ice import configure_host_addresses
+from ruang_bench.publishers import NOISE_DBFS, Lateness, OpusToneTrack, PublisherProcess, talk_of
+from ruang_bench.s2s import Probe, direct
+from ruang_bench.signals import Bursts
+from ruang_bench.stagefigures import ANCHORS, capacity, summary
+from ruang_bench.talk import PATTERNS, Spurts, pattern, talkers_at_once
 
 STAGE = 13  # people on a full stage, host included
 TONES = [200.0 + 50.0 * i for i in range(STAGE)]  # 200–800 Hz, whole periods per 20 ms

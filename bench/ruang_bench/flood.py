@@ -5,7 +5,7 @@ a rising ramp, or Poisson at the same mean rate), so the load does not ease off 
 slows down. Each listener joins (waiting room and back-off included), then plays like an
 LL-HLS player: a blocking playlist reload and one part request per 0.512 s part, with a player
 buffer (playback after 1.5 s buffered, real-time consumption, stalls when it runs dry). The
-listeners are spread over --processes worker processes (`ruang.bench.player`, one keep-alive
+listeners are spread over --processes worker processes (`ruang_bench.player`, one keep-alive
 connection per listener, at most PER_PROCESS_MAX each: `ulimit -n` is 20000) and over --sources
 127.x.y.z source addresses in distinct /24 networks. Everything is bounded: --listeners and
 --duration-s are capped, every request has a timeout, and the processes are killed at the end.
@@ -39,7 +39,8 @@ from typing import Any
 import httpx
 import numpy as np
 
-from ruang.bench.common import (
+from ruang.rtc.ice import configure_host_addresses
+from ruang_bench.common import (
     BenchServer,
     CpuMeter,
     MachineLoad,
@@ -51,11 +52,10 @@ from ruang.bench.common import (
     metric,
     start_server,
 )
-from ruang.bench.player import COUNTERS
-from ruang.bench.publishers import Lateness, OpusToneTrack
-from ruang.bench.signals import return_audio
-from ruang.rtc.ice import configure_host_addresses
-from ruang.tools.whip_client import WhipPublisher
+from ruang_bench.player import COUNTERS
+from ruang_bench.publishers import Lateness, OpusToneTrack
+from ruang_bench.signals import return_audio
+from ruang_bench.tools.whip_client import WhipPublisher
 
 MAX_LISTENERS = 200_000  # hard cap on one run
 MAX_DURATION_S = 3_600.0  # hard cap on one run
@@ -407,7 +407,7 @@ class Stage:
 def spawn_players(
     folder: Path, configs: list[dict[str, Any]], nice: int
 ) -> list[subprocess.Popen[bytes]]:
-    """Start one `ruang.bench.player` process per config (its log and result in `folder`)."""
+    """Start one `ruang_bench.player` process per config (its log and result in `folder`)."""
     procs = []
     for p, config in enumerate(configs):
         (folder / f"config-{p}.json").write_text(json.dumps(config))
@@ -418,7 +418,7 @@ def spawn_players(
                         *(["nice", "-n", str(nice)] if nice else []),
                         sys.executable,
                         "-m",
-                        "ruang.bench.player",
+                        "ruang_bench.player",
                         str(folder / f"config-{p}.json"),
                         str(folder / f"result-{p}.json"),
                     ],

@@ -33,7 +33,12 @@ from typing import Any
 import httpx
 import numpy as np
 
-from ruang.bench.common import (
+from ruang.codecs.aac import AacEncoder
+from ruang.hls.fmp4 import init_segment
+from ruang.hls.packager import UNITS_PER_PART, Packager
+from ruang.hls.recording import RECORDING_NAME, cut, remux, replay_segments
+from ruang.hls.store import PartRecord, SpaceMediaStore
+from ruang_bench.common import (
     add_server_arguments,
     create_space,
     emit,
@@ -41,12 +46,7 @@ from ruang.bench.common import (
     need,
     server_for,
 )
-from ruang.codecs.aac import AacEncoder
-from ruang.hls.fmp4 import init_segment
-from ruang.hls.packager import UNITS_PER_PART, Packager
-from ruang.hls.recording import RECORDING_NAME, cut, remux, replay_segments
-from ruang.hls.store import PartRecord, SpaceMediaStore
-from ruang.tools.tones import sine
+from ruang_bench.tools.tones import sine
 
 TONE_HZ = 440.0
 _ENCODED_S = 4.096  # seconds of tone encoded once, then repeated

@@ -28,7 +28,7 @@ import numpy as np
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")  # kernel clock ticks per second (/proc CPU times)
 SERVER_START_TIMEOUT_S = 30.0
-REPO_ROOT = Path(__file__).resolve().parents[3]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def free_port() -> int:

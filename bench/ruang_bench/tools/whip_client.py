@@ -13,7 +13,7 @@ import numpy as np
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from ruang.tools.tones import SAMPLE_RATE, Samples
+from ruang_bench.tools.tones import SAMPLE_RATE, Samples
 
 FRAME_SAMPLES = 960  # 20 ms
 

@@ -1,4 +1,4 @@
-"""A process of WHIP publishers for load tests: `python -m ruang.bench.publishers`.
+"""A process of WHIP publishers for load tests: `python -m ruang_bench.publishers`.
 
 aiortc clients are expensive, so benchmarks run them apart from themselves, in one or more of
 these processes. It reads commands, one JSON object a line, on stdin, and answers each with
@@ -19,7 +19,7 @@ pacing, RTP and SRTP, which lets one process drive dozens of them on a small mac
 frame counts as late when the track hands it to the sender more than 20 ms after its time:
 then it is the publishers, not the server, that cannot keep up.
 
-A publisher may talk in spurts instead of all the time (ruang.bench.talk): a spec's "talk"
+A publisher may talk in spurts instead of all the time (ruang_bench.talk): a spec's "talk"
 lists [start_s, end_s] spurts within "period_s" seconds that repeat from the wall-clock time
 "epoch", the same for a whole stage so that its people take turns; between spurts it sends
 room noise at "noise_dbfs" (also encoded once; -120 or below: digital silence), as a
@@ -43,10 +43,10 @@ import av
 import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from ruang.bench.talk import Spurts, is_talking
 from ruang.rtc.ice import configure_host_addresses
-from ruang.tools.tones import SAMPLE_RATE, Samples, sine
-from ruang.tools.whip_client import WhipPublisher
+from ruang_bench.talk import Spurts, is_talking
+from ruang_bench.tools.tones import SAMPLE_RATE, Samples, sine
+from ruang_bench.tools.whip_client import WhipPublisher
 
 LATE_S = 0.020  # a frame released later than this after its time is late
 CONNECT_TIMEOUT_S = 20.0
@@ -295,11 +295,11 @@ class PublisherProcess:
 
     @classmethod
     async def start(cls) -> PublisherProcess:
-        """Start `python -m ruang.bench.publishers`."""
+        """Start `python -m ruang_bench.publishers`."""
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "ruang.bench.publishers",
+            "ruang_bench.publishers",
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
         )

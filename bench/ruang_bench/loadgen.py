@@ -12,8 +12,8 @@ from typing import Any
 
 import httpx
 
-from ruang.bench.common import need
-from ruang.bench.llhls import parse_playlist
+from ruang_bench.common import need
+from ruang_bench.llhls import parse_playlist
 
 _LUA = """-- written by ruang bench: alternate the live playlist and existing parts
 local playlist = "%(playlist)s"

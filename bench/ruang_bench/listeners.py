@@ -29,7 +29,7 @@ from typing import Any
 
 import httpx
 
-from ruang.bench.common import (
+from ruang_bench.common import (
     BenchServer,
     CpuMeter,
     MachineLoad,
@@ -41,7 +41,7 @@ from ruang.bench.common import (
     need,
     start_server,
 )
-from ruang.bench.loadgen import crowd_paths, run_wrk, write_crowd_script
+from ruang_bench.loadgen import crowd_paths, run_wrk, write_crowd_script
 
 GOAL_RATIO = 0.6
 TRUST_WRK = ["--trusted-proxy", "127.0.0.1"]  # wrk stands for an edge: requests name clients

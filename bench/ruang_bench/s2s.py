@@ -25,7 +25,8 @@ import numpy as np
 from aiortc import RTCConfiguration, RTCPeerConnection
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
-from ruang.bench.common import (
+from ruang.rtc.ice import configure_host_addresses
+from ruang_bench.common import (
     MachineLoad,
     add_server_arguments,
     create_space,
@@ -34,10 +35,9 @@ from ruang.bench.common import (
     percentiles,
     server_for,
 )
-from ruang.bench.signals import Bursts, find_onsets, highpass
-from ruang.rtc.ice import configure_host_addresses
-from ruang.tools.tones import SAMPLE_RATE, Samples
-from ruang.tools.whip_client import SignalTrack, WhipPublisher
+from ruang_bench.signals import Bursts, find_onsets, highpass
+from ruang_bench.tools.tones import SAMPLE_RATE, Samples
+from ruang_bench.tools.whip_client import SignalTrack, WhipPublisher
 
 GOAL_ADDED_S = 0.150
 ONSET_THRESHOLD = 0.03

@@ -31,7 +31,8 @@ from typing import Any
 
 import httpx
 
-from ruang.bench.common import (
+from ruang.live.sse import RETRY_MS
+from ruang_bench.common import (
     CpuMeter,
     MachineLoad,
     add_server_arguments,
@@ -41,8 +42,7 @@ from ruang.bench.common import (
     listen_url,
     start_server,
 )
-from ruang.bench.edge import EDGE_DIR, edge_nginx, read_log
-from ruang.live.sse import RETRY_MS
+from ruang_bench.edge import EDGE_DIR, edge_nginx, read_log
 
 MAX_FDS = 20_000  # the most one process may open here
 _LENGTH = re.compile(rb"(?i)\r\ncontent-length: *(\d+)")

@@ -41,8 +41,8 @@ from typing import Any
 import httpx
 import numpy as np
 
-from ruang.bench import attackers as atk
-from ruang.bench.common import (
+from ruang_bench import attackers as atk
+from ruang_bench.common import (
     BenchServer,
     CpuMeter,
     MachineLoad,
@@ -52,9 +52,9 @@ from ruang.bench.common import (
     fetch_metrics,
     start_server,
 )
-from ruang.bench.flood import GUEST_HZ, HOST_HZ, Stage, aggregate, spawn_players, wait_all
-from ruang.bench.player import parse_live, solve_sliced
-from ruang.bench.signals import return_audio
+from ruang_bench.flood import GUEST_HZ, HOST_HZ, Stage, aggregate, spawn_players, wait_all
+from ruang_bench.player import parse_live, solve_sliced
+from ruang_bench.signals import return_audio
 
 LEAD_S = 3.0  # from spawning a player process to its first arrival
 AUDIENCE_RAMP_S = 10.0

@@ -11,7 +11,7 @@ Four times a second the bench reads, from the page:
 - hls.js `latency` (its distance to the playlist's live edge, what the debug line shows) and
   `targetLatency`, and the playback rate (hls.js catches up by playing slightly faster).
 
-The ear: the host sends silence with 1 kHz bursts (`ruang.bench.signals.Bursts`, one every
+The ear: the host sends silence with 1 kHz bursts (`ruang_bench.signals.Bursts`, one every
 3 s); in the page a Web Audio analyser on the `<audio>` element's output notes (Date.now())
 when each burst starts to sound. Glass-to-ear = that − the moment the burst's first frame left
 the publisher (its capture time: the track releases frames at their real time), both on this
@@ -36,7 +36,8 @@ from typing import Any
 
 import httpx
 
-from ruang.bench.common import (
+from ruang.rtc.ice import configure_host_addresses
+from ruang_bench.common import (
     MachineLoad,
     add_server_arguments,
     create_space,
@@ -45,10 +46,9 @@ from ruang.bench.common import (
     percentiles,
     server_for,
 )
-from ruang.bench.signals import Bursts
-from ruang.rtc.ice import configure_host_addresses
-from ruang.tools.chromium import AUTOPLAY, CHROMIUM, HEADLESS_ARGS
-from ruang.tools.whip_client import SignalTrack, WhipPublisher
+from ruang_bench.signals import Bursts
+from ruang_bench.tools.chromium import AUTOPLAY, CHROMIUM, HEADLESS_ARGS
+from ruang_bench.tools.whip_client import SignalTrack, WhipPublisher
 
 GOAL_P50_S = 1.5
 # An onset heard this long after the PDT lag says a burst sounds is that burst's: ingest adds

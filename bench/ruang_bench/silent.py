@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from ruang.bench.common import (
+from ruang_bench.common import (
     BenchServer,
     CpuMeter,
     Space,

@@ -41,7 +41,7 @@ from typing import Any
 
 import httpx
 
-from ruang.bench.common import (
+from ruang_bench.common import (
     REPO_ROOT,
     CpuMeter,
     MachineLoad,
@@ -54,8 +54,8 @@ from ruang.bench.common import (
     need,
     start_server,
 )
-from ruang.bench.listeners import nginx as static_nginx
-from ruang.bench.loadgen import COUNT_NOT_200_LUA, listener_paths, run_wrk, write_script
+from ruang_bench.listeners import nginx as static_nginx
+from ruang_bench.loadgen import COUNT_NOT_200_LUA, listener_paths, run_wrk, write_script
 
 GOAL_RATIO = 0.9
 WARM_S = 5.0  # live audio made before the load starts (at least two segments)
