@@ -11,6 +11,7 @@ import pytest
 import redis
 import redis.asyncio
 
+from ruang.guard import shared as shared_module
 from ruang.guard.admission import Admission, Admitted, Limits, Waiting
 from ruang.guard.network import network_of
 from ruang.guard.ratelimit import Budget, RateLimiter, SharedRateLimiter
@@ -162,3 +163,26 @@ async def test_a_crowd_beyond_one_batch_keeps_its_order(redis_url: str) -> None:
     assert len(waiting) == crowd - LIMITS.burst
     assert [w.position for w in waiting] == list(range(1, len(waiting) + 1))
     assert shared.batch.statistics()["batches"] == 3
+
+
+async def test_a_batch_redis_never_answers_fails_and_the_next_goes(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Bounded: a batch stuck on its way fails with a Redis timeout (its joins answer 503),
+    and the joins after it are sent."""
+    monkeypatch.setattr(shared_module, "BATCH_TIMEOUT_S", 0.2)
+    shared = SharedAdmission(*clients(redis_url), "node-e", LIMITS, KEY, 0.0)
+    real = shared.batch._script
+
+    async def stuck(**kwargs: object) -> str:
+        shared.batch._script = real  # only this batch is stuck
+        await asyncio.sleep(60)
+        return ""
+
+    shared.batch._script = stuck
+    first = asyncio.ensure_future(shared.join_async("e", "n1", None, 0.0))
+    await asyncio.sleep(0.05)  # its batch is on its way, and stuck
+    second = asyncio.ensure_future(shared.join_async("e", "n2", None, 0.0))
+    with pytest.raises(redis.TimeoutError):
+        await first
+    assert await second == Admitted()

@@ -17,6 +17,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import redis
+
 from ruang.audience import WorkerAudience
 from ruang.guard.admission import Admission, Admitted, Limits, Waiting, _Line
 
@@ -24,6 +26,8 @@ LINE_TTL_S = 2 * 24 * 3600  # a line nobody touched for this long is forgotten
 BUCKET_TTL_S = 3600
 MAX_IN_FLIGHT = 1  # batches on their way to Redis at once: one, so that a worker's joins
 # reach the line in the order it read them (and under load the worker is busy meanwhile)
+BATCH_TIMEOUT_S = 5.0  # a batch not answered by then fails (its joins get 503), so the next
+# can go: Redis runs one in about a millisecond
 MAX_BATCH = 256  # joins per batch: Redis runs a script alone, ~5 µs a join, so ≤ ~1.5 ms
 
 # KEYS[1]: this node's token bucket; ARGV[1..4]: the line's and the bucket's TTLs (s), the
@@ -209,7 +213,13 @@ class JoinBatch:
         self.batches += 1
         self.joins += len(entries)
         try:
-            reply = await self._script(keys=[self._bucket, *keys], args=[*self._head, *entries])
+            try:
+                async with asyncio.timeout(BATCH_TIMEOUT_S):
+                    reply = await self._script(
+                        keys=[self._bucket, *keys], args=[*self._head, *entries]
+                    )
+            except TimeoutError:
+                raise redis.TimeoutError(f"no answer to a batch in {BATCH_TIMEOUT_S} s") from None
             lines = str(reply).split("\n")
             if len(lines) != len(entries):
                 raise RuntimeError(f"{len(entries)} joins in a batch, {len(lines)} answers")
