@@ -145,6 +145,9 @@ def write_script(directory: Path, playlist: str, parts: list[str]) -> Path:
     return path
 
 
+WRK_GRACE_S = 30.0  # seconds a wrk run may take beyond its duration (start, init, summary)
+
+
 async def run_wrk(
     url: str,
     script: Path,
@@ -176,7 +179,15 @@ async def run_wrk(
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
-    out, err = await asyncio.wait_for(proc.communicate(), seconds + 30)
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), seconds + WRK_GRACE_S)
+    except TimeoutError:
+        proc.kill()  # never left running behind the benchmark
+        await proc.wait()
+        raise RuntimeError(
+            f"wrk did not end within {seconds + WRK_GRACE_S:.0f} s of a {seconds:.0f} s run "
+            f"(its script's init, or a loaded machine): {' '.join(args)}"
+        ) from None
     m = re.search(r"WRKJSON (\{.*\})", out.decode())
     if proc.returncode != 0 or m is None:
         raise RuntimeError(f"wrk failed ({proc.returncode}): {out.decode()} {err.decode()}")

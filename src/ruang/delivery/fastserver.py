@@ -15,6 +15,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
@@ -60,7 +61,10 @@ HlsHandler = Callable[[str, str | None, str, dict[str, str], str], Awaitable[Hls
 HlsNow = Callable[[str, str | None, str, dict[str, str]], HlsResponse | None]
 # (space, body, content type, client address, Host header: the links follow it)
 JoinHandler = Callable[[str, bytes, str | None, str, bytes | None], Awaitable[HlsResponse]]
-JoinNow = Callable[[str, bytes, str | None, str, bytes | None], HlsResponse | None]
+# the same and a callback: the answer, True if the callback will get it, False if not answered
+JoinNow = Callable[
+    [str, bytes, str | None, str, bytes | None, Callable[[HlsResponse], None]], HlsResponse | bool
+]
 AsgiApp = Callable[[MutableMapping[str, Any], Any, Any], Awaitable[None]]
 
 SHED = HlsResponse(
@@ -131,6 +135,7 @@ class HttpProtocol(asyncio.Protocol):
         self._header_bytes = 0
         self._queue: deque[Request] = deque()
         self._worker: asyncio.Task[None] | None = None
+        self._awaiting = False  # a join's answer is on its way (from Redis), written by callback
         self._timer: asyncio.TimerHandle | None = None
         self._deadline = 0.0
         self._closed = False
@@ -164,7 +169,7 @@ class HttpProtocol(asyncio.Protocol):
 
     def _timeout(self) -> None:
         loop = asyncio.get_running_loop()
-        busy = self._worker is not None and not self._worker.done()
+        busy = self._awaiting or (self._worker is not None and not self._worker.done())
         if busy or loop.time() < self._deadline:
             later = max(self._deadline, loop.time() + 1.0) if busy else self._deadline
             self._timer = loop.call_at(later, self._timeout)
@@ -236,7 +241,8 @@ class HttpProtocol(asyncio.Protocol):
         self._in_request = False
         self._completed += 1
         self._understand(request)
-        idle = not self._queue and (self._worker is None or self._worker.done())
+        working = self._awaiting or (self._worker is not None and not self._worker.done())
+        idle = not self._queue and not working
         if idle and (request.refusal is not None or self._answer_now(request)):
             if request.refusal is not None:
                 self._write(request, request.refusal)
@@ -246,7 +252,7 @@ class HttpProtocol(asyncio.Protocol):
         if len(self._queue) >= MAX_PIPELINED and self._transport is not None:
             self._transport.pause_reading()
             self._paused = True
-        if self._worker is None or self._worker.done():
+        if not working:
             self._worker = asyncio.get_running_loop().create_task(self._serve_queue())
 
     # -- dispatch ----------------------------------------------------------------------------
@@ -340,11 +346,23 @@ class HttpProtocol(asyncio.Protocol):
         if space is None or self._shedder.refuses(Priority.JOIN) or has_session(request):
             return False
         body, ctype, host = bytes(request.body), content_type(request), header(request, b"host")
-        r = self._h.join_now(space, body, ctype, request.ip, host)
-        if r is None:
-            return False
+        r = self._h.join_now(space, body, ctype, request.ip, host, partial(self._joined, request))
+        if r is True:  # the answer comes from Redis; requests after it wait in the queue
+            self._awaiting = True
+        elif r is not False:
+            self._write(request, r)
+        return r is not False
+
+    def _joined(self, request: Request, r: HlsResponse) -> None:
+        """A join's answer, come back from Redis: written, then the requests behind it."""
+        self._awaiting = False
         self._write(request, r)
-        return True
+        if self._closed:
+            return
+        if self._queue:
+            self._worker = asyncio.get_running_loop().create_task(self._serve_queue())
+        else:
+            self._arm(IDLE_TIMEOUT_S)
 
     async def _dispatch(self, request: Request) -> None:
         if request.limit_later and self._guard is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 from ruang.guard.admission import Admission, Limits, Waiting
@@ -58,14 +59,28 @@ class Gate:
         """True if the line can check a shared per-source budget in its own round trip."""
         return isinstance(self.admission, SharedAdmission)
 
-    async def admit_limited(
-        self, ask: Ask, limit: tuple[list[str], list[str]]
-    ) -> str | Waiting | float:
-        """`admit` for a newcomer (nothing to renew) with its shared per-source budget checked
-        in the same round trip (`limits_in_line`): over budget, the seconds to wait."""
+    def admit_shared(
+        self, ask: Ask, limit: tuple[list[str], list[str]] | None = None
+    ) -> str | asyncio.Future[str]:
+        """`admit` on the shared line without awaiting: a renewal's ticket at once, else the
+        join queued in the next batch (`shared_answer` reads its outcome). With `limit` (a
+        newcomer, nothing to renew), its shared per-source budget is checked in the same
+        entry (`limits_in_line`)."""
         admission = self.admission
         assert isinstance(admission, SharedAdmission)
-        decision = await admission.join_limited_async(limit, *self._line(ask))
+        if limit is None:
+            listener = self._renewing(ask)
+            if listener is not None:
+                return self._ticket(ask, listener)
+        space_id, network, token, now, crowded = self._line(ask)
+        return admission.submit(space_id, network, token, now, crowded, limit)
+
+    def shared_answer(self, ask: Ask, line: str) -> str | Waiting | float:
+        """What the batch decided for an `admit_shared` join: a ticket, a place in line, or
+        (over its budget) the seconds to wait."""
+        admission = self.admission
+        assert isinstance(admission, SharedAdmission)
+        decision = admission.decide(ask.space_id, line, ask.now)
         if isinstance(decision, float | Waiting):
             return decision
         return self._ticket(ask, None)

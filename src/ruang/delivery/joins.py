@@ -9,11 +9,13 @@ the awaited path; the rules are the same.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from ruang.config import Config
@@ -38,6 +40,7 @@ _HEADERS = [
 _ADMITTED = encode_headers(_HEADERS)
 log = logging.getLogger(__name__)
 DRAIN_RETRY_AFTER_S = 2  # a join refused while the node stops: come back after this, seconds
+INTERNAL = error_answer(ApiError(500, "internal", "The server hit an unexpected error."))
 
 
 def _puzzle(code: str, challenge: dict[str, Any]) -> HlsResponse:
@@ -103,16 +106,37 @@ class JoinService:
         content_type: str | None,
         client: str,
         host: bytes | str | None = None,
-    ) -> HlsResponse | None:
-        """The answer, unless the decision needs a round trip (a shared line or shared
-        limits): then None and `handle` is awaited instead."""
-        if self.gate.admission.shared or self.guard.shares("join"):
-            return None
-        r = self._read(space_id, body, content_type, client, host)
-        if isinstance(r, _Join):
-            r = self._decide(r, self.guard.limit(r.budget, client, r.network, r.now))
-        assert isinstance(r, HlsResponse)  # the line is this node's: decided at once
-        return r
+        later: Callable[[HlsResponse], None] | None = None,
+    ) -> HlsResponse | bool:
+        """The answer at once; or True when the decision is on its way from Redis (a shared
+        line, shared budgets) and `later` will be called with the answer, exactly once, from
+        the event loop; or False when only the awaited `handle` can answer (a shared budget
+        checked before a puzzle, then the line: two round trips)."""
+        shared = self.gate.admission.shared or self.guard.shares("join")
+        if shared and later is None:
+            return False
+        try:
+            r = self._read(space_id, body, content_type, client, host)
+        except Exception as exc:  # the space from Redis
+            return self._failed(space_id, exc)
+        if isinstance(r, HlsResponse):
+            return r
+        if not shared:
+            decided = self._decide(r, self.guard.limit(r.budget, client, r.network, r.now))
+            assert isinstance(decided, HlsResponse)  # the line is this node's: decided at once
+            return decided
+        assert later is not None
+        try:
+            sent = self._send(r, client)
+        except Exception as exc:
+            return self._failed(space_id, exc)
+        if sent is None:
+            return False
+        if isinstance(sent, HlsResponse):
+            return sent
+        ask, limited, pending = sent
+        pending.add_done_callback(partial(self._settle, r, ask, limited, later))
+        return True
 
     async def handle(
         self,
@@ -128,20 +152,77 @@ class JoinService:
             r = self._read(space_id, body, content_type, client, host)
             if isinstance(r, HlsResponse):
                 return r
-            if self._one_trip(r):
-                return await self._limit_and_admit(r, client)
-            limited = await self.guard.limit_async(r.budget, client, r.network, r.now)
-            decided = self._decide(r, limited)
+            sent = self._send(r, client) if self.gate.admission.shared else None
+            if isinstance(sent, HlsResponse):
+                return sent
+            if sent is not None:
+                ask, limited, pending = sent
+                return self._settled(r, ask, limited, await pending)
+            limited_by = await self.guard.limit_async(r.budget, client, r.network, r.now)
+            decided = self._decide(r, limited_by)
             if isinstance(decided, HlsResponse):
                 return decided
             decision = await self.gate.admit(self._ask(r))
         except Exception as exc:
-            unavailable = store_unavailable(exc)
-            if unavailable is None:
-                raise
-            log.warning("join %s: shared state unreachable: %s", space_id, exc)
-            return error_answer(unavailable, "no-store")
+            return self._failed(space_id, exc)
         return self._answer(r, decision)
+
+    def _send(
+        self, r: _Join, client: str
+    ) -> HlsResponse | tuple[Ask, bool, asyncio.Future[str]] | None:
+        """A join against the shared line, up to its round trip: the answer if it needs none
+        (a refusal, a renewal), else what it asked and the batch's pending answer (`limited`:
+        the shared join budget is checked in the same entry); None when its budget must be
+        checked in Redis first (under proof-of-work: the puzzle is verified between)."""
+        if self._one_trip(r):
+            limit = self.guard.shared_request(r.budget, client, r.network, r.now)
+        elif self.guard.shares(r.budget):
+            return None
+        else:  # someone in line or renewing: the poll budget is the node's
+            decided = self._decide(r, self.guard.limit(r.budget, client, r.network, r.now))
+            if isinstance(decided, HlsResponse):
+                return decided
+            limit = None
+        ask = self._ask(r)
+        pending = self.gate.admit_shared(ask, limit)
+        if isinstance(pending, str):  # a renewal: no line to ask
+            return self._answer(r, pending)
+        return ask, limit is not None, pending
+
+    def _settle(
+        self,
+        r: _Join,
+        ask: Ask,
+        limited: bool,
+        later: Callable[[HlsResponse], None],
+        pending: asyncio.Future[str],
+    ) -> None:
+        try:
+            answer = self._settled(r, ask, limited, pending.result())
+        except Exception as exc:
+            answer = self._failed(r.space.id, exc)
+        later(answer)
+
+    def _settled(self, r: _Join, ask: Ask, limited: bool, line: str) -> HlsResponse:
+        """The answer to a join once the batch decided it (`line`: its part of the reply)."""
+        decision = self.gate.shared_answer(ask, line)
+        if limited:  # its join budget was checked in the same entry
+            wait = decision if isinstance(decision, float) else 0.0
+            refused = self.guard.shared_result(r.budget, wait)
+            if refused is not None:
+                return refused
+            self.guard.joins_passed += 1
+        assert not isinstance(decision, float)
+        return self._answer(r, decision)
+
+    def _failed(self, space_id: str, exc: Exception) -> HlsResponse:
+        """503 when the shared state is unreachable; anything else is a bug, logged (500)."""
+        unavailable = store_unavailable(exc)
+        if unavailable is None:
+            log.error("join %s failed", space_id, exc_info=exc)
+            return INTERNAL
+        log.warning("join %s: shared state unreachable: %s", space_id, exc)
+        return error_answer(unavailable, "no-store")
 
     def _read(
         self,
@@ -194,17 +275,6 @@ class JoinService:
             and not r.known  # a renewal keeps its listener id; a place in line: its poll budget
             and self.guard.pow.difficulty == 0
         )
-
-    async def _limit_and_admit(self, r: _Join, client: str) -> HlsResponse:
-        limit = self.guard.shared_request(r.budget, client, r.network, r.now)
-        ask = self._ask(r)
-        decision = await self.gate.admit_limited(ask, limit)
-        limited = self.guard.shared_result(r.budget, decision if isinstance(decision, float) else 0)
-        if limited is not None:
-            return limited
-        assert not isinstance(decision, float)
-        self.guard.joins_passed += 1
-        return self._answer(r, decision)
 
     def _decide(self, r: _Join, limited: HlsResponse | None) -> HlsResponse | _Join:
         """The answer, unless only the shared line can give it (then `r` back). Under
