@@ -136,7 +136,9 @@ def build_delivery_app(
     key = load_or_create_key(config.ticket_key_path, config.ticket_key)
     limits = Limits(config.max_listeners, config.joins_per_s, max(1, int(config.joins_per_s)))
     now = time.time()
-    gate = Gate(key, config.ticket_ttl_s, limits, now, backends.admission(limits, key, now))
+    memory = memory if memory is not None else NodeMemory()
+    admission = backends.admission(limits, key, now, memory)
+    gate = Gate(key, config.ticket_ttl_s, limits, now, admission)
     media = MediaProcesses(config)
     peers = httpx.AsyncClient(timeout=httpx.Timeout(20.0), cookies=no_cookies())  # other nodes
     # Nodes prove a forwarded request is theirs with a value derived from the shared key, so a
@@ -185,7 +187,6 @@ def build_delivery_app(
 
     shedder = Shedder()
     hls_service = HlsService(config, files, gate, find_space, shedder, remote)
-    memory = memory if memory is not None else NodeMemory()
     shared = backends.shared_limiter(memory.limits())
     guard = Guard(config, key, gate.admission, shedder, worker, shared, memory, gate.signer)
     joins = JoinService(config, gate, find_space, shedder, guard)
