@@ -164,8 +164,9 @@ class ProofOfWork:
         return FAILED
 
     def statistics(self) -> dict[str, Any]:
-        """A snapshot: difficulty, challenges issued, solutions accepted, failures by cause,
-        solved challenges remembered and forgotten early."""
+        """A snapshot: difficulty, challenges issued, solutions accepted, failures by cause
+        (this process's), solved challenges the table remembers now (the node's, with its
+        memory: a scan) and those this process made it forget early."""
         return {
             "difficulty": self.difficulty,
             "issued": self.issued,
