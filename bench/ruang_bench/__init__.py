@@ -15,6 +15,7 @@ BENCHMARKS = {
     "listeners": "listener playlist+part requests per second, Ruang alone vs nginx",
     "isolation": "a listener flood against speakers: late ticks, return gaps, part timing",
     "budget": "one source's effective budget with 1 and 2 delivery workers (one guard per node)",
+    "line": "the waiting room's admitted pace and order with 1 and 2 delivery workers",
     "joins": "joins per second one node admits (wrk POSTs), p50/p99, every answer a ticket",
     "flood": "open-model listener surge with LL-HLS pacing: joins, waiting room, stalls, req/s",
     "attack": "labelled attack scenarios beside a live audience: defences, report verdicts",

@@ -68,6 +68,12 @@ class WorkerAudience:
         presence.seen(listener, now)
         self._unique[space_id].update(listener)
 
+    def last_seen(self, space_id: str, listener: str) -> float | None:
+        """When this worker last saw the listener of the space (None: not within the window,
+        as far as it has forgotten)."""
+        presence = self._present.get(space_id)
+        return None if presence is None else presence._last.get(listener)
+
     def current(self, now: float) -> int:
         """Listeners present on this worker, all spaces together."""
         return sum(p.count(now) for p in self._present.values())

@@ -19,7 +19,7 @@ from ruang.guard.admission import Admission, Limits
 from ruang.store.base import Store
 
 if TYPE_CHECKING:
-    from ruang.guard.cells import Cells
+    from ruang.guard.cells import Cells, NodeMemory
     from ruang.guard.ratelimit import SharedRateLimiter
     from ruang.shared_audience import SharedAudience
 
@@ -55,13 +55,19 @@ class Backends:
 
         return SpaceStore(self.config.db_path, media)
 
-    def admission(self, limits: Limits, key: bytes, now: float) -> Admission:
-        """A delivery worker's admission: its own line per space, or the line every node
-        shares."""
+    def admission(
+        self, limits: Limits, key: bytes, now: float, memory: NodeMemory | None = None
+    ) -> Admission:
+        """A delivery worker's admission: the line every node shares (Redis), else the node's
+        own in `memory` (what its workers share, guard.nodeline), else this worker's own."""
         if self._sync is not None:
             from ruang.guard.shared import SharedAdmission
 
             return SharedAdmission(self._sync, self._async, self.config.node, limits, key, now)
+        if memory is not None:
+            from ruang.guard.nodeline import NodeAdmission
+
+            return NodeAdmission(memory, limits, key, now)
         return Admission(limits, key, now)
 
     def shared_audience(self) -> SharedAudience | None:

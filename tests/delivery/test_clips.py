@@ -56,6 +56,11 @@ async def test_the_window_and_the_fields(recorded) -> None:
     assert made["title"] == "Town hall" and 29.9 < made["duration_s"] < 30.1
     made = await clips.create(ended, "t:bo", {"start_s": early, "duration_s": 15})  # ended: any
     assert made["page_url"] == f"http://ruang.test/s/{SID}/clips/{made['id']}"
+    lan = await clips.create(ended, "t:bo", {"start_s": early, "duration_s": 15}, "http://lan:80")
+    assert lan["page_url"] == f"http://lan:80/s/{SID}/clips/{lan['id']}"  # the request's Host
+    assert lan["file_url"].startswith(f"http://lan:80/api/spaces/{SID}/clips/")
+    clip = clips.read(SID, lan["id"])
+    assert clip is not None and clips.view(clip, "http://lan:80") == lan
     assert clips.file(SID, made["id"]) is not None and clips.read(SID, made["id"]) is not None
     assert clips.file(SID, "../../etc") is None and clips.read(SID, "nosuchclip") is None
     err = await refused(

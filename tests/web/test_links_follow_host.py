@@ -4,6 +4,7 @@ otherwise (Host-header injection); cacheable answers carrying them say Vary: Hos
 
 from __future__ import annotations
 
+import feedparser
 import httpx
 
 from ruangtest import RuangServer
@@ -29,6 +30,24 @@ def test_links_follow_a_sane_host(server: RuangServer) -> None:
         assert invite["invite_url"].startswith(f"http://{LAN}/s/{sid}/speak#token=")
         ics = api.get(f"/api/spaces/{sid}/calendar.ics", headers={"Host": LAN})
         assert f"http://{LAN}/s/{sid}" in ics.text.replace("\r\n ", "")
+
+
+def test_the_podcast_feed_follows_a_sane_host(server: RuangServer) -> None:
+    with httpx.Client(base_url=server.url, timeout=10) as api:
+        lan = api.get("/podcast.xml", headers={"Host": LAN})
+        assert lan.status_code == 200 and "host" in lan.headers["vary"].lower()
+        feed = feedparser.parse(lan.content)
+        assert not feed.bozo, feed.get("bozo_exception")
+        assert feed.feed.title.endswith(LAN)
+        assert f"<link>http://{LAN}/</link>" in lan.text
+        assert {link.href for link in feed.feed.links} >= {f"http://{LAN}/podcast.xml"}
+        assert f"http://{LAN}/static/podcast.png" in lan.text
+        plain = api.get("/podcast.xml?tag=jazz")  # the feed is kept per tag, not per Host
+        assert f"<link>{server.url}/</link>" in plain.text
+        links = {link.href for link in feedparser.parse(plain.content).feed.links}
+        assert links >= {f"{server.url}/podcast.xml?tag=jazz"}
+        hostile = api.get("/podcast.xml", headers={"Host": "evil.example/x"})
+        assert hostile.status_code == 400 or "evil" not in hostile.text
 
 
 def test_a_hostile_host_gets_the_default_links(server: RuangServer) -> None:

@@ -136,7 +136,9 @@ def build_delivery_app(
     key = load_or_create_key(config.ticket_key_path, config.ticket_key)
     limits = Limits(config.max_listeners, config.joins_per_s, max(1, int(config.joins_per_s)))
     now = time.time()
-    gate = Gate(key, config.ticket_ttl_s, limits, now, backends.admission(limits, key, now))
+    memory = memory if memory is not None else NodeMemory()
+    admission = backends.admission(limits, key, now, memory)
+    gate = Gate(key, config.ticket_ttl_s, limits, now, admission)
     media = MediaProcesses(config)
     peers = httpx.AsyncClient(timeout=httpx.Timeout(20.0), cookies=no_cookies())  # other nodes
     # Nodes prove a forwarded request is theirs with a value derived from the shared key, so a
@@ -185,7 +187,6 @@ def build_delivery_app(
 
     shedder = Shedder()
     hls_service = HlsService(config, files, gate, find_space, shedder, remote)
-    memory = memory if memory is not None else NodeMemory()
     shared = backends.shared_limiter(memory.limits())
     guard = Guard(config, key, gate.admission, shedder, worker, shared, memory, gate.signer)
     joins = JoinService(config, gate, find_space, shedder, guard)
@@ -193,7 +194,7 @@ def build_delivery_app(
     events = EventStream(config.spaces_dir, find_space, remote)
     recordings = Recordings(config.spaces_dir)
     reactions = Reactions(ticket_holder(gate.signer), find_space)
-    clips = Clips(config.spaces_dir, config.base_url)
+    clips = Clips(config.spaces_dir, config.base_url)  # links: the request's (request_base)
     listener_of = ticket_holder(gate.signer)
 
     def known_space(space_id: str) -> Space:
@@ -446,7 +447,7 @@ def build_delivery_app(
                 "name yourself first (POST /api/session).",
             )
         data = await read_json(request, config.max_body_bytes)
-        view = await clips.create(space, person, data)
+        view = await clips.create(space, person, data, request_base(config, request))
         return JSONResponse(view, status_code=201, headers={**NO_STORE, **CORS})
 
     async def clip_json(request: Request) -> Response:
@@ -454,8 +455,9 @@ def build_delivery_app(
         clip = await asyncio.to_thread(clips.read, space.id, request.path_params["clip_id"])
         if clip is None:
             raise not_found(f"Clip {request.path_params['clip_id']!r} of space {space.id!r}")
-        view = {**clips.view(clip), "space_title": space.title}
-        return JSONResponse(view, headers={"Cache-Control": METADATA_CACHE, **CORS})
+        view = {**clips.view(clip, request_base(config, request)), "space_title": space.title}
+        headers = {"Cache-Control": METADATA_CACHE, **FOLLOWS_HOST, **CORS}
+        return JSONResponse(view, headers=headers)
 
     async def clip_file(request: Request) -> Response:
         space = recorded_space(request)
@@ -475,8 +477,8 @@ def build_delivery_app(
 
     async def podcast(request: Request) -> Response:
         """GET /podcast.xml[?tag=…]: the public ended spaces as a podcast (RSS 2.0)."""
-        body = await feeds.answer(request.query_params.get("tag"))
-        headers = {"Cache-Control": PodcastFeeds.CACHE, **CORS}
+        body = await feeds.answer(request.query_params.get("tag"), request_base(config, request))
+        headers = {"Cache-Control": PodcastFeeds.CACHE, **FOLLOWS_HOST, **CORS}
         return Response(body, media_type="application/rss+xml; charset=utf-8", headers=headers)
 
     async def space_events(request: Request) -> Response:

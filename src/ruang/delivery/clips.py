@@ -64,9 +64,11 @@ class Clips:
         self._cuts = 0
         self._people: OrderedDict[str, deque[float]] = OrderedDict()
 
-    def view(self, clip: Clip) -> dict[str, Any]:
-        """A clip as JSON, with its links."""
-        space_page = f"{self.base_url}/s/{clip.space_id}"
+    def view(self, clip: Clip, base: str | None = None) -> dict[str, Any]:
+        """A clip as JSON, with its links under `base` (by default the configured base URL;
+        the request's, web.common.link_base)."""
+        base = base or self.base_url
+        space_page = f"{base}/s/{clip.space_id}"
         return {
             "id": clip.id,
             "space_id": clip.space_id,
@@ -75,7 +77,7 @@ class Clips:
             "duration_s": clip.duration_s,
             "created_at": clip.created_at,
             "page_url": f"{space_page}/clips/{clip.id}",
-            "file_url": f"{self.base_url}/api/spaces/{clip.space_id}/clips/{clip.id}.m4a",
+            "file_url": f"{base}/api/spaces/{clip.space_id}/clips/{clip.id}.m4a",
             "replay_at_url": f"{space_page}/replay#t={int(clip.start_s)}",
         }
 
@@ -102,8 +104,11 @@ class Clips:
         while len(self._people) > PEOPLE_KEPT:
             self._people.popitem(last=False)
 
-    async def create(self, space: Space, person: str, data: dict[str, Any]) -> dict[str, Any]:
-        """Cut a clip of the space for a person; its view (raises ApiError with the reason)."""
+    async def create(
+        self, space: Space, person: str, data: dict[str, Any], base: str | None = None
+    ) -> dict[str, Any]:
+        """Cut a clip of the space for a person; its view, links under `base` (raises
+        ApiError with the reason)."""
         start_s, duration_s = _number(data, "start_s"), _number(data, "duration_s")
         if not MIN_S <= duration_s <= MAX_S:
             raise ApiError(
@@ -166,7 +171,7 @@ class Clips:
             ) from None
         finally:
             self._cuts -= 1
-        return self.view(clip)
+        return self.view(clip, base)
 
     def _cut(
         self, folder: Path, playlist: str, space: Space, title: str, start_s: float, length: float

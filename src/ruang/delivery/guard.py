@@ -25,6 +25,7 @@ from ruang.guard.admission import Admission
 from ruang.guard.attack import AttackMode
 from ruang.guard.board import Board
 from ruang.guard.cells import NodeMemory
+from ruang.guard.pow import LOCK_BYTE as POW_LOCK
 from ruang.guard.pow import DifficultyController, ProofOfWork
 from ruang.guard.ratelimit import Budget, RateLimiter, SharedRateLimiter
 from ruang.guard.shedding import Shedder
@@ -216,7 +217,7 @@ class Guard:
         self.shared = shared
         self.limiter = shared.local if shared is not None else RateLimiter(cells=memory.limits())
         self.board = Board(memory.board(), worker)
-        self.pow = ProofOfWork(key)
+        self.pow = ProofOfWork(key, used=memory.solutions(), lock=memory.lock(POW_LOCK))
         self.difficulty = DifficultyController()
         self.attack = AttackMode()
         self.recorder = TrafficRecorder(Path(config.data_dir) / "forensics", config.node, worker)

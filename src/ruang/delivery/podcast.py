@@ -5,6 +5,10 @@ enclosure the recording (`recording_url`), newest first (spaces/podcast.py rende
 `?tag=jazz` narrows it to a topic. A worker builds a feed at most every FRESH_S and keeps it:
 podcast apps poll, and a thousand polls cost one build. A recording made or deleted through
 a worker drops its feeds at once.
+
+Its links follow the request's Host as the space's do (`link_base`; the answer says `Vary:
+Host`): a feed is built once per tag with a placeholder prefix, which each answer replaces by
+its own — so a flood of Host headers costs a string replacement each, never a build.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import asyncio
 import time
 from collections import OrderedDict
 from urllib.parse import quote, urlsplit
+from xml.sax.saxutils import escape
 
 from ruang.config import Config
 from ruang.errors import ApiError
@@ -24,6 +29,8 @@ from ruang.store.base import Store
 FRESH_S = 60.0  # a feed is rebuilt at most this often, seconds
 FEEDS_KEPT = 64  # feeds (tags) a worker keeps
 TAG_MAX = 24
+_HOST = "ruang-feed-base.invalid"  # the placeholder's host (.invalid: never a real one)
+_BASE = f"http://{_HOST}"  # the placeholder prefix of every link while a feed is kept
 
 
 class PodcastFeeds:
@@ -42,8 +49,15 @@ class PodcastFeeds:
         other workers' feeds catch up within FRESH_S)."""
         self._kept.clear()
 
-    async def answer(self, tag: str | None) -> bytes:
-        """The feed's XML."""
+    async def answer(self, tag: str | None, base: str | None = None) -> bytes:
+        """The feed's XML, its links under `base` (by default the configured base URL)."""
+        kept = await self._kept_feed(tag)
+        base = base or self.config.base_url
+        host = urlsplit(base).netloc or "Ruang"
+        body = kept.replace(_BASE.encode(), escape(base).encode())
+        return body.replace(_HOST.encode(), escape(host).encode())
+
+    async def _kept_feed(self, tag: str | None) -> bytes:
         if tag is not None:
             tag = visible_text(tag).lstrip("#")  # XML holds no control characters
             if not tag or len(tag) > TAG_MAX:
@@ -60,8 +74,7 @@ class PodcastFeeds:
             return body
 
     def _build(self, tag: str | None) -> bytes:
-        base = self.config.base_url
-        host = urlsplit(base).netloc or "Ruang"
+        base, host = _BASE, _HOST
         title = f"Ruang · {host}" + (f" · #{tag}" if tag else "")
         feed_url = f"{base}/podcast.xml" + (f"?tag={quote(tag)}" if tag else "")
         channel = Channel(

@@ -27,9 +27,11 @@ the check (fcntl ~2 µs), and one owner process a round trip.
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import mmap
 import os
+from types import TracebackType
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -134,15 +136,40 @@ NODE_SLOTS = slots_for(NODE_KEYS)
 BOARD_BYTES = 64 * 1024  # the workers' per-second evidence (guard.board)
 
 
+class NodeLock:
+    """An exclusive lock shared by a node's processes: a POSIX record lock on one byte of the
+    node's memory file. It excludes other processes only (the lock is the process's): one
+    event-loop thread per worker takes it. Without a file (private memory) it does nothing."""
+
+    def __init__(self, fd: int | None, byte: int = 0) -> None:
+        self._fd, self._byte = fd, byte
+
+    def __enter__(self) -> None:
+        if self._fd is not None:
+            fcntl.lockf(self._fd, fcntl.LOCK_EX, 1, self._byte)
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._fd is not None:
+            fcntl.lockf(self._fd, fcntl.LOCK_UN, 1, self._byte)
+
+
+LINES_BYTES = 1024 * 1024  # the waiting room's lines and pace (guard.nodeline)
+_EXTRA = 2 * table_bytes(NODE_SLOTS) + BOARD_BYTES  # where the later additions begin
+
+
 class NodeMemory:
     """The memory a node's workers share: the per-source limits' cells, the per-ticket
-    cells, and the board of each worker's latest second. `fd` None: this process's own."""
+    cells, the board of each worker's latest second, the seen proof-of-work solutions, the
+    present listeners and the waiting room's lines. `fd` None: this process's own."""
 
-    SIZE = 2 * table_bytes(NODE_SLOTS) + BOARD_BYTES
+    SIZE = _EXTRA + 2 * table_bytes(NODE_SLOTS) + LINES_BYTES
 
     def __init__(self, fd: int | None = None) -> None:
         self.buffer: Any = map_memory(fd, self.SIZE) if fd is not None else mmap.mmap(-1, self.SIZE)
         self.shared = fd is not None
+        self.fd = fd  # for the lock of the structures that need one (guard.nodeline)
 
     def limits(self) -> Cells:
         """The cells of the per-source budgets (every class)."""
@@ -161,3 +188,20 @@ class NodeMemory:
         cells = Cells(NODE_SLOTS, self.buffer, offset)
         cells.shared = cells.shared and self.shared
         return cells
+
+    def solutions(self) -> Cells:
+        """The cells of the proof-of-work solutions seen (hash, when they expire)."""
+        return self._cells(_EXTRA)
+
+    def present(self) -> Cells:
+        """The cells of the listeners present (hash, until when they count)."""
+        return self._cells(_EXTRA + table_bytes(NODE_SLOTS))
+
+    def lines(self) -> memoryview:
+        """The bytes of the waiting room's lines and pace (guard.nodeline)."""
+        start = _EXTRA + 2 * table_bytes(NODE_SLOTS)
+        return memoryview(self.buffer)[start : start + LINES_BYTES]
+
+    def lock(self, byte: int) -> NodeLock:
+        """The node's lock number `byte` (one per structure that needs one)."""
+        return NodeLock(self.fd, byte)

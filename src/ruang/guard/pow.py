@@ -12,8 +12,9 @@ A challenge is stateless: ``{issued}.{difficulty:02}.{salt}.{mac}`` where `mac` 
 96 bits of HMAC-SHA256 over (space, issued, difficulty, salt) under a key derived from the
 deployment's ticket key, so any worker of any node verifies any challenge with one HMAC and one
 SHA-256, and a solution for one space is worthless for another. A solved challenge is
-remembered per process until it expires (bounded), so it cannot be used twice there; across
-workers and nodes reuse is bounded by the challenge's short lifetime (see docs/GUARD.md).
+remembered until it expires in a table of cells (guard.cells: its hash, when it expires) that
+the node's workers share, checked and written under the node's lock: a solution buys one join
+per node. Across nodes reuse is bounded by the challenge's short lifetime (docs/GUARD.md).
 """
 
 from __future__ import annotations
@@ -23,12 +24,15 @@ import hashlib
 import hmac
 import re
 import secrets
-from collections import OrderedDict
+import time
 from typing import Any
+
+from ruang.guard.cells import Cells, NodeLock, slots_for
 
 ALGORITHM = "sha256"
 CHALLENGE_TTL_S = 60  # a challenge is good for this long after it is issued
-MAX_USED = 500_000  # solved challenges remembered per process (~60 MB at most)
+MAX_USED = 500_000  # solved challenges a private table holds (a node's: guard.cells NODE_KEYS)
+LOCK_BYTE = 0  # the node memory file's byte whose lock guards the table (NodeMemory.lock)
 CLOCK_SKEW_S = 5  # a challenge issued by a node whose clock is this much ahead still counts
 GRACE_BITS = 2  # a challenge issued this many bits easier than today's difficulty still counts
 LIMIT_BITS = 32  # what the format and the browser's solver support
@@ -57,7 +61,18 @@ class ProofOfWork:
     (time.time()): challenges travel between nodes.
     """
 
-    def __init__(self, key: bytes, *, ttl_s: int = CHALLENGE_TTL_S, max_used: int = MAX_USED):
+    def __init__(
+        self,
+        key: bytes,
+        *,
+        ttl_s: int = CHALLENGE_TTL_S,
+        max_used: int = MAX_USED,
+        used: Cells | None = None,
+        lock: NodeLock | None = None,
+    ):
+        """`used` and `lock`: the node's table of solutions seen and its lock (guard.cells
+        NodeMemory.solutions and .lock(LOCK_BYTE)); None: this process's own table, of
+        `max_used` solutions at least."""
         if len(key) < 32:
             raise ValueError("proof-of-work key too short (use the ticket key)")
         if ttl_s < 1 or max_used < 1:
@@ -70,13 +85,13 @@ class ProofOfWork:
         self.ttl_s = ttl_s
         self.max_used = max_used
         self._difficulty = 0
-        self._used: OrderedDict[str, float] = OrderedDict()  # challenge -> when it expires
+        self._used = used if used is not None else Cells(slots_for(max_used))
+        self._lock = lock if lock is not None else NodeLock(None)
         self.issued = 0
         self.solved = 0
         self.failures: dict[str, int] = dict.fromkeys(
             ("missing", "malformed", "forged", "expired", "too_easy", "wrong", "reused"), 0
         )
-        self.forgotten = 0  # solved challenges dropped at max_used before they expired
 
     @property
     def difficulty(self) -> int:
@@ -111,9 +126,9 @@ class ProofOfWork:
     def verify(self, space_id: str, solution: object, now: float) -> str | None:
         """None if the join may go on: the puzzle is dormant, or `solution` (the request's
         "pow" object, {"challenge", "nonce"}) solves a challenge issued for this space, not
-        expired, not too easy, not used before here — it is then remembered as used. Otherwise
-        the error code to answer with: "proof_of_work_required" (no solution offered) or
-        "proof_of_work_failed" (a wrong, expired, foreign or reused one)."""
+        expired, not too easy, not used before on this node — it is then remembered as used.
+        Otherwise the error code to answer with: "proof_of_work_required" (no solution
+        offered) or "proof_of_work_failed" (a wrong, expired, foreign or reused one)."""
         if self.difficulty <= 0:
             return None
         if not isinstance(solution, dict) or not solution:
@@ -132,11 +147,15 @@ class ProofOfWork:
             return self._fail("expired")
         if difficulty < self.difficulty - GRACE_BITS:
             return self._fail("too_easy")
-        if challenge in self._used:
-            return self._fail("reused")
         if not _meets(challenge, nonce, difficulty):
             return self._fail("wrong")
-        self._remember(challenge, issued + self.ttl_s + CLOCK_SKEW_S, now)
+        used, h = self._used, hash(challenge) or 1
+        with self._lock:  # checked and remembered at once: one join per node
+            cell = used.find(h, now)
+            if used.hashes[cell] == h and used.tats[cell] > now:
+                return self._fail("reused")
+            used.hashes[cell] = h
+            used.tats[cell] = issued + self.ttl_s + CLOCK_SKEW_S  # when it may be forgotten
         self.solved += 1
         return None
 
@@ -144,28 +163,17 @@ class ProofOfWork:
         self.failures[why] += 1
         return FAILED
 
-    def _remember(self, challenge: str, expires: float, now: float) -> None:
-        used = self._used
-        used[challenge] = expires
-        for _ in range(2):  # one in, up to two expired ones out: the table follows the traffic
-            oldest = next(iter(used))
-            if used[oldest] >= now:
-                break
-            del used[oldest]
-        while len(used) > self.max_used:
-            used.popitem(last=False)
-            self.forgotten += 1
-
     def statistics(self) -> dict[str, Any]:
-        """A snapshot: difficulty, challenges issued, solutions accepted, failures by cause,
-        solved challenges remembered and forgotten early."""
+        """A snapshot: difficulty, challenges issued, solutions accepted, failures by cause
+        (this process's), solved challenges the table remembers now (the node's, with its
+        memory: a scan) and those this process made it forget early."""
         return {
             "difficulty": self.difficulty,
             "issued": self.issued,
             "solved": self.solved,
             "failures": dict(self.failures),
-            "remembered": len(self._used),
-            "forgotten": self.forgotten,
+            "remembered": self._used.in_debt(time.time()),
+            "forgotten": self._used.evicted,
         }
 
 
