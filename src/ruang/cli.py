@@ -7,7 +7,7 @@ import logging
 import os
 import sys
 from argparse import SUPPRESS
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -94,14 +94,15 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
 
 
-def _serve_config(args: argparse.Namespace) -> Config:
-    """The options given on the command line over the environment over the defaults."""
+def serve_config(args: argparse.Namespace, env: Mapping[str, str] | None = None) -> Config:
+    """The options given on the command line, over the environment (`os.environ` unless
+    `env`), over the defaults."""
     given: dict[str, Any] = {}
     for s in SETTINGS:
         value = getattr(args, s.name, None)
         if value is not None:
             given[s.name] = tuple(value) if s.repeatable else value
-    return Config.from_env(given=given)
+    return Config.from_env(env, given)
 
 
 def _bench_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -129,8 +130,8 @@ def _report_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     p.add_argument("--out", type=Path, default=Path("report"), help="folder for the report")
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Parse the command line and run the chosen command."""
+def build_parser() -> argparse.ArgumentParser:
+    """The `ruang` command's parser, with its subcommands."""
     parser = argparse.ArgumentParser(
         prog="ruang",
         description="Live audio spaces that stay on air: WHIP in, mixed LL-HLS out, replay after.",
@@ -140,6 +141,12 @@ def main(argv: list[str] | None = None) -> None:
     _serve_parser(sub)
     _bench_parser(sub)
     _report_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Parse the command line and run the chosen command."""
+    parser = build_parser()
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["bench"]:  # its own parser takes every option after the word
         from ruang.bench import main as bench_main
@@ -159,7 +166,7 @@ def main(argv: list[str] | None = None) -> None:
         os.environ["RUANG_LOG_LEVEL"] = args.log_level  # the child processes log alike
         setup_logging()
         try:
-            config = _serve_config(args)
+            config = serve_config(args)
         except ValueError as exc:
             sys.exit(f"ruang serve: {exc}")
         serve(replace(config, captions=_captions_available(config)))

@@ -189,5 +189,19 @@ def markdown_table(settings: tuple[Setting, ...]) -> str:
             meaning += " One of: " + ", ".join(f"`{c}`" for c in s.choices) + "."
         if s.repeatable:
             meaning += " Repeat the option; the variable is comma-separated."
-        rows.append(f"| {flag} | {env} | `{s.show_default()}` | {s.unit} | {meaning} |")
+        unit = s.unit or ("on/off" if s.kind is bool else "")
+        rows.append(f"| {flag} | {env} | `{s.show_default()}` | {unit} | {meaning} |")
     return "\n".join(rows) + "\n"
+
+
+TABLE_BEGIN = "<!-- settings table: made by scripts/config-docs from src/ruang/config.py -->"
+TABLE_END = "<!-- end of settings table -->"
+
+
+def replace_table(doc: str, table: str) -> str:
+    """`doc` with the text between TABLE_BEGIN and TABLE_END replaced by `table`."""
+    head, begin, rest = doc.partition(TABLE_BEGIN)
+    _, end, tail = rest.partition(TABLE_END)
+    if not (begin and end):
+        raise ValueError(f"the document has no {TABLE_BEGIN!r} … {TABLE_END!r}")
+    return f"{head}{begin}\n{table}{end}{tail}"
