@@ -1,11 +1,16 @@
-"""Server configuration: every field documents its unit; validated once at start-up."""
+"""Server configuration: each field declared once (type, unit, default, help; its option and
+environment variable follow from its name, `ruang.settings`), validated once at start-up."""
 
 from __future__ import annotations
 
 import ipaddress
 import os
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from ruang.settings import Setting, read_env, setting, settings_of
 
 MAX_ON_STAGE = 13  # people, host included, per space
 
@@ -14,96 +19,210 @@ MAX_ON_STAGE = 13  # people, host included, per space
 class Config:
     """Everything `ruang serve` can be told. Defaults are the embedded single-node setup."""
 
-    host: str = "127.0.0.1"
-    """Address the public HTTP port binds to."""
-    port: int = 8000
-    """Public HTTP port: pages, API, WHIP (proxied to the media process) and HLS delivery."""
-    data_dir: Path = Path("data")
-    """SQLite database and every space's parts, segments and playlists (the replay)."""
-    public_url: str = ""
-    """Absolute base URL clients use (e.g. https://ruang.example); default http://host:port."""
-    delivery_workers: int = 1
-    """Processes serving listeners (pages, join, HLS); the media pipeline has its own."""
-    ice_addresses: tuple[str, ...] = ()
-    """Host candidate addresses offered to WebRTC peers; empty = every interface but loopback."""
-    max_on_stage: int = MAX_ON_STAGE
-    """People allowed to publish at once per space, host included."""
-    max_body_bytes: int = 64 * 1024
-    """Largest request body accepted (JSON or SDP), in bytes."""
-    ticket_key: str = ""
-    """Secret for listener tickets, shared by every node and edge (RUANG_TICKET_KEY, at least 32
-    characters); empty = a random key kept in data_dir/ticket.key."""
-    ticket_ttl_s: int = 15 * 60
-    """How long a listener ticket admits its holder, seconds; pages renew at half-life."""
-    max_listeners: int = 20_000
-    """Concurrent listeners one node admits before the waiting room opens."""
-    joins_per_s: float = 2_000.0
-    """Admissions per second one node grants (a steady pace through a surge)."""
-    blocking_timeout_s: float = 6.0
-    """How long an LL-HLS blocking request may wait for its part (3 target durations), seconds."""
-    redis_url: str = ""
-    """Redis shared by every node (spaces, ownership, admission line); empty = embedded, one
-    node with SQLite (REDIS_URL or RUANG_REDIS_URL)."""
-    node_url: str = ""
-    """Base URL other nodes use to reach this node's public port; default the public URL."""
-    trusted_proxies: tuple[str, ...] = ()
-    """Addresses or networks (CIDR) of edges whose X-Forwarded-For names the real client (for
-    per-source limits and the evidence); empty = trust no forwarded address."""
-    pow_max_bits: int = 20
-    """Highest proof-of-work difficulty asked of joins under pressure (leading zero bits of
-    SHA-256); 0 turns proof-of-work off."""
-    media_realtime: bool = True
-    """Ask the kernel for real-time (round-robin) scheduling of the media processes, so
-    speakers are served first even on a saturated machine; falls back to nice when not
-    permitted."""
-    media_processes: int = 0
-    """Media processes per node (each runs its share of the spaces, WHIP and mixing);
-    0 = one per core this process may run on."""
-    media_budget: float = 0.8
-    """Share of a core each media process may fill with spaces and speakers (by the measured
-    costs in `ruang.live.capacity`) before new spaces go elsewhere or are refused, in cores."""
-    create_key: str = ""
-    """Secret a client must send (Authorization: Bearer) to create spaces (RUANG_CREATE_KEY);
-    empty = anyone may create, within the per-source caps below."""
-    max_spaces: int = 0
-    """Live + scheduled spaces this node holds, for everyone (key holders too); beyond it
-    creating answers 503. 0 = from the node's capacity: as many quiet spaces as its media
-    processes hold with room left for a full stage (`ruang.live.capacity`)."""
-    max_spaces_per_address: int = 20
-    """Live + scheduled spaces created from one source address, without the create key."""
-    max_spaces_per_network: int = 50
-    """Live + scheduled spaces created from one /24 (IPv4) or /64 (IPv6), without the key."""
-    creations_per_min_per_network: int = 20
-    """Spaces one /24 or /64 may create per minute (sliding window), without the key."""
-    creations_per_min: int = 60
-    """Spaces this node creates per minute (sliding window) for clients without the key."""
-    idle_end_s: float = 30 * 60
-    """A live space with nobody on stage for this long ends by itself, seconds."""
-    scheduled_grace_s: float = 24 * 3600
-    """A scheduled space never started ends by itself this long after its start time, seconds."""
-    listener_rate_per_s: float = 20.0
-    """Requests per second one listener ticket may make (one live player's pace, ~4/s, and
-    room to catch up); the replay of an ended space is public and not held to it."""
-    listener_burst: int = 60
-    """Requests one ticket may make at once from rest (a player starting or catching up)."""
-    captions: bool = True
-    """Caption live spaces (the program mix, offline, on this machine) when the engine is
-    available; False = no captions (--captions off)."""
-    captions_engine: str = "pocketsphinx"
-    """Speech engine for captions: "pocketsphinx" (its English model ships in its wheel) or
-    "whisper" (faster-whisper, with a CTranslate2 Whisper model in captions_model)."""
-    captions_model: str = ""
-    """The engine's model folder; required for whisper, optional for pocketsphinx."""
-    captions_max_spaces: int = 2
-    """Spaces captioned at once on this node, shared evenly by its media processes; a space
-    that goes live beyond it simply has no captions. In spaces."""
-    extra: dict[str, str] = field(default_factory=dict)
+    host: str = setting("127.0.0.1", "Address the public HTTP port binds to.", unit="address")
+    port: int = setting(
+        8000,
+        "Public HTTP port: pages, API, WHIP (proxied to the media processes) and HLS delivery.",
+        unit="port",
+    )
+    data_dir: Path = setting(
+        Path("data"),
+        "Folder for the SQLite database and every space's parts, segments and playlists (the "
+        "replay).",
+        unit="path",
+    )
+    public_url: str = setting(
+        "",
+        "Absolute base URL put in links handed to clients, e.g. https://live.example.org "
+        "behind a proxy or CDN; none = the address the browser used, or http://HOST:PORT.",
+        unit="URL",
+    )
+    delivery_workers: int = setting(
+        1,
+        "Delivery worker processes serving listeners (pages, join, HLS) on the public port; "
+        "the media pipeline has processes of its own.",
+        unit="processes",
+        flag="--workers",
+    )
+    ice_addresses: tuple[str, ...] = setting(
+        (),
+        "Addresses offered to WebRTC peers as host candidates; none = every interface address "
+        "but loopback (127.0.0.1 alone for local tests).",
+        unit="addresses",
+        flag="--ice-address",
+    )
+    max_on_stage: int = setting(
+        MAX_ON_STAGE, "People allowed to publish at once in a space, host included.", unit="people"
+    )
+    max_body_bytes: int = setting(
+        64 * 1024, "Largest request body accepted (JSON or SDP).", unit="bytes"
+    )
+    ticket_key: str = setting(
+        "",
+        "Secret signing listener tickets, the same on every node and edge, at least 32 "
+        "characters; never on the command line; none = a random key kept in "
+        "DATA_DIR/ticket.key.",
+        unit="secret",
+        cli=False,
+    )
+    ticket_ttl_s: int = setting(
+        15 * 60,
+        "How long a listener ticket admits its holder; the listener page renews it at half-life.",
+        unit="seconds",
+        flag="--ticket-ttl",
+    )
+    max_listeners: int = setting(
+        20_000,
+        "Concurrent listeners this node admits before new ones wait in line.",
+        unit="listeners",
+    )
+    joins_per_s: float = setting(
+        2_000.0,
+        "Listeners this node admits per second; a surge beyond it waits in a FIFO line.",
+        unit="per second",
+    )
+    blocking_timeout_s: float = setting(
+        6.0,
+        "How long an LL-HLS blocking request may wait for its part (3 target durations).",
+        unit="seconds",
+    )
+    redis_url: str = setting(
+        "",
+        "Redis shared by several nodes (spaces, ownership, waiting room), e.g. "
+        "redis://10.0.0.5:6379/0; none = one node with SQLite.",
+        unit="URL",
+        env_aliases=("REDIS_URL",),
+    )
+    node_url: str = setting(
+        "",
+        "Base URL at which the other nodes reach this node's public port; none = the public URL.",
+        unit="URL",
+    )
+    trusted_proxies: tuple[str, ...] = setting(
+        (),
+        "Addresses or CIDR networks of edges (nginx, CDN) whose X-Forwarded-For names the real "
+        "client, for per-source limits and the traffic evidence; none = trust no forwarded "
+        "address.",
+        unit="addresses",
+        flag="--trusted-proxy",
+    )
+    pow_max_bits: int = setting(
+        20,
+        "Highest proof-of-work difficulty asked of joins under pressure, in leading zero bits "
+        "of SHA-256 (16 takes a browser ~0.15 s); 0 turns proof-of-work off.",
+        unit="bits",
+    )
+    media_realtime: bool = setting(
+        True,
+        "Run the media processes with real-time round-robin scheduling (needs root or "
+        "CAP_SYS_NICE; falls back to nice -5, then to normal), so that listener load cannot "
+        "delay the speakers' mixer.",
+    )
+    media_processes: int = setting(
+        0,
+        "Media processes (each runs its share of the spaces: WHIP, mixing, replay); a crash of "
+        "one stops only its spaces, for the second it takes to restart; 0 = one per core this "
+        "process may run on.",
+        unit="processes",
+    )
+    media_budget: float = setting(
+        0.8,
+        "Share of a core each media process may fill with spaces and speakers, by the measured "
+        "costs in ruang.live.capacity; beyond it new spaces and speakers get 503.",
+        unit="cores",
+    )
+    create_key: str = setting(
+        "",
+        "Secret that POST /api/spaces must carry as Authorization: Bearer KEY (401 without it, "
+        "403 with another); none = anyone may create, within the caps below. Prefer the "
+        "variable: the command line is visible to every local user.",
+        unit="secret",
+    )
+    max_spaces: int = setting(
+        0,
+        "Live + scheduled spaces this node holds, key holders included; beyond it creating "
+        "answers 503; 0 = from the node's measured capacity (as many quiet spaces as its media "
+        "processes hold with room left for a full stage).",
+        unit="spaces",
+    )
+    max_spaces_per_address: int = setting(
+        20,
+        "Live + scheduled spaces one source address may have created without the create key.",
+        unit="spaces",
+    )
+    max_spaces_per_network: int = setting(
+        50,
+        "Live + scheduled spaces one /24 (IPv4) or /64 (IPv6) may have created without the key.",
+        unit="spaces",
+    )
+    creations_per_min_per_network: int = setting(
+        20,
+        "Spaces one /24 or /64 may create per minute (sliding window) without the key.",
+        unit="per minute",
+    )
+    creations_per_min: int = setting(
+        60,
+        "Spaces this node creates per minute (sliding window) for clients without the key.",
+        unit="per minute",
+    )
+    idle_end_s: float = setting(
+        30 * 60.0,
+        "A live space with nobody on stage for this long ends by itself.",
+        unit="seconds",
+    )
+    scheduled_grace_s: float = setting(
+        24 * 3600.0,
+        "A scheduled space never started ends by itself this long after its start time.",
+        unit="seconds",
+    )
+    listener_rate_per_s: float = setting(
+        20.0,
+        "Requests per second one listener ticket may make on live URLs (a player asks ~4, and "
+        "room to catch up); an ended space's public replay is not held to it.",
+        unit="per second",
+    )
+    listener_burst: int = setting(
+        60,
+        "Requests one listener ticket may make at once from rest (a player starting or "
+        "catching up).",
+        unit="requests",
+    )
+    captions: bool = setting(
+        True,
+        "Live captions of every live space's program mix, made on this machine apart from the "
+        "mixers, when the engine is available.",
+    )
+    captions_engine: str = setting(
+        "pocketsphinx",
+        "Speech engine for captions: pocketsphinx (English, its model is in its wheel) or "
+        "whisper (faster-whisper, needs a model).",
+        unit="name",
+        choices=("pocketsphinx", "whisper"),
+    )
+    captions_model: str = setting(
+        "",
+        "The engine's model folder: a CTranslate2 Whisper model for whisper (required); "
+        "optional for pocketsphinx.",
+        unit="path",
+    )
+    captions_max_spaces: int = setting(
+        2,
+        "Spaces captioned at once on this node, shared evenly by its media processes; a space "
+        "that goes live beyond it has no captions.",
+        unit="spaces",
+    )
 
     def __post_init__(self) -> None:
+        for s in SETTINGS:
+            value = getattr(self, s.name)
+            if s.choices and value not in s.choices:
+                raise ValueError(f"{s.name} must be one of {', '.join(s.choices)}, got {value!r}")
         if not 0 < self.port < 65536:
             raise ValueError(f"port must be 1..65535, got {self.port}")
         if self.delivery_workers < 1:
             raise ValueError(f"delivery_workers must be >= 1, got {self.delivery_workers}")
+        if self.max_body_bytes < 4096:  # an SDP offer alone is a few KB
+            raise ValueError(f"max_body_bytes must be >= 4096, got {self.max_body_bytes}")
         if not 0 <= self.pow_max_bits <= 32:
             raise ValueError(f"pow_max_bits must be 0..32, got {self.pow_max_bits}")
         for cidr in self.trusted_proxies:
@@ -124,11 +243,9 @@ class Config:
             )
         if not 0 <= self.captions_max_spaces <= 1000:
             raise ValueError(f"captions_max_spaces must be 0..1000, got {self.captions_max_spaces}")
-        if not (self.idle_end_s > 0 and self.scheduled_grace_s > 0):
-            raise ValueError(
-                f"idle_end_s and scheduled_grace_s must be > 0, got {self.idle_end_s} "
-                f"and {self.scheduled_grace_s}"
-            )
+        for name in ("blocking_timeout_s", "idle_end_s", "scheduled_grace_s"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be > 0 seconds, got {getattr(self, name)}")
 
     @property
     def base_url(self) -> str:
@@ -169,89 +286,26 @@ class Config:
         return self.data_dir / f"media-{media}.sock"
 
     def to_env(self) -> dict[str, str]:
-        """Serialise for a child process (delivery workers)."""
-        return {
-            "RUANG_HOST": self.host,
-            "RUANG_PORT": str(self.port),
-            "RUANG_DATA_DIR": str(self.data_dir),
-            "RUANG_PUBLIC_URL": self.public_url,
-            "RUANG_DELIVERY_WORKERS": str(self.delivery_workers),
-            "RUANG_ICE_ADDRESSES": ",".join(self.ice_addresses),
-            "RUANG_MAX_ON_STAGE": str(self.max_on_stage),
-            "RUANG_TICKET_KEY": self.ticket_key,
-            "RUANG_TICKET_TTL_S": str(self.ticket_ttl_s),
-            "RUANG_MAX_LISTENERS": str(self.max_listeners),
-            "RUANG_JOINS_PER_S": str(self.joins_per_s),
-            "RUANG_REDIS_URL": self.redis_url,
-            "RUANG_NODE_URL": self.node_url,
-            "RUANG_TRUSTED_PROXIES": ",".join(self.trusted_proxies),
-            "RUANG_POW_MAX_BITS": str(self.pow_max_bits),
-            "RUANG_MEDIA_REALTIME": "1" if self.media_realtime else "0",
-            "RUANG_MEDIA_PROCESSES": str(self.media_processes),
-            "RUANG_MEDIA_BUDGET": str(self.media_budget),
-            "RUANG_CREATE_KEY": self.create_key,
-            "RUANG_MAX_SPACES": str(self.max_spaces),
-            "RUANG_MAX_SPACES_PER_ADDRESS": str(self.max_spaces_per_address),
-            "RUANG_MAX_SPACES_PER_NETWORK": str(self.max_spaces_per_network),
-            "RUANG_CREATIONS_PER_MIN_PER_NETWORK": str(self.creations_per_min_per_network),
-            "RUANG_CREATIONS_PER_MIN": str(self.creations_per_min),
-            "RUANG_IDLE_END_S": str(self.idle_end_s),
-            "RUANG_SCHEDULED_GRACE_S": str(self.scheduled_grace_s),
-            "RUANG_LISTENER_RATE_PER_S": str(self.listener_rate_per_s),
-            "RUANG_LISTENER_BURST": str(self.listener_burst),
-            "RUANG_CAPTIONS": "on" if self.captions else "off",
-            "RUANG_CAPTIONS_ENGINE": self.captions_engine,
-            "RUANG_CAPTIONS_MODEL": self.captions_model,
-            "RUANG_CAPTIONS_MAX_SPACES": str(self.captions_max_spaces),
-        }
+        """Serialise for a child process (media processes, delivery workers): `from_env` reads
+        it back to an equal Config."""
+        return {s.env: s.format(getattr(self, s.name)) for s in SETTINGS}
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> Config:
-        """Read a configuration from RUANG_* environment variables, defaults for the rest."""
-        e = dict(os.environ if env is None else env)
-        d = cls()
-        return cls(
-            host=e.get("RUANG_HOST", d.host),
-            port=int(e.get("RUANG_PORT", d.port)),
-            data_dir=Path(e.get("RUANG_DATA_DIR", str(d.data_dir))),
-            public_url=e.get("RUANG_PUBLIC_URL", d.public_url),
-            delivery_workers=int(e.get("RUANG_DELIVERY_WORKERS", d.delivery_workers)),
-            ice_addresses=tuple(a for a in e.get("RUANG_ICE_ADDRESSES", "").split(",") if a),
-            max_on_stage=int(e.get("RUANG_MAX_ON_STAGE", d.max_on_stage)),
-            ticket_key=e.get("RUANG_TICKET_KEY", d.ticket_key),
-            ticket_ttl_s=int(e.get("RUANG_TICKET_TTL_S", d.ticket_ttl_s)),
-            max_listeners=int(e.get("RUANG_MAX_LISTENERS", d.max_listeners)),
-            joins_per_s=float(e.get("RUANG_JOINS_PER_S", d.joins_per_s)),
-            redis_url=e.get("RUANG_REDIS_URL", e.get("REDIS_URL", d.redis_url)),
-            node_url=e.get("RUANG_NODE_URL", d.node_url),
-            trusted_proxies=tuple(a for a in e.get("RUANG_TRUSTED_PROXIES", "").split(",") if a),
-            pow_max_bits=int(e.get("RUANG_POW_MAX_BITS", d.pow_max_bits)),
-            media_realtime=e.get("RUANG_MEDIA_REALTIME", "1") not in ("0", "false", "no", ""),
-            media_processes=int(e.get("RUANG_MEDIA_PROCESSES", d.media_processes)),
-            media_budget=float(e.get("RUANG_MEDIA_BUDGET", d.media_budget)),
-            create_key=e.get("RUANG_CREATE_KEY", d.create_key),
-            max_spaces=int(e.get("RUANG_MAX_SPACES", d.max_spaces)),
-            max_spaces_per_address=int(
-                e.get("RUANG_MAX_SPACES_PER_ADDRESS", d.max_spaces_per_address)
-            ),
-            max_spaces_per_network=int(
-                e.get("RUANG_MAX_SPACES_PER_NETWORK", d.max_spaces_per_network)
-            ),
-            creations_per_min_per_network=int(
-                e.get("RUANG_CREATIONS_PER_MIN_PER_NETWORK", d.creations_per_min_per_network)
-            ),
-            creations_per_min=int(e.get("RUANG_CREATIONS_PER_MIN", d.creations_per_min)),
-            idle_end_s=float(e.get("RUANG_IDLE_END_S", d.idle_end_s)),
-            scheduled_grace_s=float(e.get("RUANG_SCHEDULED_GRACE_S", d.scheduled_grace_s)),
-            listener_rate_per_s=float(e.get("RUANG_LISTENER_RATE_PER_S", d.listener_rate_per_s)),
-            listener_burst=int(e.get("RUANG_LISTENER_BURST", d.listener_burst)),
-            captions=e.get("RUANG_CAPTIONS", "on") not in ("off", "0", "false", "no"),
-            captions_engine=e.get("RUANG_CAPTIONS_ENGINE", d.captions_engine),
-            captions_model=e.get("RUANG_CAPTIONS_MODEL", d.captions_model),
-            captions_max_spaces=int(e.get("RUANG_CAPTIONS_MAX_SPACES", d.captions_max_spaces)),
-        )
+    def from_env(
+        cls, env: Mapping[str, str] | None = None, given: Mapping[str, Any] | None = None
+    ) -> Config:
+        """A configuration from the settings `given` (by field name, e.g. from the command
+        line), then the RUANG_* environment variables, then the defaults. ValueError for a
+        value out of range, or one that is not of its type (naming the variable, quoting it)."""
+        values = read_env(SETTINGS, os.environ if env is None else env)
+        values.update(given or {})
+        return cls(**values)
 
     @property
     def ticket_key_path(self) -> Path:
         """Where the generated ticket key is kept when none is configured."""
         return self.data_dir / "ticket.key"
+
+
+SETTINGS: tuple[Setting, ...] = settings_of(Config)
+"""Every field's declaration, in order: the CLI, the environment and docs/CONFIGURATION.md."""
