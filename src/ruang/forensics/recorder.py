@@ -129,7 +129,7 @@ class Tally:
         self.n = self.refused = self.playlist = self.media = self.players = self.late = 0
         self.listen = self.conv = 0
         self.gaps: dict[int, int] = {}
-        self.state: list[float] = []  # the listener's timing (TrafficRecorder._lstate's)
+        self.state: list[float] | None = None  # the listener's timing (the recorder's)
 
 
 def _count(table: dict[str, int], key: str, cap: int) -> bool:
@@ -262,10 +262,17 @@ class TrafficRecorder:
         if outcome != "ok":
             tally.refused += 1
             return
+        state = tally.state
+        if state is None:  # the listener's timing: remembered once it is answered
+            state = self._lstate.get(listener)
+            if state is None:
+                if len(self._lstate) >= self._max_listeners:
+                    del self._lstate[next(iter(self._lstate))]
+                state = self._lstate[listener] = [_NEVER, _NEVER, _NEVER, _NEVER]
+            tally.state = state
         if kind is None:
             return
         # a player's request: its timing, per request (`_listener`, on the shared state)
-        state = tally.state
         if state[3] != _NEVER:
             gap_bin = min(GAP_BINS, int((now - state[3]) * GAP_BINS_PER_S))
             gaps = tally.gaps
@@ -298,12 +305,7 @@ class TrafficRecorder:
             self._tallies.append(tally)
         tally.sec, tally.space, tally.source, tally.network = sec, space, source, network
         tally.listener = listener
-        state = self._lstate.get(listener)
-        if state is None:
-            if len(self._lstate) >= self._max_listeners:
-                del self._lstate[next(iter(self._lstate))]
-            state = self._lstate[listener] = [_NEVER, _NEVER, _NEVER, _NEVER]
-        tally.state = state
+        tally.state = None
 
     def _fold(self, t: Tally) -> None:
         """Add a tally's counts to the open second's tables, and empty it."""
