@@ -198,25 +198,26 @@ def test_what_refused_requests_carried_and_shared_tickets_are_recorded(tmp_path:
     }  # fmt: skip
 
 
-def test_a_connections_tally_gives_the_same_records_as_one_call_per_request(
+def test_listener_tallies_give_the_same_records_as_one_call_per_request(
     tmp_path: Path,
 ) -> None:
-    """`listened` (counted per connection, added once per connection-second) and `request`
-    (one call per request) say the same about the same requests: players on their own
-    connections, a player on two, a ticket shared by several sources, refusals, late media,
-    joins and other requests in between, over several seconds and spaces."""
+    """`listened` (counted per listener, added once per listener-second) and `request` (one
+    call per request) say the same about the same requests: players, a ticket shared by
+    several sources, refusals, late media, joins and other requests in between, over several
+    seconds and spaces."""
     import random
 
+    # a listener id belongs to one space (its ticket is checked against it)
     rng = random.Random(7)
     a = TrafficRecorder(tmp_path / "a", "n1", 0)
     b = TrafficRecorder(tmp_path / "b", "n1", 0)
-    connections = [(f"10.0.{i % 5}.{i}", f"L{i % 23}", f"sp{i % 3}", b.tally()) for i in range(60)]
+    connections = [(f"10.0.{i % 5}.{i}", f"L{i % 23}", f"sp{i % 23 % 3}") for i in range(60)]
     classes = ["playlist", "part", "part", "segment", "init", "replay"]
     outcomes = ["ok"] * 8 + ["rate_limited", "ticket_forged", "ticket_expired"]
     now = T0 + 0.0
     for _ in range(6000):
         now += rng.random() * 0.001
-        source, listener, space, tally = rng.choice(connections)
+        source, listener, space = rng.choice(connections)
         if rng.random() < 0.02:  # a join, or a page, between the players' requests
             for rec in (a, b):
                 rec.request(now, space, "join", "ok", source, source + "/n", listener)
@@ -227,7 +228,7 @@ def test_a_connections_tally_gives_the_same_records_as_one_call_per_request(
         ok = outcome == "ok"
         a.request(now, space, cls, outcome, source, source + "/n", listener if ok else None,
                   late, listener)  # fmt: skip
-        b.listened(tally, now, space, cls, outcome, source, source + "/n", listener, late)
+        b.listened(now, space, cls, outcome, source, source + "/n", listener, late)
     got, want = b.flush(now + 1.0), a.flush(now + 1.0)
     assert len(want) >= 3
     assert [_untied(r) for r in got] == [_untied(r) for r in want]

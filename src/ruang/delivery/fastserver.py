@@ -43,7 +43,6 @@ from ruang.delivery.wire import (
     split_join,
 )
 from ruang.errors import ApiError
-from ruang.forensics.recorder import Tally
 from ruang.guard.network import network_of
 from ruang.guard.shedding import RETRY_AFTER_S, Priority, Shedder, classify
 from ruang.hls.recording import RECORDING_NAME
@@ -126,9 +125,6 @@ class HttpProtocol(asyncio.Protocol):
         self._completed = 0  # requests this connection finished sending
         self._network = ""  # the peer's /24 or /64, once needed
         self._edge: bool | None = None  # whether the peer is a trusted edge, once needed
-        # the evidence of this connection's listener requests, counted per second (a player
-        # keeps its connection: one update of the recorder's tables per connection-second)
-        self._tally: Tally | None = guard.recorder.tally() if guard is not None else None
         self._loop = asyncio.get_running_loop()  # made by the loop's server, in the loop
         self._parser = httptools.HttpRequestParser(self)
         self._transport: asyncio.Transport | None = None
@@ -434,10 +430,8 @@ class HttpProtocol(asyncio.Protocol):
                 self._note(about, outcome, ip, network, r.listener, late, listener, carried)
             elif r.listener:
                 self._note(about, outcome, request.ip, request.network, r.listener, late, listener)
-            else:  # a listener's request: counted in the connection's tally
-                assert self._tally is not None
+            else:  # a listener's request: counted in its tally for the second
                 g.recorder.listened(
-                    self._tally,
                     time.time(),
                     about.space,
                     about.cls,

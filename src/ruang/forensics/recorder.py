@@ -2,11 +2,11 @@
 
 `request()` is on the hot path of every HTTP request: it does a handful of dict updates and
 nothing else (no I/O, no hashing, no allocation beyond a new key). A listener's requests take
-a cheaper road: a player keeps one connection, so its connection holds a `Tally` and
-`listened()` counts into it (a few counter updates); the tally is added to the second's
-tables once, when the second, the listener or the source changes on that connection, or when
-the second closes — one table update per connection-second instead of one per request, with
-the same figures (the listener's timing, for the gaps and pacing, is still kept per request).
+a cheaper road: `listened()` counts them in the listener's `Tally` for the second (one
+lookup, a few counter updates); a tally is added to the second's tables once, when the second
+closes (or when the same ticket comes from another source) — one table update per
+listener-second instead of one per request, with the same figures (the listener's timing, for
+the gaps and pacing, is still kept per request).
 `flush()`, about once a second, turns every finished second into a record — one dict for the
 whole worker (`total`) and one per space — and appends the records to the worker's chain
 (`chainfile.ChainWriter`).
@@ -112,17 +112,16 @@ class _Bucket:
 
 
 class Tally:
-    """One connection's ticketed listener requests in one second, from one source for one
-    listener in one space (what a player's connection sends), counted here and added to the
-    recorder's second once (`TrafficRecorder.listened`)."""
+    """One listener's ticketed requests in the open second from one source in one space
+    (what a player sends), counted here and added to the second's tables once
+    (`TrafficRecorder.listened`)."""
 
     __slots__ = (
-        "sec", "space", "source", "network", "listener", "counts", "n", "refused",
+        "space", "source", "network", "listener", "counts", "n", "refused",
         "playlist", "media", "players", "late", "gaps", "listen", "conv", "state",
     )  # fmt: skip
 
     def __init__(self) -> None:
-        self.sec = -1  # -1: empty (nothing counted since it was added to its second)
         self.space: str | None = None
         self.source = self.network = self.listener = ""
         self.counts: dict[tuple[str, str], int] = {}
@@ -175,7 +174,7 @@ class TrafficRecorder:
         self._requests = 0
         self._src_over = 0
         self._flush_s = 0.0
-        self._tallies: list[Tally] = []  # tallies holding counts not yet in their second
+        self._tallies: dict[str, Tally] = {}  # the open second's, by listener id
 
     # --- hot path ------------------------------------------------------------------------
 
@@ -221,13 +220,8 @@ class TrafficRecorder:
         if ticket is not None:
             self._ticket(b, ticket, source, network, outcome, group)
 
-    def tally(self) -> Tally:
-        """A new connection's tally (for `listened`)."""
-        return Tally()
-
     def listened(
         self,
-        tally: Tally,
         now: float,
         space: str | None,
         cls: str,
@@ -238,16 +232,20 @@ class TrafficRecorder:
         late: bool = False,
     ) -> None:
         """`request()` for a ticketed listener request (`listener`: its ticket's listener id,
-        valid or not) answered `outcome` and carrying nothing else, counted in its
-        connection's `tally`: the same figures, one table update per connection-second."""
+        valid or not) answered `outcome` and carrying nothing else, counted in the listener's
+        `Tally` for the second: the same figures, one update of the second's tables per
+        listener-second (per source and space) instead of one per request."""
         sec = int(now)
-        if (
-            sec != tally.sec
-            or listener != tally.listener
-            or source != tally.source
-            or space != tally.space
-        ):
-            self._open_tally(tally, sec, space, source, network, listener)
+        if sec > self._sec:
+            self._roll(sec)  # adds every tally of the second that ended
+        tally = self._tallies.get(listener)
+        if tally is None:
+            tally = self._tallies[listener] = Tally()
+            tally.space, tally.source, tally.network = space, source, network
+            tally.listener = listener
+        elif source != tally.source or space != tally.space:  # a ticket shared, or moved
+            self._fold(tally)
+            tally.space, tally.source, tally.network = space, source, network
         counts = tally.counts
         key = (cls, outcome)
         counts[key] = counts.get(key, 0) + 1
@@ -287,25 +285,6 @@ class TrafficRecorder:
                     tally.conv += 1
             state[2] = now
         tally.players += 1
-
-    def _open_tally(
-        self,
-        tally: Tally,
-        sec: int,
-        space: str | None,
-        source: str,
-        network: str,
-        listener: str,
-    ) -> None:
-        if sec > self._sec:
-            self._roll(sec)  # adds every tally of the second that ended, this one too
-        if tally.sec >= 0:
-            self._fold(tally)
-        else:
-            self._tallies.append(tally)
-        tally.sec, tally.space, tally.source, tally.network = sec, space, source, network
-        tally.listener = listener
-        tally.state = None
 
     def _fold(self, t: Tally) -> None:
         """Add a tally's counts to the open second's tables, and empty it."""
@@ -358,7 +337,7 @@ class TrafficRecorder:
             e[4] += t.playlist
             e[5] += t.media
         t.n = t.refused = t.playlist = t.media = t.players = t.late = t.listen = t.conv = 0
-        t.sec = -1
+        t.state = None  # looked up again: it may have been forgotten meanwhile
 
     def _ticket(
         self, b: _Bucket, ticket: str, source: str, network: str, outcome: str, group: str | None
@@ -430,10 +409,9 @@ class TrafficRecorder:
     def _roll(self, sec: int) -> None:
         """A new second began: the open one (with its tallies) waits for flush()."""
         if self._tallies:
-            for tally in self._tallies:
-                if tally.sec >= 0:
-                    self._fold(tally)
-            self._tallies = []
+            for tally in self._tallies.values():
+                self._fold(tally)
+            self._tallies = {}
         if self._open:
             self._pending[self._sec] = self._open
             self._open = {}
