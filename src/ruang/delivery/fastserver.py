@@ -100,6 +100,21 @@ def declared_too_large(headers: list[tuple[bytes, bytes]]) -> bool:
     return False
 
 
+def hls_params(query: bytes) -> dict[str, str]:
+    """An HLS request's query parameters, as `parse_qsl` reads them (blank values and names
+    without a value left out), without its unquoting when there is nothing to unquote (a
+    player's `_HLS_msn=…&_HLS_part=…`)."""
+    q = query.decode("latin-1")
+    if "%" in q or "+" in q:
+        return dict(parse_qsl(q))
+    params = {}
+    for item in q.split("&"):
+        name, _, value = item.partition("=")
+        if value:
+            params[name] = value
+    return params
+
+
 @dataclass(frozen=True, slots=True)
 class Handlers:
     """What the protocol answers itself: HLS requests and joins, each with an inline
@@ -294,7 +309,7 @@ class HttpProtocol(asyncio.Protocol):
         if len(parts) > 1 and parts[1] == "hls":
             request.hls = split_hls_parts(parts)
             if request.query:
-                request.params = dict(parse_qsl(request.query.decode("latin-1")))
+                request.params = hls_params(request.query)
                 if not HLS_PARAMS.issuperset(request.params):
                     request.refusal = CACHE_BUST
         g = self._guard
