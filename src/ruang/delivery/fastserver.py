@@ -306,7 +306,7 @@ class HttpProtocol(asyncio.Protocol):
         if path not in KNOWN_PATHS and not path.startswith(KNOWN_PREFIXES):
             request.refusal = UNKNOWN_PATH  # no framework for what nothing here answers
         parts = path.split("/")
-        if len(parts) > 1 and parts[1] == "hls":
+        if path.startswith("/hls/"):
             request.hls = split_hls_parts(parts)
             if request.query:
                 request.params = hls_params(request.query)
@@ -435,8 +435,9 @@ class HttpProtocol(asyncio.Protocol):
         if g is not None:
             outcome = "ok" if r.status == 200 and not r.code else outcome_of(r.status, r.code)
             about, listener = request.about, request.listener
-            if not listener:
-                self._note(about, outcome, request.ip, request.network, r.listener, late)
+            if not listener:  # no ticket (or one naming nobody: "" is still its id)
+                ticket = "" if about.ticket else None
+                self._note(about, outcome, request.ip, request.network, r.listener, late, ticket)
             elif outcome == "rate_limited" and about.space and about.ticket:
                 # refused before its ticket was checked: what did it carry? (the evidence
                 # of a flood the per-ticket budget stopped first, issue #11)
