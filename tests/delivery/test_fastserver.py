@@ -79,3 +79,13 @@ def test_control_characters_in_headers_get_4xx(server) -> None:
     out = exchange(server.port, req)
     status = int(re.findall(rb"HTTP/1\.1 (\d{3}) ", out)[0])
     assert 400 <= status < 500, out[:200]
+
+
+def test_hls_parameters_are_read_as_parse_qsl_reads_them() -> None:
+    from urllib.parse import parse_qsl
+
+    from ruang.delivery.fastserver import hls_params
+
+    for q in [b"_HLS_msn=1&_HLS_part=2", b"a", b"a=", b"=b", b"a=1&a=2", b"&&x=1&", b"a=%41"]:
+        assert hls_params(q) == dict(parse_qsl(q.decode())), q
+    assert hls_params(b"a=b+c&d=1=2") == {"a": "b c", "d": "1=2"}

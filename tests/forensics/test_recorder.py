@@ -196,3 +196,50 @@ def test_what_refused_requests_carried_and_shared_tickets_are_recorded(tmp_path:
         "tix": 1, "src": 12, "net": 4, "req": 12, "refused": 10, "playlist": 12, "media": 0,
         "hot_tix": 0, "hot_req": 0, "hot_playlist": 0, "hot_media": 0,
     }  # fmt: skip
+
+
+def test_listener_tallies_give_the_same_records_as_one_call_per_request(
+    tmp_path: Path,
+) -> None:
+    """`listened` (counted per listener, added once per listener-second) and `request` (one
+    call per request) say the same about the same requests: players, a ticket shared by
+    several sources, refusals, late media, joins and other requests in between, over several
+    seconds and spaces."""
+    import random
+
+    # a listener id belongs to one space (its ticket is checked against it)
+    rng = random.Random(7)
+    a = TrafficRecorder(tmp_path / "a", "n1", 0)
+    b = TrafficRecorder(tmp_path / "b", "n1", 0)
+    connections = [(f"10.0.{i % 5}.{i}", f"L{i % 23}", f"sp{i % 23 % 3}") for i in range(60)]
+    classes = ["playlist", "part", "part", "segment", "init", "replay"]
+    outcomes = ["ok"] * 8 + ["rate_limited", "ticket_forged", "ticket_expired"]
+    now = T0 + 0.0
+    for _ in range(6000):
+        now += rng.random() * 0.001
+        source, listener, space = rng.choice(connections)
+        if rng.random() < 0.02:  # a join, or a page, between the players' requests
+            for rec in (a, b):
+                rec.request(now, space, "join", "ok", source, source + "/n", listener)
+                rec.request(now, None, "page", "ok", source, source + "/n")
+            continue
+        cls, outcome = rng.choice(classes), rng.choice(outcomes)
+        late = cls == "part" and rng.random() < 0.1
+        ok = outcome == "ok"
+        a.request(now, space, cls, outcome, source, source + "/n", listener if ok else None,
+                  late, listener)  # fmt: skip
+        b.listened(now, space, cls, outcome, source, source + "/n", listener, late)
+    got, want = b.flush(now + 1.0), a.flush(now + 1.0)
+    assert len(want) >= 3
+    assert [_untied(r) for r in got] == [_untied(r) for r in want]
+
+
+def _untied(record: dict[str, Any]) -> dict[str, Any]:
+    """A record without its chain links, its top lists as their counts: of sources with as
+    many requests, the first counted come first (and stay in at the cut), and tallies count
+    later."""
+    out = {k: v for k, v in record.items() if k not in ("hash", "prev")}
+    for scope in [out["total"], *out["spaces"].values()]:
+        for name in ("top", "topnet"):
+            scope[name] = [n for _, n in scope[name]]
+    return out

@@ -25,7 +25,7 @@ from ruang.delivery.guard import (
     Described,
     Guard,
     budget_class,
-    describe,
+    describe_parts,
     outcome_of,
     ticketed,
 )
@@ -40,7 +40,7 @@ from ruang.delivery.wire import (
     has_session,
     head,
     header,
-    split_hls,
+    split_hls_parts,
     split_join,
 )
 from ruang.errors import ApiError
@@ -91,6 +91,7 @@ CACHE_BUST = error_answer(
 )
 KNOWN_PATHS = frozenset({"/", "/healthz", "/openapi.json", "/metrics", "/podcast.xml"})
 KNOWN_PREFIXES = ("/hls/", "/api/", "/whip/", "/s/", "/static/")
+METHODS = {m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")}
 UNKNOWN_PATH = error_answer(ApiError(404, "not_found", "Nothing is served at this path."))
 BAD_URL = error_answer(ApiError(400, "bad_request", "The request URL is not valid."), "no-store")
 
@@ -101,6 +102,21 @@ def declared_too_large(headers: list[tuple[bytes, bytes]]) -> bool:
         if name == b"content-length" and value.strip().isdigit():
             return int(value) > MAX_BODY_BYTES
     return False
+
+
+def hls_params(query: bytes) -> dict[str, str]:
+    """An HLS request's query parameters, as `parse_qsl` reads them (blank values and names
+    without a value left out), without its unquoting when there is nothing to unquote (a
+    player's `_HLS_msn=…&_HLS_part=…`)."""
+    q = query.decode("latin-1")
+    if "%" in q or "+" in q:
+        return dict(parse_qsl(q))
+    params = {}
+    for item in q.split("&"):
+        name, _, value = item.partition("=")
+        if value:
+            params[name] = value
+    return params
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +143,8 @@ class HttpProtocol(asyncio.Protocol):
         self._in_request = False
         self._completed = 0  # requests this connection finished sending
         self._network = ""  # the peer's /24 or /64, once needed
+        self._edge: bool | None = None  # whether the peer is a trusted edge, once needed
+        self._loop = asyncio.get_running_loop()  # made by the loop's server, in the loop
         self._parser = httptools.HttpRequestParser(self)
         self._transport: asyncio.Transport | None = None
         self._client = ("", 0)
@@ -162,7 +180,7 @@ class HttpProtocol(asyncio.Protocol):
     def _arm(self, seconds: float) -> None:
         """Set the deadline; one timer per connection checks it lazily (no timer churn per
         request on the hot path)."""
-        loop = asyncio.get_running_loop()
+        loop = self._loop
         self._deadline = loop.time() + seconds
         if self._timer is None:
             self._timer = loop.call_at(self._deadline, self._timeout)
@@ -224,7 +242,8 @@ class HttpProtocol(asyncio.Protocol):
         self._current.headers.append((name.lower(), value))
 
     def on_headers_complete(self) -> None:
-        self._current.method = self._parser.get_method().decode()
+        method = self._parser.get_method()
+        self._current.method = METHODS.get(method) or method.decode()
         self._current.keep_alive = bool(self._parser.should_keep_alive())
         self._current.http_version = self._parser.get_http_version()
         # refuse now, not once the body came (GETs, the listeners' requests, skip the scan)
@@ -276,7 +295,9 @@ class HttpProtocol(asyncio.Protocol):
 
     def _understand(self, request: Request) -> None:
         """Once per request: its path and parameters, who sent it, what it is, and whether
-        it is refused before any work (a source over its budget, a cache-busting URL)."""
+        it is refused before any work (a source over its budget, a cache-busting URL). The
+        path is split once; what the connection's peer is (its network, whether it is a
+        trusted edge) is worked out once per connection."""
         raw = request.url
         if raw.startswith(b"/") and b"?" not in raw and b"%" not in raw and b"#" not in raw:
             request.path = path = raw.decode("latin-1")  # the common case: nothing to parse
@@ -290,32 +311,37 @@ class HttpProtocol(asyncio.Protocol):
             request.query = url.query or b""
         if path not in KNOWN_PATHS and not path.startswith(KNOWN_PREFIXES):
             request.refusal = UNKNOWN_PATH  # no framework for what nothing here answers
-        hls = request.path.startswith("/hls/")
-        if hls and request.query:
-            request.params = dict(parse_qsl(request.query.decode("latin-1")))
-            if not HLS_PARAMS.issuperset(request.params):
-                request.refusal = CACHE_BUST
+        parts = path.split("/")
+        if path.startswith("/hls/"):
+            request.hls = split_hls_parts(parts)
+            if request.query:
+                request.params = hls_params(request.query)
+                if not HLS_PARAMS.issuperset(request.params):
+                    request.refusal = CACHE_BUST
         g = self._guard
+        peer = self._client[0]
         if g is None:
-            request.ip = self._client[0]
+            request.ip = peer
             return
-        forwarded = header(request, b"x-forwarded-for") if g.trusts_edges else None
+        if self._edge is None:
+            self._edge = g.trusted(peer)
+        forwarded = header(request, b"x-forwarded-for") if self._edge else None
         if forwarded is None:  # the peer itself: worked out once per connection
             if not self._network:
-                self._network = network_of(self._client[0])
-            ip, network = self._client[0], self._network
+                self._network = network_of(peer)
+            request.ip, request.network = peer, self._network
         else:
-            ip = g.source(self._client[0], forwarded)
-            network = network_of(ip)
-        request.ip, request.network = ip, network
-        request.about = about = describe(request.path)
-        if request.refusal is not None or (forwarded is None and g.trusted(ip)):
+            request.ip, request.network = g.client(peer, forwarded)
+        request.about = about = describe_parts(parts)
+        if about.ticket:
+            request.listener = about.ticket.split(".", 1)[0]
+        if request.refusal is not None or (forwarded is None and self._edge):
             return  # refused already, or our own infrastructure (another node, the edge)
         if about.ticket and ticketed(about.cls):
             # a listener's request is held to one player's pace by its ticket (getting
             # tickets is what the join budget and proof-of-work make expensive); a forged
             # ticket is refused at once, for a microsecond or two
-            request.refusal = g.limit_listener(about.ticket, time.time())
+            request.refusal = g.limit_listener_id(request.listener, time.time())
         elif about.cls != "join":  # joins: once their body is read
             # an ended space's replay and recording come without a ticket: the generous
             # per-source "vod" budget, so a client may download a whole replay at once
@@ -323,18 +349,19 @@ class HttpProtocol(asyncio.Protocol):
             if g.shares(cls):
                 request.limit_later = True  # a round trip: not on the inline path
             else:
-                request.refusal = g.limit(cls, ip, network, time.time())
+                request.refusal = g.limit(cls, request.ip, request.network, time.time())
 
     def _answer_now(self, request: Request) -> bool:
         """Answer a listener request or a join inline, without a task, when its answer is
         ready (the common case); False leaves it to the full path."""
-        if request.method == "POST" and request.path.endswith("/join") and not request.query:
-            return self._join_now(request)
-        if request.method not in ("GET", "HEAD") or not request.path.startswith("/hls/"):
+        hls = request.hls
+        if hls is None:
+            if request.method == "POST" and request.path.endswith("/join") and not request.query:
+                return self._join_now(request)
             return False
-        hls = split_hls(request.path)
-        if hls is None:  # admitted listeners are never shed: no pressure check needed
+        if request.method not in ("GET", "HEAD"):
             return False
+        # admitted listeners are never shed: no pressure check needed
         r = self._h.hls_now(hls[0], hls[1], hls[2], request.params)
         if r is None:
             return False
@@ -378,7 +405,7 @@ class HttpProtocol(asyncio.Protocol):
             self._write_hls(request, SHED)
             return
         if request.method in ("GET", "HEAD"):
-            hls = split_hls(path)
+            hls = request.hls
             if hls is not None and hls[2] != RECORDING_NAME:  # the recording: the app's
                 began = time.monotonic()
                 r = await self._h.hls(hls[0], hls[1], hls[2], request.params, request.ip)
@@ -422,19 +449,32 @@ class HttpProtocol(asyncio.Protocol):
             )
 
     def _write_hls(self, request: Request, r: HlsResponse, late: bool = False) -> None:
-        if self._guard is not None:
-            outcome = outcome_of(r.status, r.code)
-            listener = r.listener
-            ticket, carried, about = None, None, request.about
-            if about.ticket:
-                ticket = about.ticket.split(".", 1)[0]
-                if not listener and outcome == "ok":
-                    listener = ticket
-                elif outcome == "rate_limited" and about.space:
-                    # refused before its ticket was checked: what did it carry? (the
-                    # evidence of a flood the per-ticket budget stopped first, issue #11)
-                    carried = self._guard.carried(about.ticket, about.space, time.time())
-            self._note(about, outcome, request.ip, request.network, listener, late, ticket, carried)
+        g = self._guard
+        if g is not None:
+            outcome = "ok" if r.status == 200 and not r.code else outcome_of(r.status, r.code)
+            about, listener = request.about, request.listener
+            if not listener:  # no ticket (or one naming nobody: "" is still its id)
+                ticket = "" if about.ticket else None
+                self._note(about, outcome, request.ip, request.network, r.listener, late, ticket)
+            elif outcome == "rate_limited" and about.space and about.ticket:
+                # refused before its ticket was checked: what did it carry? (the evidence
+                # of a flood the per-ticket budget stopped first, issue #11)
+                carried = g.carried(about.ticket, about.space, time.time())
+                ip, network = request.ip, request.network
+                self._note(about, outcome, ip, network, r.listener, late, listener, carried)
+            elif r.listener:
+                self._note(about, outcome, request.ip, request.network, r.listener, late, listener)
+            else:  # a listener's request: counted in its tally for the second
+                g.recorder.listened(
+                    time.time(),
+                    about.space,
+                    about.cls,
+                    outcome,
+                    request.ip,
+                    request.network,
+                    listener,
+                    late,
+                )
         if self._transport is None or self._transport.is_closing():
             return
         status = STATUS_LINES.get(r.status) or b"HTTP/1.1 %d %s\r\n" % (

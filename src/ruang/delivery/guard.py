@@ -25,6 +25,7 @@ from ruang.guard.admission import Admission
 from ruang.guard.attack import AttackMode
 from ruang.guard.board import Board
 from ruang.guard.cells import NodeMemory
+from ruang.guard.network import network_of
 from ruang.guard.pow import LOCK_BYTE as POW_LOCK
 from ruang.guard.pow import DifficultyController, ProofOfWork
 from ruang.guard.ratelimit import Budget, RateLimiter, SharedRateLimiter
@@ -86,6 +87,7 @@ _TICKET_FAILURES = ("ticket_missing", "ticket_forged", "ticket_expired")
 # (Config.listener_rate_per_s, listener_burst: 20/s, 60).
 _UNLIMITED = Budget(1e9, 10**9)  # a ticket has no network: `check_key` checks the one key
 MAX_RETRY_S = 3600  # the longest Retry-After a 429 names
+CLIENTS_KEPT = 65_536  # forwarded addresses remembered with their network (then forgotten)
 _TICKETED = frozenset({"playlist", "replay", "part", "segment", "init"})
 # without a ticket, these are an ended space's public replay (or refused: media of a live space
 # needs a ticket) and the recording: the per-source "vod" budget, not a player's pace
@@ -102,7 +104,11 @@ class Described(NamedTuple):
 
 def describe(path: str) -> Described:
     """The class, space and ticket of a request path (no work beyond splitting it)."""
-    parts = path.split("/")
+    return describe_parts(path.split("/"))
+
+
+def describe_parts(parts: list[str]) -> Described:
+    """`describe` of a path already split at its slashes (the server splits it once)."""
     head = parts[1] if len(parts) > 1 else ""
     if head == "hls" and len(parts) >= 4:
         name = parts[-1]
@@ -224,6 +230,7 @@ class Guard:
         self._trusted = _trusted(config.trusted_proxies)
         self.trusts_edges = bool(self._trusted)
         self._trusted_hosts: dict[str, bool] = {}
+        self._clients: dict[bytes, tuple[str, str]] = {}  # X-Forwarded-For -> (client, network)
         self._asks: dict[str, float] = {"pow_difficulty": 0, "limit_factor": 1.0}
         self.joins_passed = 0  # joins that got past proof-of-work (all, while it sleeps)
         self._joins_mark = 0
@@ -252,10 +259,27 @@ class Guard:
             return peer
         return forwarded.decode("latin-1").rsplit(",", 1)[-1].strip() or peer
 
+    def client(self, peer: str, forwarded: bytes) -> tuple[str, str]:
+        """The client a trusted edge (`peer`) forwarded, and its network: remembered, as an
+        edge forwards the same clients over and over (the peer's own when the header names
+        nobody)."""
+        known = self._clients.get(forwarded)
+        if known is None:
+            ip = forwarded.decode("latin-1").rsplit(",", 1)[-1].strip()
+            if not ip:
+                return peer, network_of(peer)
+            if len(self._clients) >= CLIENTS_KEPT:
+                self._clients.clear()
+            known = self._clients[forwarded] = (ip, network_of(ip))
+        return known
+
     def limit_listener(self, ticket: str, now: float) -> HlsResponse | None:
         """A 429 when one ticket asks for far more than one player does (a ticket shared by a
         crowd of bots); the ticket's listener id is the key (a forged one is refused anyway)."""
-        listener = ticket.split(".", 1)[0]
+        return self.limit_listener_id(ticket.split(".", 1)[0], now)
+
+    def limit_listener_id(self, listener: str, now: float) -> HlsResponse | None:
+        """`limit_listener` with the ticket's listener id already split off."""
         wait = self.per_listener.check_key("ticket", listener, now)
         return None if wait <= 0.0 else _rate_limited(wait)
 

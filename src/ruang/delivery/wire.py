@@ -52,6 +52,8 @@ class Request:
     query: bytes = b""
     params: dict[str, str] = field(default_factory=dict)  # HLS requests' query parameters
     about: Described = NOTHING
+    hls: tuple[str, str | None, str] | None = None  # (space, ticket, name) of an HLS path
+    listener: str = ""  # the listener id its ticket names (valid or not), if it has one
     ip: str = ""  # the client (a trusted edge's forwarded address, else the peer)
     network: str = ""
     refusal: HlsResponse | None = None  # answered so, without any work
@@ -73,7 +75,11 @@ def head(
 
 def split_hls(path: str) -> tuple[str, str | None, str] | None:
     """(space, ticket, name) for /hls/{space}/{name} and /hls/{space}/t/{ticket}/{name}."""
-    parts = path.split("/")
+    return split_hls_parts(path.split("/"))
+
+
+def split_hls_parts(parts: list[str]) -> tuple[str, str | None, str] | None:
+    """`split_hls` of a path already split at its slashes."""
     if len(parts) == 4 and parts[1] == "hls":
         return parts[2], None, parts[3]
     if len(parts) == 6 and parts[1] == "hls" and parts[3] == "t":

@@ -1,9 +1,15 @@
 """The traffic recorder: per-second aggregates of one delivery worker's requests, hash-chained.
 
 `request()` is on the hot path of every HTTP request: it does a handful of dict updates and
-nothing else (no I/O, no hashing, no allocation beyond a new key). `flush()`, about once a
-second, turns every finished second into a record — one dict for the whole worker (`total`)
-and one per space — and appends the records to the worker's chain (`chainfile.ChainWriter`).
+nothing else (no I/O, no hashing, no allocation beyond a new key). A listener's requests take
+a cheaper road: `listened()` counts them in the listener's `Tally` for the second (one
+lookup, a few counter updates); a tally is added to the second's tables once, when the second
+closes (or when the same ticket comes from another source) — one table update per
+listener-second instead of one per request, with the same figures (the listener's timing, for
+the gaps and pacing, is still kept per request).
+`flush()`, about once a second, turns every finished second into a record — one dict for the
+whole worker (`total`) and one per space — and appends the records to the worker's chain
+(`chainfile.ChainWriter`).
 
 Bounds: per second and scope at most `max_sources` sources, networks and listeners are told
 apart (the requests of any further ones are counted in `src_over`/`net_over`, and left out of
@@ -105,6 +111,26 @@ class _Bucket:
         self.tickets: dict[str, list[Any]] = {}
 
 
+class Tally:
+    """One listener's ticketed requests in the open second from one source in one space
+    (what a player sends), counted here and added to the second's tables once
+    (`TrafficRecorder.listened`)."""
+
+    __slots__ = (
+        "space", "source", "network", "listener", "counts", "n", "refused",
+        "playlist", "media", "players", "late", "gaps", "listen", "conv", "state",
+    )  # fmt: skip
+
+    def __init__(self) -> None:
+        self.space: str | None = None
+        self.source = self.network = self.listener = ""
+        self.counts: dict[tuple[str, str], int] = {}
+        self.n = self.refused = self.playlist = self.media = self.players = self.late = 0
+        self.listen = self.conv = 0
+        self.gaps: dict[int, int] = {}
+        self.state: list[float] | None = None  # the listener's timing (the recorder's)
+
+
 def _count(table: dict[str, int], key: str, cap: int) -> bool:
     n = table.get(key)
     if n is not None:
@@ -148,6 +174,7 @@ class TrafficRecorder:
         self._requests = 0
         self._src_over = 0
         self._flush_s = 0.0
+        self._tallies: dict[str, Tally] = {}  # the open second's, by listener id
 
     # --- hot path ------------------------------------------------------------------------
 
@@ -192,6 +219,125 @@ class TrafficRecorder:
             b.carried[carried] = b.carried.get(carried, 0) + 1
         if ticket is not None:
             self._ticket(b, ticket, source, network, outcome, group)
+
+    def listened(
+        self,
+        now: float,
+        space: str | None,
+        cls: str,
+        outcome: str,
+        source: str,
+        network: str,
+        listener: str,
+        late: bool = False,
+    ) -> None:
+        """`request()` for a ticketed listener request (`listener`: its ticket's listener id,
+        valid or not) answered `outcome` and carrying nothing else, counted in the listener's
+        `Tally` for the second: the same figures, one update of the second's tables per
+        listener-second (per source and space) instead of one per request."""
+        sec = int(now)
+        if sec > self._sec:
+            self._roll(sec)  # adds every tally of the second that ended
+        tally = self._tallies.get(listener)
+        if tally is None:
+            tally = self._tallies[listener] = Tally()
+            tally.space, tally.source, tally.network = space, source, network
+            tally.listener = listener
+        elif source != tally.source or space != tally.space:  # a ticket shared, or moved
+            self._fold(tally)
+            tally.space, tally.source, tally.network = space, source, network
+        counts = tally.counts
+        key = (cls, outcome)
+        counts[key] = counts.get(key, 0) + 1
+        tally.n += 1
+        if late:
+            tally.late += 1
+        kind = _PLAYER.get(cls)
+        if kind == 1:
+            tally.playlist += 1
+        elif kind == 2:
+            tally.media += 1
+        if outcome != "ok":
+            tally.refused += 1
+            return
+        state = tally.state
+        if state is None:  # the listener's timing: remembered once it is answered
+            state = self._lstate.get(listener)
+            if state is None:
+                if len(self._lstate) >= self._max_listeners:
+                    del self._lstate[next(iter(self._lstate))]
+                state = self._lstate[listener] = [_NEVER, _NEVER, _NEVER, _NEVER]
+            tally.state = state
+        if kind is None:
+            return
+        # a player's request: its timing, per request (`_listener`, on the shared state)
+        if state[3] != _NEVER:
+            gap_bin = min(GAP_BINS, int((now - state[3]) * GAP_BINS_PER_S))
+            gaps = tally.gaps
+            gaps[gap_bin] = gaps.get(gap_bin, 0) + 1
+        state[3] = now
+        if kind == 1:
+            state[1] = now
+        else:
+            if state[2] == _NEVER:
+                tally.listen += 1
+                if now - state[0] <= CONVERSION_S:
+                    tally.conv += 1
+            state[2] = now
+        tally.players += 1
+
+    def _fold(self, t: Tally) -> None:
+        """Add a tally's counts to the open second's tables, and empty it."""
+        b = self._open.get(t.space)
+        if b is None:
+            b = self._bucket(t.space)
+        counts = b.counts
+        for key, n in t.counts.items():
+            counts[key] = counts.get(key, 0) + n
+        t.counts = {}
+        n, cap, source, network = t.n, self._cap, t.source, t.network
+        if not _count_n(b.sources, source, n, cap):
+            b.src_over += n
+        if not _count_n(b.networks, network, n, cap):
+            b.net_over += n
+        if t.playlist:
+            _count_n(b.groups["playlist"], source, t.playlist, cap)
+        if t.media:
+            _count_n(b.groups["media"], source, t.media, cap)
+        if t.players:
+            entry = b.listeners.get(t.listener)
+            if entry is not None:
+                entry[0] += t.players
+            elif len(b.listeners) < cap:
+                b.listeners[t.listener] = [t.players, network]
+        if t.gaps:
+            gaps = b.gaps
+            for gap_bin, k in t.gaps.items():
+                gaps[gap_bin] = gaps.get(gap_bin, 0) + k
+            t.gaps = {}
+        b.late += t.late
+        b.listen += t.listen
+        b.conv += t.conv
+        # the ticket's line (`_ticket`), for its n requests from one source
+        e = b.tickets.get(t.listener)
+        if e is None:
+            if len(b.tickets) < cap:
+                b.tickets[t.listener] = [
+                    source, network, n, t.refused, t.playlist, t.media, None, None,
+                ]  # fmt: skip
+        else:
+            if source != e[0]:
+                if e[6] is None:
+                    e[6], e[7] = {e[0]}, {e[1]}
+                if len(e[6]) < SHARED_KEPT:
+                    e[6].add(source)
+                    e[7].add(network)
+            e[2] += n
+            e[3] += t.refused
+            e[4] += t.playlist
+            e[5] += t.media
+        t.n = t.refused = t.playlist = t.media = t.players = t.late = t.listen = t.conv = 0
+        t.state = None  # looked up again: it may have been forgotten meanwhile
 
     def _ticket(
         self, b: _Bucket, ticket: str, source: str, network: str, outcome: str, group: str | None
@@ -261,7 +407,11 @@ class TrafficRecorder:
         return b
 
     def _roll(self, sec: int) -> None:
-        """A new second began: the open one waits for flush()."""
+        """A new second began: the open one (with its tallies) waits for flush()."""
+        if self._tallies:
+            for tally in self._tallies.values():
+                self._fold(tally)
+            self._tallies = {}
         if self._open:
             self._pending[self._sec] = self._open
             self._open = {}
@@ -452,6 +602,18 @@ class TrafficRecorder:
     def close(self) -> None:
         """Flush the file and fsync it (call on shutdown after a last flush())."""
         self._writer.close()
+
+
+def _count_n(table: dict[str, int], key: str, n: int, cap: int) -> bool:
+    """`_count` for n requests at once."""
+    m = table.get(key)
+    if m is not None:
+        table[key] = m + n
+        return True
+    if len(table) < cap:
+        table[key] = n
+        return True
+    return False
 
 
 def _shared(buckets: list[_Bucket]) -> dict[str, int]:
