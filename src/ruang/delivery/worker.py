@@ -23,9 +23,25 @@ LISTEN_BACKLOG = 4096  # pending connections; create_server would listen() again
 LAG_PROBE_S = 0.05  # event-loop lag is measured by oversleep of a 50 ms timer
 DRAIN_S = 0.5  # after SIGTERM, seconds spent refusing joins before connections close
 PR_SET_PDEATHSIG = 1  # prctl option: signal this process when its parent dies
-NICENESS = 5  # workers yield the CPU to the media process (speakers first, DESIGN §2.4):
-# at +5 the kernel weighs a worker ~3x below the media process when both want a core
+NICENESS = 5  # without real-time media, workers yield the CPU to the media processes (speakers
+# first, DESIGN §2.4): at +5 the kernel weighs a worker ~3x below a media process
 log = logging.getLogger(__name__)
+
+
+def niceness(config: Config) -> int:
+    """How far a worker lowers itself. When the media processes run real-time (asked for and
+    permitted here: probed by taking and giving back round-robin at priority 1), they already
+    outrank every normal task, so a worker stays at 0 and competes as an equal with the rest of
+    the machine (a load balancer, Redis, an edge); otherwise +5, below the media processes'
+    -5 or normal priority."""
+    if not config.media_realtime:
+        return NICENESS
+    try:
+        os.sched_setscheduler(0, os.SCHED_RR, os.sched_param(1))
+    except (OSError, AttributeError):
+        return NICENESS
+    os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+    return 0
 
 
 def die_with_parent() -> None:
@@ -117,8 +133,8 @@ def main() -> None:
     fd = int(sys.argv[1])
     worker = int(sys.argv[2]) if len(sys.argv) > 2 else 0
     memory = NodeMemory(int(sys.argv[3])) if len(sys.argv) > 3 else None
-    os.nice(NICENESS)
     config = Config.from_env()
+    os.nice(niceness(config))
     sock = socket.socket(fileno=fd)
     try:
         import uvloop
