@@ -162,6 +162,10 @@ def test_on_off_variables() -> None:
         assert Config.from_env({"RUANG_MEDIA_REALTIME": word}).media_realtime is value
     assert parse(["serve", "--no-media-realtime"]).media_realtime is False
     assert parse(["serve", "--media-realtime"], {"RUANG_MEDIA_REALTIME": "0"}).media_realtime
+    # a variable set to nothing is unset: the default, not "off"
+    assert Config.from_env({"RUANG_CAPTIONS": "", "RUANG_MEDIA_REALTIME": " "}).captions is True
+    assert Config.from_env({"RUANG_MEDIA_REALTIME": ""}).media_realtime is True
+    assert Config.from_env({"RUANG_PORT": ""}).port == Config().port
 
 
 def test_lists_repeat_and_split_on_commas() -> None:

@@ -21,7 +21,7 @@ T = TypeVar("T")
 ENV_PREFIX = "RUANG_"
 _KEY = "ruang.setting"
 _TRUE = ("on", "1", "true", "yes")
-_FALSE = ("off", "0", "false", "no", "")
+_FALSE = ("off", "0", "false", "no")
 
 
 @dataclass(frozen=True)
@@ -162,11 +162,13 @@ def settings_of(cls: type) -> tuple[Setting, ...]:
 
 def read_env(settings: tuple[Setting, ...], env: typing.Mapping[str, str]) -> dict[str, Any]:
     """The typed values of the settings whose variable is set in `env`, by field name;
-    ValueError naming the variable and quoting its value if one does not parse."""
+    ValueError naming the variable and quoting its value if one does not parse. A variable set
+    to nothing (`RUANG_CAPTIONS=`, as compose files and unit files often pass one) counts as
+    unset: the default holds."""
     values: dict[str, Any] = {}
     for s in settings:
         for name in s.envs:
-            if name in env:
+            if env.get(name, "").strip():
                 try:
                     values[s.name] = s.parse(env[name])
                 except ValueError as exc:

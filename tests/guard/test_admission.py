@@ -100,3 +100,14 @@ def test_prestart_arrivals_are_shuffled_once_and_go_first() -> None:
         t += 0.1
     assert order[-1] == "late" and len(order) == 41
     assert order[:-1] != [f"net{i}" for i in range(40)]  # not arrival order: a shuffle
+
+
+def test_a_late_reading_of_the_clock_credits_no_second_twice() -> None:
+    g = gate(rate=1, burst=1)  # one admission a second
+    assert isinstance(g.join("s", "n0", None, 10.0), Admitted)
+    w = g.join("s", "n1", None, 9.0)  # a request read before the last one: no credit, no rewind
+    assert isinstance(w, Waiting)
+    # 10 → 10.5 is half a second since the last credit, not 1.5 s since the late reading
+    w = g.join("s", "n1", w.token, 10.5)
+    assert isinstance(w, Waiting)
+    assert isinstance(g.join("s", "n1", w.token, 11.0), Admitted)

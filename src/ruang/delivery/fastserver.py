@@ -384,8 +384,8 @@ class HttpProtocol(asyncio.Protocol):
         """A join's answer, come back from Redis: written, then the requests behind it."""
         self._awaiting = False
         self._write(request, r)
-        if self._closed:
-            return
+        if self._closed or self._transport is None or self._transport.is_closing():
+            return  # closed (the client asked for it, or left): nothing queued behind is served
         if self._queue:
             self._worker = asyncio.get_running_loop().create_task(self._serve_queue())
         else:

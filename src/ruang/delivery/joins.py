@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
+import redis
+
 from ruang.config import Config
 from ruang.delivery.gate import Ask, Gate
 from ruang.delivery.guard import Guard
@@ -198,6 +200,8 @@ class JoinService:
         pending: asyncio.Future[str],
     ) -> None:
         try:
+            if pending.cancelled():  # the batch never ran: as if the shared state were away
+                raise redis.ConnectionError("the join batch was cancelled")
             answer = self._settled(r, ask, limited, pending.result())
         except Exception as exc:
             answer = self._failed(r.space.id, exc)

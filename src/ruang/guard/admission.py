@@ -125,7 +125,7 @@ class Admission:
         self._tokens = min(
             float(self.limits.burst), self._tokens + elapsed * self.limits.joins_per_s
         )
-        self._refilled = now
+        self._refilled = max(self._refilled, now)  # never back: no second credited twice
 
     def _take(self, now: float) -> bool:
         self._refill(now)

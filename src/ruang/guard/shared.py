@@ -91,7 +91,9 @@ for i = 5, #ARGV do
     local tail, head, prestart, threshold = s[1], s[2], s[3], s[4]
     tokens, at = tokens or burst, at or now
     tokens = math.min(burst, tokens + math.max(0, now - at) * rate)
-    at = now
+    -- never back: a batch read before another worker's last one must not be credited the
+    -- same seconds twice
+    at = math.max(at, now)
     bucket_used = true
     local function take()
       if (not room) or tokens < 1 - 1e-9 then return false end
@@ -228,6 +230,11 @@ class JoinBatch:
                 if not future.done():
                     future.set_exception(exc)
             return
+        except BaseException:  # cancelled (the worker stops): nobody is left waiting on it
+            for future in futures:
+                if not future.done():
+                    future.set_exception(redis.ConnectionError("the join batch was cancelled"))
+            raise
         for future, line in zip(futures, lines, strict=True):
             if not future.done():  # else the caller was cancelled (its client went away)
                 future.set_result(line)
