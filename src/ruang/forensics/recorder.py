@@ -131,6 +131,26 @@ class Tally:
         self.state: list[float] | None = None  # the listener's timing (the recorder's)
 
 
+def _played(state: list[float], kind: int, now: float, into: _Bucket | Tally) -> None:
+    """A player's request (`kind` 1 a playlist, 2 media) at `now`: the gap since its last one
+    and, on its first media request, a listener started (converted if it joined within
+    CONVERSION_S), counted `into` a second's bucket or a tally; `state` (the listener's
+    [joined, playlist, media, last request] times) moved on."""
+    if state[3] != _NEVER:
+        gap_bin = min(GAP_BINS, int((now - state[3]) * GAP_BINS_PER_S))
+        gaps = into.gaps
+        gaps[gap_bin] = gaps.get(gap_bin, 0) + 1
+    state[3] = now
+    if kind == 1:
+        state[1] = now
+    else:
+        if state[2] == _NEVER:
+            into.listen += 1
+            if now - state[0] <= CONVERSION_S:
+                into.conv += 1
+        state[2] = now
+
+
 def _count(table: dict[str, int], key: str, cap: int) -> bool:
     n = table.get(key)
     if n is not None:
@@ -270,20 +290,7 @@ class TrafficRecorder:
             tally.state = state
         if kind is None:
             return
-        # a player's request: its timing, per request (`_listener`, on the shared state)
-        if state[3] != _NEVER:
-            gap_bin = min(GAP_BINS, int((now - state[3]) * GAP_BINS_PER_S))
-            gaps = tally.gaps
-            gaps[gap_bin] = gaps.get(gap_bin, 0) + 1
-        state[3] = now
-        if kind == 1:
-            state[1] = now
-        else:
-            if state[2] == _NEVER:
-                tally.listen += 1
-                if now - state[0] <= CONVERSION_S:
-                    tally.conv += 1
-            state[2] = now
+        _played(state, kind, now, tally)  # its timing, per request, as `_listener` does
         tally.players += 1
 
     def _fold(self, t: Tally) -> None:
@@ -379,19 +386,7 @@ class TrafficRecorder:
                     b.tix += 1
                 state[0] = now
             return
-        if state[3] != _NEVER:
-            gap_bin = min(GAP_BINS, int((now - state[3]) * GAP_BINS_PER_S))
-            gaps = b.gaps
-            gaps[gap_bin] = gaps.get(gap_bin, 0) + 1
-        state[3] = now
-        if kind == 1:
-            state[1] = now
-        else:
-            if state[2] == _NEVER:
-                b.listen += 1
-                if now - state[0] <= CONVERSION_S:
-                    b.conv += 1
-            state[2] = now
+        _played(state, kind, now, b)
         entry = b.listeners.get(listener)
         if entry is not None:
             entry[0] += 1
